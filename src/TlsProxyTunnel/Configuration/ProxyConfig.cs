@@ -1,0 +1,192 @@
+using System.Net;
+
+namespace TlsProxyTunnel.Configuration;
+
+/// <summary>
+/// A loaded and validated configuration. Everything the runtime needs is already parsed
+/// (endpoints, URLs, durations); nothing here is re-validated on the hot path.
+/// </summary>
+internal sealed record ProxyConfig
+{
+    /// <summary>The file the configuration came from, for messages.</summary>
+    public required string SourcePath { get; init; }
+
+    public required int Version { get; init; }
+
+    public LogLevelSetting Log { get; init; } = LogLevelSetting.Info;
+
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
+
+    /// <summary>Top-level <c>shutdown_timeout</c>: how long a graceful shutdown drains connections.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    public ResolverSettings Resolver { get; init; } = new();
+
+    /// <summary>Servers in file order.</summary>
+    public required IReadOnlyList<ServerConfig> Servers { get; init; }
+
+    /// <summary>Every upstream by name, the built-ins (<c>ban</c>, <c>echo</c>, <c>health</c>) included.</summary>
+    public required IReadOnlyDictionary<string, UpstreamConfig> Upstreams { get; init; }
+}
+
+internal enum LogLevelSetting
+{
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Off,
+}
+
+internal enum LogFormat
+{
+    Text,
+    Json,
+}
+
+internal enum ListenProtocol
+{
+    Tcp,
+    Tcp4,
+    Tcp6,
+}
+
+internal sealed record ServerConfig
+{
+    public required string Name { get; init; }
+
+    public required IReadOnlyList<ListenAddress> Listen { get; init; }
+
+    public ListenProtocol Protocol { get; init; } = ListenProtocol.Tcp;
+
+    public bool Tls { get; init; }
+
+    /// <summary>SNI routes in file order. Patterns are normalised: lower case, no trailing dot.</summary>
+    public IReadOnlyList<SniRouteConfig> Sni { get; init; } = [];
+
+    /// <summary>Upstream name used when no SNI route matches.</summary>
+    public string Default { get; init; } = "ban";
+
+    /// <summary>The server's via; <see cref="ViaConfig.Direct"/> when none is configured.</summary>
+    public ViaConfig Via { get; init; } = ViaConfig.Direct;
+
+    /// <summary>Concurrent connections across all of this server's listen addresses.</summary>
+    public int MaxClients { get; init; } = 100;
+
+    public int ClientHelloMaxBytes { get; init; } = 16 * 1024;
+
+    public TimeSpan ClientHelloTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Close connections with no traffic either way for this long; null means never.</summary>
+    public TimeSpan? IdleTimeout { get; init; }
+}
+
+/// <param name="EndPoint">The parsed address.</param>
+/// <param name="Text">The address as the file wrote it (before environment expansion), safe to log.</param>
+internal sealed record ListenAddress(IPEndPoint EndPoint, string Text)
+{
+    public override string ToString() => Text;
+}
+
+/// <param name="Pattern">An exact host name or <c>*.suffix</c>, normalised (lower case, no trailing dot).</param>
+/// <param name="Upstream">The upstream name.</param>
+/// <param name="Via">The entry's own via, which replaces the server's; null inherits the server's.</param>
+internal sealed record SniRouteConfig(string Pattern, string Upstream, ViaConfig? Via);
+
+internal enum UpstreamKind
+{
+    Tcp,
+    Ban,
+    Echo,
+    Health,
+}
+
+internal enum AddressFamilyFilter
+{
+    /// <summary><c>tcp://</c>: IPv4 and IPv6.</summary>
+    Any,
+
+    /// <summary><c>tcp4://</c>: A records only.</summary>
+    V4,
+
+    /// <summary><c>tcp6://</c>: AAAA records only.</summary>
+    V6,
+}
+
+internal sealed record UpstreamConfig
+{
+    public required string Name { get; init; }
+
+    public required UpstreamKind Kind { get; init; }
+
+    /// <summary>For <see cref="UpstreamKind.Tcp"/>: host name or IP literal (IPv6 without brackets).</summary>
+    public string Host { get; init; } = "";
+
+    public int Port { get; init; }
+
+    public AddressFamilyFilter Family { get; init; } = AddressFamilyFilter.Any;
+
+    /// <summary>The URL as written in the file, before environment expansion; safe to log.</summary>
+    public string Display { get; init; } = "";
+
+    public static UpstreamConfig BuiltIn(string name, UpstreamKind kind) => new() { Name = name, Kind = kind, Display = name };
+
+    public override string ToString() => Display;
+}
+
+/// <summary>An HTTP CONNECT proxy hop in front of a TCP upstream.</summary>
+internal sealed record ViaConfig
+{
+    public static readonly ViaConfig Direct = new();
+
+    /// <summary>Static CONNECT authority <c>host:port</c>, already validated; null when not set.</summary>
+    public string? Target { get; init; }
+
+    /// <summary><see cref="Target"/> as written in the file, safe to log.</summary>
+    public string? TargetDisplay { get; init; }
+
+    public bool UseSniAsTarget { get; init; }
+
+    public int TargetPort { get; init; } = 443;
+
+    /// <summary>Bounds the TCP connect (all addresses tried) to the upstream or proxy.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Bounds the CONNECT exchange; defaults to <see cref="ConnectTimeout"/>.</summary>
+    public TimeSpan? HandshakeTimeout { get; init; }
+
+    /// <summary>Log bytes in flight at this interval while a tunnel is up; null means off.</summary>
+    public TimeSpan? StatsInterval { get; init; }
+
+    /// <summary>Extra CONNECT headers in file order, <c>via.auth</c>'s Proxy-Authorization included.</summary>
+    public IReadOnlyList<ProxyHeader> Headers { get; init; } = [];
+
+    /// <summary>No CONNECT is ever sent: the upstream is reached directly.</summary>
+    public bool IsDirect => Target is null && !UseSniAsTarget;
+
+    public TimeSpan EffectiveHandshakeTimeout => HandshakeTimeout ?? ConnectTimeout;
+}
+
+/// <param name="Name">An HTTP token.</param>
+/// <param name="Value">The expanded value (never contains CR or LF).</param>
+/// <param name="Sensitive">True when the value must never be shown: it came from the environment or is a credential.</param>
+internal sealed record ProxyHeader(string Name, string Value, bool Sensitive)
+{
+    public override string ToString() => Sensitive ? $"{Name}: <redacted>" : $"{Name}: {Value}";
+}
+
+internal sealed record ResolverSettings
+{
+    /// <summary>Name servers to ask; empty means the system's (resolv.conf).</summary>
+    public IReadOnlyList<IPEndPoint> Nameservers { get; init; } = [];
+
+    public TimeSpan MinTtl { get; init; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan MaxTtl { get; init; } = TimeSpan.FromMinutes(5);
+
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long the last good answer keeps serving after lookups start failing.</summary>
+    public TimeSpan StaleFor { get; init; } = TimeSpan.FromMinutes(1);
+}
