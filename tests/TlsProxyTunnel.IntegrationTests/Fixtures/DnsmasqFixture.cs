@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace TlsProxyTunnel.IntegrationTests.Fixtures;
+
+/// <summary>
+/// A real dnsmasq on a loopback port chosen by the OS, serving only the records the test writes
+/// (an addn-hosts file, re-read on SIGHUP) and authoritative for <c>.test</c>, so unknown names
+/// get NXDOMAIN instead of being forwarded anywhere.
+/// </summary>
+public sealed class DnsmasqFixture : IAsyncDisposable
+{
+    private const string Binary = "/usr/sbin/dnsmasq";
+    private static readonly TimeSpan StartDeadline = TimeSpan.FromSeconds(10);
+
+    private readonly string _directory;
+    private readonly string _hostsPath;
+    private readonly StringBuilder _output = new();
+    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Process? _process;
+
+    private DnsmasqFixture(string directory)
+    {
+        _directory = directory;
+        _hostsPath = Path.Combine(directory, "records.hosts");
+    }
+
+    public IPEndPoint EndPoint { get; private set; } = new(IPAddress.Loopback, 0);
+
+    /// <summary>A temporary directory the test may use for its own files (resolv.conf, hosts).</summary>
+    public string Directory => _directory;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <param name="records">hosts-file lines, for example <c>192.0.2.1 web.test</c>.</param>
+    /// <param name="ttl">The TTL dnsmasq puts on these answers (<c>--local-ttl</c>).</param>
+    public static async Task<DnsmasqFixture> StartAsync(IEnumerable<string> records, int ttl)
+    {
+        if (!File.Exists(Binary))
+        {
+            throw new InvalidOperationException("dnsmasq is not installed; these tests need a real DNS server: apt-get install dnsmasq");
+        }
+
+        var fixture = new DnsmasqFixture(System.IO.Directory.CreateTempSubdirectory("tpt-dnsmasq-").FullName);
+        await fixture.WriteRecordsAsync(records);
+
+        // dnsmasq needs a concrete port: take a free one from the OS and retry should another process grab it first.
+        for (var attempt = 1; ; attempt++)
+        {
+            var port = FreeUdpPort();
+            if (await fixture.TryStartAsync(port, ttl))
+            {
+                return fixture;
+            }
+
+            if (attempt == 3)
+            {
+                var log = fixture.Output;
+                await fixture.DisposeAsync();
+                throw new InvalidOperationException($"dnsmasq did not start:\n{log}");
+            }
+        }
+    }
+
+    /// <summary>Replaces the records and makes dnsmasq re-read them (SIGHUP re-reads addn-hosts).</summary>
+    public async Task ReplaceRecordsAsync(IEnumerable<string> records)
+    {
+        await WriteRecordsAsync(records);
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-HUP", _process!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
+        await kill.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -HUP failed with {kill.ExitCode}");
+        }
+    }
+
+    /// <summary>Stops the server for good: the port goes dead.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill();
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await KillAsync();
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+
+        _process?.Dispose();
+        try
+        {
+            System.IO.Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A leftover temp directory is harmless.
+        }
+    }
+
+    private static int FreeUdpPort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    private Task WriteRecordsAsync(IEnumerable<string> records)
+    {
+        // Write then rename so dnsmasq never reads a half-written file.
+        var temp = _hostsPath + ".new";
+        File.WriteAllText(temp, string.Join('\n', records) + "\n");
+        File.Move(temp, _hostsPath, overwrite: true);
+        return Task.CompletedTask;
+    }
+
+    private async Task<bool> TryStartAsync(int port, int ttl)
+    {
+        var process = new Process
+        {
+            StartInfo = new ProcessStartInfo(Binary)
+            {
+                ArgumentList =
+                {
+                    "--keep-in-foreground",
+                    "--conf-file=/dev/null",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--no-poll",
+                    "--listen-address=127.0.0.1",
+                    "--bind-interfaces",
+                    $"--port={port}",
+                    "--user=root",
+                    "--pid-file=",
+                    "--local=/test/",
+                    $"--addn-hosts={_hostsPath}",
+                    $"--local-ttl={ttl}",
+                    "--log-facility=-",
+                    "--log-queries",
+                },
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            },
+        };
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+        EndPoint = new IPEndPoint(IPAddress.Loopback, port);
+
+        // dnsmasq logs "started" after binding its sockets.
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < StartDeadline)
+        {
+            if (process.HasExited)
+            {
+                process.Dispose();
+                _process = null;
+                return false;
+            }
+
+            if (Output.Contains("started, version", StringComparison.Ordinal))
+            {
+                return true;
+            }
+
+            await Task.Delay(20);
+        }
+
+        process.Kill();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        process.Dispose();
+        _process = null;
+        return false;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+}
