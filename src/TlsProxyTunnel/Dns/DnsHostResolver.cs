@@ -54,6 +54,7 @@ internal sealed partial class DnsHostResolver : IHostResolver, IDisposable
     private readonly bool _systemFallback;
     private readonly ConcurrentDictionary<(string Name, AddressFamilyFilter Family), Entry> _cache = new();
     private readonly CancellationTokenSource _disposed = new();
+    private readonly CancellationToken _disposedToken;
     private readonly Lock _hostsGate = new();
     private volatile HostsFile _hosts = HostsFile.Empty;
     private DateTimeOffset _hostsCheckedAt = DateTimeOffset.MinValue;
@@ -73,6 +74,9 @@ internal sealed partial class DnsHostResolver : IHostResolver, IDisposable
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _files = files ?? SystemResolverFiles.Default;
+
+        // Kept apart from the source so lookups still running at disposal see cancellation, not ObjectDisposedException.
+        _disposedToken = _disposed.Token;
         _resolvConf = ResolvConf.Load(_files.ResolvConfPath);
         _systemFallback = settings.Nameservers.Count == 0;
 
@@ -200,7 +204,19 @@ internal sealed partial class DnsHostResolver : IHostResolver, IDisposable
     {
         var absolute = key.Name.EndsWith('.');
         var name = absolute ? key.Name[..^1] : key.Name;
-        var (result, ttl) = await LookupAsync(name, absolute, key.Family);
+        ResolveResult result;
+        TimeSpan ttl;
+        try
+        {
+            (result, ttl) = await LookupAsync(name, absolute, key.Family);
+        }
+#pragma warning disable CA1031 // Whatever goes wrong (a DnsClient surprise, disposal), InFlight must be cleared below or the name stays stuck on a faulted task.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            result = ResolveResult.Failure($"cannot resolve '{name}' ({FamilyText(key.Family)}): {ex.GetType().Name}: {ex.Message}");
+            ttl = default;
+        }
 
         string? logError = null;
         var servedStale = false;
@@ -263,7 +279,7 @@ internal sealed partial class DnsHostResolver : IHostResolver, IDisposable
 
     private async Task<(ResolveResult Result, TimeSpan Ttl)> LookupAsync(string name, bool absolute, AddressFamilyFilter family)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_disposed.Token);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_disposedToken);
         deadline.CancelAfter(_settings.Timeout);
         var token = deadline.Token;
 
@@ -316,7 +332,7 @@ internal sealed partial class DnsHostResolver : IHostResolver, IDisposable
             }
         }
 
-        if (deadline.IsCancellationRequested && !_disposed.IsCancellationRequested)
+        if (deadline.IsCancellationRequested && !_disposedToken.IsCancellationRequested)
         {
             error = $"lookup timed out after {_settings.Timeout.TotalSeconds:0.###}s" + (error is null ? "" : $" ({error})");
         }
