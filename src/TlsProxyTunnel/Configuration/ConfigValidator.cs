@@ -8,10 +8,7 @@ internal static class ConfigValidator
     public static void Validate(ConfigMapper.Mapped mapped, DiagnosticBag diagnostics)
     {
         CheckListenClashes(mapped.Listens, diagnostics);
-        if (mapped.Config is { } config)
-        {
-            CheckReferences(mapped, config, diagnostics);
-        }
+        CheckReferences(mapped, diagnostics);
     }
 
     private static void CheckListenClashes(IReadOnlyList<ConfigMapper.ListenUse> listens, DiagnosticBag diagnostics)
@@ -52,15 +49,17 @@ internal static class ConfigValidator
 
     private static bool IsWildcard(IPAddress address) => address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
 
-    private static void CheckReferences(ConfigMapper.Mapped mapped, ProxyConfig config, DiagnosticBag diagnostics)
+    /// <summary>Works from the names written in the file, so it still runs when other errors left no config.</summary>
+    private static void CheckReferences(ConfigMapper.Mapped mapped, DiagnosticBag diagnostics)
     {
+        var known = ConfigMapper.BuiltInUpstreams.Keys.Concat(mapped.UserUpstreams.Keys).ToList();
         var used = new HashSet<string>(StringComparer.Ordinal);
         foreach (var reference in mapped.References)
         {
             used.Add(reference.Name);
-            if (!config.Upstreams.ContainsKey(reference.Name) && !mapped.UserUpstreams.ContainsKey(reference.Name))
+            if (!known.Contains(reference.Name))
             {
-                var hint = KeySuggester.Hint(reference.Name, config.Upstreams.Keys);
+                var hint = KeySuggester.Hint(reference.Name, known);
                 diagnostics.Error(reference.Where, $"{reference.Usage} names upstream '{reference.Name}', which is not defined under 'upstream' nor built in (ban, echo, health){hint}");
             }
         }

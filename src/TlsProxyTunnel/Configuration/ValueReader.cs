@@ -41,7 +41,9 @@ internal sealed class ValueReader(DiagnosticBag diagnostics)
 
         if (value < minimum || value > maximum)
         {
-            var range = maximum == int.MaxValue ? $"at least {minimum}" : $"from {minimum} to {maximum}";
+            var range = maximum == int.MaxValue ? $"at least {minimum}"
+                : maximum == minimum + 1 ? $"{minimum} or {maximum}"
+                : $"from {minimum} to {maximum}";
             Diagnostics.Error(scalar.Start, $"'{key}' must be {range}, got {scalar.Shown}");
             return null;
         }
