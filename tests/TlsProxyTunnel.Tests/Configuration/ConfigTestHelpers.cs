@@ -4,7 +4,7 @@ namespace TlsProxyTunnel.Tests.Configuration;
 
 internal static class ConfigTestHelpers
 {
-    public const string File = "test.yaml";
+    public const string FileName = "test.yaml";
 
     public static Func<string, string?> Env(params (string Name, string Value)[] variables)
     {
@@ -13,7 +13,7 @@ internal static class ConfigTestHelpers
     }
 
     public static ConfigLoadResult Load(string yaml, Func<string, string?>? environment = null) =>
-        ConfigLoader.LoadText(yaml.ReplaceLineEndings("\n"), File, environment ?? Env());
+        ConfigLoader.LoadText(yaml.ReplaceLineEndings("\n"), FileName, environment ?? Env());
 
     public static ProxyConfig LoadOk(string yaml, Func<string, string?>? environment = null)
     {

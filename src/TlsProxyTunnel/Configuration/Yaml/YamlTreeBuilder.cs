@@ -23,10 +23,12 @@ internal static partial class YamlTreeBuilder
         var open = new Stack<CollectionBuilder>();
         ConfigNode? root = null;
         var documents = 0;
+        var lastGood = new Mark(0, 1, 1);
         try
         {
             while (parser.MoveNext())
             {
+                lastGood = parser.Current!.End;
                 ConfigNode? completed = null;
                 string? anchor = null;
                 switch (parser.Current)
@@ -90,6 +92,13 @@ internal static partial class YamlTreeBuilder
         catch (YamlException e)
         {
             diagnostics.Error(e.Start, $"YAML syntax error: {CleanMessage(e.Message)}");
+            return new Outcome(null, false);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException or IndexOutOfRangeException)
+        {
+            // YamlDotNet's scanner throws these instead of a YamlException on some malformed input; the
+            // position of the last event it did produce is the best place we have.
+            diagnostics.Error(lastGood, $"YAML syntax error after this point: the document could not be parsed ({e.Message})");
             return new Outcome(null, false);
         }
 
