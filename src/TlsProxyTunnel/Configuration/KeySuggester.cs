@@ -19,7 +19,15 @@ internal static class KeySuggester
 
         // Beyond about a third of the word the "suggestion" is noise rather than a likely typo.
         var limit = Math.Max(2, input.Length / 3);
-        return bestDistance <= limit && bestDistance < input.Length ? best : null;
+        if (bestDistance <= limit && bestDistance < input.Length)
+        {
+            return best;
+        }
+
+        // A shortened key ("user" for "username") is far by edit distance but an obvious intent.
+        return input.Length >= 3
+            ? candidates.FirstOrDefault(c => c.StartsWith(input, StringComparison.OrdinalIgnoreCase))
+            : null;
     }
 
     /// <summary>" (did you mean 'x'?)" or empty, ready to append to a message.</summary>
