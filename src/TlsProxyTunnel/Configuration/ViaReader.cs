@@ -13,6 +13,9 @@ internal sealed class ViaReader(ValueReader values)
 
     private const string ProxyAuthorization = "Proxy-Authorization";
 
+    // Aliases share one node; reading it once gives one ViaConfig instance and reports its mistakes once.
+    private readonly Dictionary<ConfigNode, ViaConfig?> _read = new(ReferenceEqualityComparer.Instance);
+
     private DiagnosticBag Diagnostics => values.Diagnostics;
 
     /// <summary>Null for an absent or null via; <see cref="ViaConfig.Direct"/> for <c>via: {}</c>.</summary>
@@ -23,6 +26,17 @@ internal sealed class ViaReader(ValueReader values)
             return null;
         }
 
+        if (!_read.TryGetValue(node, out var via))
+        {
+            via = ReadNew(node, what);
+            _read.Add(node, via);
+        }
+
+        return via;
+    }
+
+    private ViaConfig? ReadNew(ConfigNode node, string what)
+    {
         if (Section.Open(node, what, Keys, Diagnostics) is not { } section)
         {
             return null;
