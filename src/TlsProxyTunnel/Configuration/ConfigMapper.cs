@@ -1,0 +1,499 @@
+using TlsProxyTunnel.Configuration.Yaml;
+using YamlDotNet.Core;
+
+namespace TlsProxyTunnel.Configuration;
+
+/// <summary>
+/// Maps the node tree onto <see cref="ProxyConfig"/> by hand (no reflection, so Native AOT stays clean and
+/// every error can name its key and position). Checks that need the whole file are left to
+/// <see cref="ConfigValidator"/>; this class records where each listen address and upstream reference was.
+/// </summary>
+internal sealed class ConfigMapper
+{
+    internal static readonly IReadOnlyList<string> TopLevelKeys =
+        ["version", "log", "log-format", "servers", "upstream", "via", "shutdown_timeout", "resolver"];
+
+    internal static readonly IReadOnlyList<string> ServerKeys =
+        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout"];
+
+    internal static readonly IReadOnlyList<string> ResolverKeys = ["nameservers", "min_ttl", "max_ttl", "timeout", "stale_for"];
+
+    private static readonly IReadOnlyList<string> SniEntryKeys = ["upstream", "via"];
+
+    private static readonly Dictionary<string, string> TopLevelSynonyms = new(StringComparer.Ordinal) { ["log_format"] = "log-format" };
+
+    private static readonly Dictionary<string, LogLevelSetting> LogLevels = new(StringComparer.Ordinal)
+    {
+        ["trace"] = LogLevelSetting.Trace,
+        ["debug"] = LogLevelSetting.Debug,
+        ["info"] = LogLevelSetting.Info,
+        ["warn"] = LogLevelSetting.Warn,
+        ["error"] = LogLevelSetting.Error,
+        ["off"] = LogLevelSetting.Off,
+        ["disable"] = LogLevelSetting.Off,
+    };
+
+    private static readonly Dictionary<string, LogFormat> LogFormats = new(StringComparer.Ordinal)
+    {
+        ["txt"] = LogFormat.Text,
+        ["text"] = LogFormat.Text,
+        ["json"] = LogFormat.Json,
+    };
+
+    private static readonly Dictionary<string, ListenProtocol> Protocols = new(StringComparer.Ordinal)
+    {
+        ["tcp"] = ListenProtocol.Tcp,
+        ["tcp4"] = ListenProtocol.Tcp4,
+        ["tcp6"] = ListenProtocol.Tcp6,
+    };
+
+    internal static readonly IReadOnlyDictionary<string, UpstreamKind> BuiltInUpstreams = new Dictionary<string, UpstreamKind>(StringComparer.Ordinal)
+    {
+        ["ban"] = UpstreamKind.Ban,
+        ["echo"] = UpstreamKind.Echo,
+        ["health"] = UpstreamKind.Health,
+    };
+
+    private readonly string _path;
+    private readonly DiagnosticBag _diagnostics;
+    private readonly ValueReader _values;
+    private readonly ViaReader _vias;
+
+    private ConfigMapper(string path, DiagnosticBag diagnostics)
+    {
+        _path = path;
+        _diagnostics = diagnostics;
+        _values = new ValueReader(diagnostics);
+        _vias = new ViaReader(_values);
+    }
+
+    /// <param name="Where">The listen entry's position.</param>
+    internal sealed record ListenUse(string Server, ListenAddress Address, Mark Where);
+
+    /// <param name="Usage">How the name was used, for messages: "default of server 'web'".</param>
+    internal sealed record UpstreamReference(string Name, Mark Where, string Usage);
+
+    /// <param name="Config">Null when something required is missing; the diagnostics say what.</param>
+    internal sealed record Mapped(ProxyConfig? Config, IReadOnlyList<ListenUse> Listens, IReadOnlyList<UpstreamReference> References, IReadOnlyDictionary<string, Mark> UserUpstreams);
+
+    private readonly List<ListenUse> _listens = [];
+    private readonly List<UpstreamReference> _references = [];
+    private readonly Dictionary<string, Mark> _userUpstreams = new(StringComparer.Ordinal);
+
+    public static Mapped Map(ConfigNode? root, string path, DiagnosticBag diagnostics) => new ConfigMapper(path, diagnostics).Map(root);
+
+    private Mapped Map(ConfigNode? root)
+    {
+        if (root is null or ConfigScalar { IsNull: true })
+        {
+            _diagnostics.Error(new Mark(0, 1, 1), "the configuration is empty; expected a mapping with at least 'version' and 'servers'");
+            return Result(null);
+        }
+
+        if (Section.Open(root, "the configuration file", TopLevelKeys, _diagnostics, TopLevelSynonyms) is not { } top)
+        {
+            return Result(null);
+        }
+
+        int? version = null;
+        if (top.Get("version") is { } versionNode)
+        {
+            version = _values.Int("version", versionNode, 1, 2);
+        }
+        else
+        {
+            _diagnostics.Error(root.Start, "'version' is required (1 or 2)");
+        }
+
+        var log = top.Get("log") is { } logNode ? _values.Choice("log", logNode, LogLevels) : null;
+        var format = top.Get("log-format") is { } formatNode ? _values.Choice(top.Entry("log-format")!.Key.Value, formatNode, LogFormats) : null;
+        var shutdown = top.Get("shutdown_timeout") is { } shutdownNode ? _values.Duration("shutdown_timeout", shutdownNode) : null;
+        var resolver = top.Get("resolver") is { } resolverNode ? ReadResolver(resolverNode) : new ResolverSettings();
+
+        // The top-level via only holds an anchor; it is still read so its mistakes are reported.
+        _ = _vias.Read(top.Get("via"), "the top-level 'via'");
+
+        var upstreams = ReadUpstreams(top.Get("upstream"));
+        IReadOnlyList<ServerConfig>? servers = null;
+        if (top.Get("servers") is { } serversNode)
+        {
+            servers = ReadServers(serversNode);
+        }
+        else
+        {
+            _diagnostics.Error(root.Start, "'servers' is required: a mapping of server name to its settings");
+        }
+
+        if (version is null || servers is null)
+        {
+            return Result(null);
+        }
+
+        var config = new ProxyConfig
+        {
+            SourcePath = _path,
+            Version = version.Value,
+            Log = log ?? LogLevelSetting.Info,
+            LogFormat = format ?? LogFormat.Text,
+            ShutdownTimeout = shutdown ?? TimeSpan.FromSeconds(30),
+            Resolver = resolver,
+            Servers = servers,
+            Upstreams = upstreams,
+        };
+        return Result(config);
+    }
+
+    private Mapped Result(ProxyConfig? config) => new(config, _listens, _references, _userUpstreams);
+
+    private Dictionary<string, UpstreamConfig> ReadUpstreams(ConfigNode? node)
+    {
+        var upstreams = new Dictionary<string, UpstreamConfig>(StringComparer.Ordinal);
+        foreach (var (name, kind) in BuiltInUpstreams)
+        {
+            upstreams[name] = UpstreamConfig.BuiltIn(name, kind);
+        }
+
+        if (node is null)
+        {
+            return upstreams;
+        }
+
+        if (node is not ConfigMapping mapping)
+        {
+            _diagnostics.Error(node.Start, $"'upstream' must be a mapping of upstream name to URL, got {node.Describe}");
+            return upstreams;
+        }
+
+        foreach (var entry in mapping.Entries)
+        {
+            var name = entry.Key.Value;
+            if (BuiltInUpstreams.ContainsKey(name))
+            {
+                _diagnostics.Error(entry.Key.Start, $"'{name}' is a built-in upstream (ban, echo, health) and cannot be redefined; choose another name");
+                continue;
+            }
+
+            if (name.Length == 0)
+            {
+                _diagnostics.Error(entry.Key.Start, "an upstream needs a name");
+                continue;
+            }
+
+            _userUpstreams[name] = entry.Key.Start;
+            if (_values.Scalar($"upstream.{name}", entry.Value, $"a URL ({UpstreamUrlParser.AcceptedForms})") is not { } url)
+            {
+                continue;
+            }
+
+            var error = UpstreamUrlParser.Parse(url.Value.Trim(), out var family, out var host, out var port);
+            if (error is not null)
+            {
+                _diagnostics.Error(url.Start, $"upstream '{name}': {url.Shown} is not valid: {error}");
+                continue;
+            }
+
+            upstreams[name] = new UpstreamConfig { Name = name, Kind = UpstreamKind.Tcp, Host = host, Port = port, Family = family, Display = url.Raw };
+        }
+
+        return upstreams;
+    }
+
+    private List<ServerConfig>? ReadServers(ConfigNode node)
+    {
+        if (node is not ConfigMapping mapping)
+        {
+            _diagnostics.Error(node.Start, $"'servers' must be a mapping of server name to its settings, got {node.Describe}");
+            return null;
+        }
+
+        if (mapping.Entries.Count == 0)
+        {
+            _diagnostics.Error(node.Start, "'servers' must define at least one server");
+        }
+
+        var servers = new List<ServerConfig>();
+        foreach (var entry in mapping.Entries)
+        {
+            if (ReadServer(entry.Key.Value, entry.Key.Start, entry.Value) is { } server)
+            {
+                servers.Add(server);
+            }
+        }
+
+        return servers;
+    }
+
+    private ServerConfig? ReadServer(string name, Mark nameMark, ConfigNode node)
+    {
+        var what = $"server '{name}'";
+        if (Section.Open(node, what, ServerKeys, _diagnostics) is not { } section)
+        {
+            return null;
+        }
+
+        var server = new ServerConfig { Name = name, Listen = ReadListen(name, nameMark, section.Get("listen")) };
+        if (section.Get("protocol") is { } protocolNode && _values.Choice("protocol", protocolNode, Protocols) is { } protocol)
+        {
+            server = server with { Protocol = protocol };
+            WarnOnFamilyMismatch(server, protocolNode);
+        }
+
+        if (section.Get("tls") is { } tlsNode && _values.Bool("tls", tlsNode) is { } tls)
+        {
+            server = server with { Tls = tls };
+        }
+
+        if (section.Get("default") is { } defaultNode && _values.String("default", defaultNode) is { } defaultName)
+        {
+            server = server with { Default = defaultName };
+            _references.Add(new UpstreamReference(defaultName, defaultNode.Start, $"'default' of {what}"));
+        }
+        else
+        {
+            _references.Add(new UpstreamReference(server.Default, nameMark, $"'default' of {what}"));
+        }
+
+        if (_vias.Read(section.Get("via"), $"'via' of {what}") is { } via)
+        {
+            server = server with { Via = via };
+        }
+
+        if (section.Get("maxclients") is { } maxNode && _values.Int("maxclients", maxNode, 1, int.MaxValue) is { } maxClients)
+        {
+            server = server with { MaxClients = maxClients };
+        }
+
+        if (section.Get("client_hello_max_bytes") is { } helloBytesNode && _values.Int("client_hello_max_bytes", helloBytesNode, 512, 1024 * 1024) is { } helloBytes)
+        {
+            server = server with { ClientHelloMaxBytes = helloBytes };
+        }
+
+        if (section.Get("client_hello_timeout") is { } helloTimeoutNode && _values.Duration("client_hello_timeout", helloTimeoutNode) is { } helloTimeout)
+        {
+            server = server with { ClientHelloTimeout = helloTimeout };
+        }
+
+        if (section.Get("idle_timeout") is { } idleNode && _values.Duration("idle_timeout", idleNode, allowOff: true) is { } idle)
+        {
+            server = server with { IdleTimeout = idle == TimeSpan.Zero ? null : idle };
+        }
+
+        if (section.Get("sni") is { } sniNode)
+        {
+            var routes = ReadSni(what, sniNode);
+            if (!server.Tls && section.Entry("sni") is { } sniEntry)
+            {
+                _diagnostics.Warning(sniEntry.Key.Start, $"'sni' of {what} is ignored because 'tls' is not true");
+            }
+            else
+            {
+                server = server with { Sni = routes };
+            }
+        }
+
+        return server;
+    }
+
+    private List<ListenAddress> ReadListen(string server, Mark serverMark, ConfigNode? node)
+    {
+        var addresses = new List<ListenAddress>();
+        if (node is null)
+        {
+            _diagnostics.Error(serverMark, $"server '{server}' needs 'listen': a list of IP:port addresses");
+            return addresses;
+        }
+
+        if (node is not ConfigSequence sequence)
+        {
+            _diagnostics.Error(node.Start, $"'listen' must be a list of IP:port addresses, for example [\"127.0.0.1:8443\"], got {node.Describe}");
+            return addresses;
+        }
+
+        if (sequence.Items.Count == 0)
+        {
+            _diagnostics.Error(node.Start, $"'listen' of server '{server}' is empty; give at least one IP:port address");
+        }
+
+        foreach (var item in sequence.Items)
+        {
+            if (_values.Scalar("listen", item, "an IP:port address") is not { } scalar)
+            {
+                continue;
+            }
+
+            var error = AddressParser.ParseListen(scalar.Value.Trim(), out var endPoint);
+            if (error is not null)
+            {
+                _diagnostics.Error(scalar.Start, $"listen address {scalar.Shown} is not valid: {error}");
+                continue;
+            }
+
+            var address = new ListenAddress(endPoint, scalar.Raw);
+            addresses.Add(address);
+            _listens.Add(new ListenUse(server, address, scalar.Start));
+        }
+
+        return addresses;
+    }
+
+    private void WarnOnFamilyMismatch(ServerConfig server, ConfigNode protocolNode)
+    {
+        var wanted = server.Protocol switch
+        {
+            ListenProtocol.Tcp4 => System.Net.Sockets.AddressFamily.InterNetwork,
+            ListenProtocol.Tcp6 => System.Net.Sockets.AddressFamily.InterNetworkV6,
+            _ => System.Net.Sockets.AddressFamily.Unspecified,
+        };
+        if (wanted != System.Net.Sockets.AddressFamily.Unspecified && server.Listen.Any(l => l.EndPoint.AddressFamily != wanted))
+        {
+            _diagnostics.Warning(protocolNode.Start, $"'protocol' of server '{server.Name}' is {server.Protocol.ToString().ToLowerInvariant()} but a listen address is of the other family; the listen address decides");
+        }
+    }
+
+    private List<SniRouteConfig> ReadSni(string server, ConfigNode node)
+    {
+        var routes = new List<SniRouteConfig>();
+        if (node is not ConfigMapping mapping)
+        {
+            _diagnostics.Error(node.Start, $"'sni' must be a mapping of server name to upstream, got {node.Describe}");
+            return routes;
+        }
+
+        var seen = new Dictionary<string, ConfigScalar>(StringComparer.Ordinal);
+        foreach (var entry in mapping.Entries)
+        {
+            var key = entry.Key;
+            var pattern = HostNameRules.Normalize(key.Value);
+            var valid = pattern.StartsWith("*.", StringComparison.Ordinal)
+                ? HostNameRules.IsValid(pattern[2..])
+                : HostNameRules.IsValid(pattern);
+            if (!valid)
+            {
+                _diagnostics.Error(key.Start, $"SNI key '{key.Value}' is not a valid host name or '*.suffix' wildcard");
+                continue;
+            }
+
+            if (seen.TryGetValue(pattern, out var first))
+            {
+                _diagnostics.Error(key.Start, $"SNI key '{key.Value}' is the same name as '{first.Value}' (line {first.Start.Line}); names are compared without case and trailing dot");
+                continue;
+            }
+
+            seen.Add(pattern, key);
+            if (ReadSniTarget(server, key.Value, entry.Value) is { } route)
+            {
+                routes.Add(route with { Pattern = pattern });
+            }
+        }
+
+        return routes;
+    }
+
+    private SniRouteConfig? ReadSniTarget(string server, string key, ConfigNode node)
+    {
+        var usage = $"SNI route '{key}' of {server}";
+        if (node is ConfigScalar { IsNull: true })
+        {
+            _diagnostics.Error(node.Start, $"{usage} needs an upstream name");
+            return null;
+        }
+
+        if (node is ConfigScalar scalar)
+        {
+            _references.Add(new UpstreamReference(scalar.Value, scalar.Start, usage));
+            return new SniRouteConfig(key, scalar.Value, null);
+        }
+
+        if (Section.Open(node, usage, SniEntryKeys, _diagnostics) is not { } section)
+        {
+            return null;
+        }
+
+        if (section.Get("upstream") is not { } upstreamNode)
+        {
+            _diagnostics.Error(node.Start, $"{usage} needs 'upstream'");
+            return null;
+        }
+
+        if (_values.String("upstream", upstreamNode) is not { } upstream)
+        {
+            return null;
+        }
+
+        _references.Add(new UpstreamReference(upstream, upstreamNode.Start, usage));
+
+        // A via here replaces the server's as a whole (tls-proxy-tunnel semantics); `<<: *anchor` inherits fields.
+        return new SniRouteConfig(key, upstream, _vias.Read(section.Get("via"), $"'via' of {usage}"));
+    }
+
+    private ResolverSettings ReadResolver(ConfigNode node)
+    {
+        var resolver = new ResolverSettings();
+        if (Section.Open(node, "'resolver'", ResolverKeys, _diagnostics) is not { } section)
+        {
+            return resolver;
+        }
+
+        if (section.Get("nameservers") is { } serversNode)
+        {
+            resolver = resolver with { Nameservers = ReadNameservers(serversNode) };
+        }
+
+        if (section.Get("min_ttl") is { } minNode && _values.Duration("min_ttl", minNode) is { } min)
+        {
+            resolver = resolver with { MinTtl = min };
+        }
+
+        if (section.Get("max_ttl") is { } maxNode && _values.Duration("max_ttl", maxNode) is { } max)
+        {
+            resolver = resolver with { MaxTtl = max };
+        }
+
+        if (section.Get("timeout") is { } timeoutNode && _values.Duration("timeout", timeoutNode) is { } timeout)
+        {
+            resolver = resolver with { Timeout = timeout };
+        }
+
+        if (section.Get("stale_for") is { } staleNode && _values.Duration("stale_for", staleNode, allowOff: true) is { } stale)
+        {
+            resolver = resolver with { StaleFor = stale };
+        }
+
+        if (resolver.MinTtl > resolver.MaxTtl)
+        {
+            _diagnostics.Error((section.Entry("min_ttl") ?? section.Entry("max_ttl"))!.Key.Start, "'min_ttl' must not be longer than 'max_ttl'");
+        }
+
+        return resolver;
+    }
+
+    private List<System.Net.IPEndPoint> ReadNameservers(ConfigNode node)
+    {
+        var endPoints = new List<System.Net.IPEndPoint>();
+        if (node is not ConfigSequence sequence)
+        {
+            _diagnostics.Error(node.Start, $"'nameservers' must be a list of IP addresses, got {node.Describe}");
+            return endPoints;
+        }
+
+        foreach (var item in sequence.Items)
+        {
+            if (_values.Scalar("nameservers", item, "an IP address") is not { } scalar)
+            {
+                continue;
+            }
+
+            var error = AddressParser.ParseNameserver(scalar.Value.Trim(), out var endPoint);
+            if (error is null)
+            {
+                endPoints.Add(endPoint);
+            }
+            else
+            {
+                _diagnostics.Error(scalar.Start, $"name server {scalar.Shown} is not valid: {error}");
+            }
+        }
+
+        return endPoints;
+    }
+}

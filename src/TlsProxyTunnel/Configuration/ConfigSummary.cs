@@ -1,0 +1,55 @@
+using System.Globalization;
+
+namespace TlsProxyTunnel.Configuration;
+
+/// <summary>
+/// The short description <c>tpt check</c> prints. Only text as written in the file is shown (never values
+/// expanded from the environment) and sensitive header values are redacted.
+/// </summary>
+internal static class ConfigSummary
+{
+    public static void Write(ProxyConfig config, TextWriter output)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(output);
+        var culture = CultureInfo.InvariantCulture;
+        output.WriteLine(string.Create(culture, $"{config.SourcePath}: version {config.Version}, log {config.Log.ToString().ToLowerInvariant()}, format {config.LogFormat.ToString().ToLowerInvariant()}"));
+        output.WriteLine(string.Create(culture, $"servers ({config.Servers.Count}):"));
+        foreach (var server in config.Servers)
+        {
+            output.WriteLine(string.Create(culture, $"  {server.Name}: {(server.Tls ? "tls" : "tcp")}, maxclients {server.MaxClients}"));
+            output.WriteLine(string.Create(culture, $"    listen: {string.Join(", ", server.Listen.Select(l => l.Text))}"));
+            foreach (var route in server.Sni)
+            {
+                var via = route.Via is null ? "" : $" [via {Describe(route.Via)}]";
+                output.WriteLine(string.Create(culture, $"    sni {route.Pattern} -> {route.Upstream}{via}"));
+            }
+
+            output.WriteLine(string.Create(culture, $"    default -> {server.Default}"));
+            if (!server.Via.IsDirect)
+            {
+                output.WriteLine(string.Create(culture, $"    via: {Describe(server.Via)}"));
+            }
+        }
+
+        var user = config.Upstreams.Values.Where(u => u.Kind == UpstreamKind.Tcp).ToList();
+        output.WriteLine(string.Create(culture, $"upstreams ({user.Count} defined; ban, echo and health built in):"));
+        foreach (var upstream in user)
+        {
+            output.WriteLine(string.Create(culture, $"  {upstream.Name}: {upstream.Display}"));
+        }
+    }
+
+    private static string Describe(ViaConfig via)
+    {
+        if (via.IsDirect)
+        {
+            return "direct";
+        }
+
+        var target = via.UseSniAsTarget
+            ? string.Create(CultureInfo.InvariantCulture, $"CONNECT <sni>:{via.TargetPort}")
+            : $"CONNECT {via.TargetDisplay}";
+        return via.Headers.Count == 0 ? target : $"{target} with {string.Join("; ", via.Headers)}";
+    }
+}

@@ -1,0 +1,70 @@
+using TlsProxyTunnel.Configuration.Yaml;
+
+namespace TlsProxyTunnel.Configuration;
+
+/// <summary>
+/// One YAML mapping read against the keys it may hold. Unknown keys are reported when the section is
+/// opened (tls-proxy-tunnel ignored them, which hid typos such as <c>maxclient</c>).
+/// </summary>
+internal sealed class Section
+{
+    private readonly Dictionary<string, ConfigMapping.Entry> _entries = new(StringComparer.Ordinal);
+
+    private Section(ConfigMapping mapping)
+    {
+        Mapping = mapping;
+    }
+
+    public ConfigMapping Mapping { get; }
+
+    /// <summary>
+    /// Opens <paramref name="node"/> as a mapping with the given keys. Returns null (after an error) when it is
+    /// not a mapping. <paramref name="synonyms"/> maps accepted alternative spellings to their key.
+    /// </summary>
+    public static Section? Open(ConfigNode node, string what, IReadOnlyList<string> keys, DiagnosticBag diagnostics, IReadOnlyDictionary<string, string>? synonyms = null)
+    {
+        if (node is not ConfigMapping mapping)
+        {
+            diagnostics.Error(node.Start, $"{what} must be a mapping (key: value lines), got {node.Describe}");
+            return null;
+        }
+
+        var section = new Section(mapping);
+        foreach (var entry in mapping.Entries)
+        {
+            var name = entry.Key.Value;
+            if (synonyms is not null && synonyms.TryGetValue(name, out var canonical))
+            {
+                if (section._entries.TryGetValue(canonical, out var other))
+                {
+                    diagnostics.Error(entry.Key.Start, $"'{name}' and '{other.Key.Value}' are the same setting; give only one");
+                    continue;
+                }
+
+                name = canonical;
+            }
+
+            if (!keys.Contains(name))
+            {
+                var hint = KeySuggester.Closest(name, keys) is { } closest
+                    ? $"; did you mean '{closest}'?"
+                    : $"; expected one of: {string.Join(", ", keys)}";
+                diagnostics.Error(entry.Key.Start, $"unknown key '{entry.Key.Value}' in {what}{hint}");
+                continue;
+            }
+
+            if (!section._entries.TryAdd(name, entry))
+            {
+                diagnostics.Error(entry.Key.Start, $"'{entry.Key.Value}' and '{section._entries[name].Key.Value}' are the same setting; give only one");
+            }
+        }
+
+        return section;
+    }
+
+    /// <summary>The value of <paramref name="key"/>, or null when absent or YAML null (so the default applies).</summary>
+    public ConfigNode? Get(string key) =>
+        _entries.TryGetValue(key, out var entry) && entry.Value is not ConfigScalar { IsNull: true } ? entry.Value : null;
+
+    public ConfigMapping.Entry? Entry(string key) => _entries.GetValueOrDefault(key);
+}

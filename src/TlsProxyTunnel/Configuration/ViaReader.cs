@@ -1,0 +1,195 @@
+using System.Text;
+using TlsProxyTunnel.Configuration.Yaml;
+
+namespace TlsProxyTunnel.Configuration;
+
+/// <summary>Reads a <c>via</c> mapping (an HTTP CONNECT hop) into a <see cref="ViaConfig"/>.</summary>
+internal sealed class ViaReader(ValueReader values)
+{
+    public static readonly IReadOnlyList<string> Keys =
+        ["target", "use_sni_as_target", "target_port", "connect_timeout", "handshake_timeout", "stats_interval", "headers", "auth"];
+
+    private static readonly IReadOnlyList<string> AuthKeys = ["username", "password"];
+
+    private const string ProxyAuthorization = "Proxy-Authorization";
+
+    // Aliases share one node; reading it once gives one ViaConfig instance and reports its mistakes once.
+    private readonly Dictionary<ConfigNode, ViaConfig?> _read = new(ReferenceEqualityComparer.Instance);
+
+    private DiagnosticBag Diagnostics => values.Diagnostics;
+
+    /// <summary>Null for an absent or null via; <see cref="ViaConfig.Direct"/> for <c>via: {}</c>.</summary>
+    public ViaConfig? Read(ConfigNode? node, string what)
+    {
+        if (node is null or ConfigScalar { IsNull: true })
+        {
+            return null;
+        }
+
+        if (!_read.TryGetValue(node, out var via))
+        {
+            via = ReadNew(node, what);
+            _read.Add(node, via);
+        }
+
+        return via;
+    }
+
+    private ViaConfig? ReadNew(ConfigNode node, string what)
+    {
+        if (Section.Open(node, what, Keys, Diagnostics) is not { } section)
+        {
+            return null;
+        }
+
+        if (section.Mapping.Entries.Count == 0)
+        {
+            return ViaConfig.Direct;
+        }
+
+        var via = new ViaConfig();
+        if (section.Get("target") is { } targetNode && values.Scalar("target", targetNode, "host:port") is { } target && target.Value.Length > 0)
+        {
+            // An empty target (for example ${PROXY:-}) means "no proxy", as in tls-proxy-tunnel.
+            var error = AddressParser.ParseHostAndPort(target.Value.Trim(), out _, out _, out _);
+            if (error is null)
+            {
+                via = via with { Target = target.Value.Trim(), TargetDisplay = target.Raw };
+            }
+            else
+            {
+                Diagnostics.Error(target.Start, $"'target' {target.Shown} is not valid: {error}");
+            }
+        }
+
+        if (section.Get("use_sni_as_target") is { } sniNode && values.Bool("use_sni_as_target", sniNode) is { } useSni)
+        {
+            via = via with { UseSniAsTarget = useSni };
+            if (useSni && via.Target is not null)
+            {
+                Diagnostics.Warning(section.Entry("target")!.Key.Start, "'target' is ignored because 'use_sni_as_target' is true");
+            }
+        }
+
+        if (section.Get("target_port") is { } portNode && values.Int("target_port", portNode, 1, 65535) is { } port)
+        {
+            via = via with { TargetPort = port };
+        }
+
+        if (section.Get("connect_timeout") is { } connectNode && values.Duration("connect_timeout", connectNode) is { } connect)
+        {
+            via = via with { ConnectTimeout = connect };
+        }
+
+        if (section.Get("handshake_timeout") is { } handshakeNode && values.Duration("handshake_timeout", handshakeNode) is { } handshake)
+        {
+            via = via with { HandshakeTimeout = handshake };
+        }
+
+        if (section.Get("stats_interval") is { } statsNode && values.Duration("stats_interval", statsNode, allowOff: true) is { } stats)
+        {
+            via = via with { StatsInterval = stats == TimeSpan.Zero ? null : stats };
+        }
+
+        var headers = ReadHeaders(section.Get("headers"));
+        if (section.Get("auth") is { } authNode && ReadAuth(authNode) is { } auth)
+        {
+            if (headers.Any(h => h.Name.Equals(ProxyAuthorization, StringComparison.OrdinalIgnoreCase)))
+            {
+                Diagnostics.Error(section.Entry("auth")!.Key.Start, "'auth' and a 'Proxy-Authorization' header both set credentials; give only one");
+            }
+            else
+            {
+                headers.Add(auth);
+            }
+        }
+
+        return via with { Headers = headers };
+    }
+
+    private List<ProxyHeader> ReadHeaders(ConfigNode? node)
+    {
+        var headers = new List<ProxyHeader>();
+        if (node is null)
+        {
+            return headers;
+        }
+
+        if (node is not ConfigMapping mapping)
+        {
+            Diagnostics.Error(node.Start, $"'headers' must be a mapping of header name to value, got {node.Describe}");
+            return headers;
+        }
+
+        foreach (var entry in mapping.Entries)
+        {
+            var name = entry.Key.Value;
+            if (!HttpSyntax.IsToken(name))
+            {
+                Diagnostics.Error(entry.Key.Start, $"header name '{name}' is not a valid HTTP field name (letters, digits and !#$%&'*+-.^_`|~ only)");
+                continue;
+            }
+
+            if (values.Scalar($"headers.{name}", entry.Value, "a single value") is not { } value)
+            {
+                continue;
+            }
+
+            var text = value.IsNull ? "" : value.Value;
+            if (text.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+            {
+                // A line break would let the value inject extra headers into the CONNECT request.
+                Diagnostics.Error(value.Start, $"the value of header '{name}' contains a line break or NUL{(value.Expanded ? " after environment expansion" : "")}; header values must be one line");
+                continue;
+            }
+
+            var sensitive = value.Expanded || name.Equals(ProxyAuthorization, StringComparison.OrdinalIgnoreCase);
+            headers.Add(new ProxyHeader(name, text, sensitive));
+        }
+
+        return headers;
+    }
+
+    private ProxyHeader? ReadAuth(ConfigNode node)
+    {
+        if (Section.Open(node, "'auth'", AuthKeys, Diagnostics) is not { } section)
+        {
+            return null;
+        }
+
+        string? user = null;
+        string? password = null;
+        if (section.Get("username") is { } userNode)
+        {
+            user = values.String("username", userNode);
+        }
+        else
+        {
+            Diagnostics.Error(node.Start, "'auth' needs a 'username'");
+        }
+
+        if (section.Get("password") is { } passwordNode)
+        {
+            password = values.String("password", passwordNode);
+        }
+        else
+        {
+            Diagnostics.Error(node.Start, "'auth' needs a 'password'");
+        }
+
+        if (user is null || password is null)
+        {
+            return null;
+        }
+
+        if (user.Contains(':', StringComparison.Ordinal))
+        {
+            // RFC 7617: Basic credentials are user:password, so the user name cannot hold a colon.
+            Diagnostics.Error(section.Entry("username")!.Value.Start, "'username' cannot contain ':' (Basic authentication joins user and password with ':')");
+            return null;
+        }
+
+        var encoded = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}"));
+        return new ProxyHeader(ProxyAuthorization, $"Basic {encoded}", Sensitive: true);
+    }
+}

@@ -1,0 +1,202 @@
+using System.Text.RegularExpressions;
+using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
+
+namespace TlsProxyTunnel.Configuration.Yaml;
+
+/// <summary>
+/// Turns parser events into a <see cref="ConfigNode"/> tree, resolving anchors, aliases and merge keys.
+/// Merge keys are applied here rather than through YamlDotNet's MergingParser so that the YAML merge
+/// rule holds (a mapping's own keys override merged ones) while a key written twice in the same mapping is
+/// still reported as a duplicate. The walk is iterative so deeply nested input cannot exhaust the stack.
+/// </summary>
+internal static partial class YamlTreeBuilder
+{
+    /// <param name="Root">The document's root node; null when the document is empty or unreadable.</param>
+    /// <param name="Readable">False after a YAML syntax error, when nothing after it can be trusted.</param>
+    internal sealed record Outcome(ConfigNode? Root, bool Readable);
+
+    public static Outcome Build(string yaml, Func<string, string?> environment, DiagnosticBag diagnostics)
+    {
+        var parser = new ExpandingParser(new Parser(new StringReader(yaml)), environment, diagnostics);
+        var anchors = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
+        var open = new Stack<CollectionBuilder>();
+        ConfigNode? root = null;
+        var documents = 0;
+        var lastGood = new Mark(0, 1, 1);
+        try
+        {
+            while (parser.MoveNext())
+            {
+                lastGood = parser.Current!.End;
+                ConfigNode? completed = null;
+                string? anchor = null;
+                switch (parser.Current)
+                {
+                    case DocumentStart start:
+                        documents++;
+                        if (documents > 1)
+                        {
+                            diagnostics.Error(start.Start, "only one YAML document is allowed in a configuration file");
+                            return new Outcome(root, true);
+                        }
+
+                        break;
+                    case Scalar scalar:
+                        var origin = parser.Origins.GetValueOrDefault(scalar.Start.Index);
+                        completed = new ConfigScalar(scalar.Start, scalar.Value, origin?.Raw ?? scalar.Value, origin?.Expanded ?? false, scalar.Style == ScalarStyle.Plain);
+                        anchor = scalar.Anchor.IsEmpty ? null : scalar.Anchor.Value;
+                        break;
+                    case AnchorAlias alias:
+                        if (!anchors.TryGetValue(alias.Value.Value, out completed))
+                        {
+                            diagnostics.Error(alias.Start, $"alias '*{alias.Value.Value}' refers to no anchor defined before it");
+                            completed = new ConfigScalar(alias.Start, "", "", false, true);
+                        }
+
+                        break;
+                    case MappingStart mapping:
+                        open.Push(new MappingBuilder(mapping.Start, mapping.Anchor.IsEmpty ? null : mapping.Anchor.Value, diagnostics));
+                        break;
+                    case SequenceStart sequence:
+                        open.Push(new SequenceBuilder(sequence.Start, sequence.Anchor.IsEmpty ? null : sequence.Anchor.Value));
+                        break;
+                    case MappingEnd or SequenceEnd:
+                        var builder = open.Pop();
+                        completed = builder.Build();
+                        anchor = builder.Anchor;
+                        break;
+                }
+
+                if (completed is null)
+                {
+                    continue;
+                }
+
+                if (anchor is not null)
+                {
+                    // YAML lets a later anchor of the same name shadow an earlier one for the aliases after it.
+                    anchors[anchor] = completed;
+                }
+
+                if (open.TryPeek(out var parent))
+                {
+                    parent.Add(completed);
+                }
+                else
+                {
+                    root = completed;
+                }
+            }
+        }
+        catch (YamlException e)
+        {
+            diagnostics.Error(e.Start, $"YAML syntax error: {CleanMessage(e.Message)}");
+            return new Outcome(null, false);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException or IndexOutOfRangeException)
+        {
+            // YamlDotNet's scanner throws these instead of a YamlException on some malformed input; the
+            // position of the last event it did produce is the best place we have.
+            diagnostics.Error(lastGood, $"YAML syntax error after this point: the document could not be parsed ({e.Message})");
+            return new Outcome(null, false);
+        }
+
+        return new Outcome(root, true);
+    }
+
+    /// <summary>YamlDotNet prefixes messages with "(Line: …) - (Line: …): "; the diagnostic already says where.</summary>
+    private static string CleanMessage(string message) => PositionPrefix().Replace(message, "");
+
+    [GeneratedRegex(@"^\(Line: [^)]*\) - \(Line: [^)]*\): ")]
+    private static partial Regex PositionPrefix();
+
+    private abstract class CollectionBuilder(Mark start, string? anchor)
+    {
+        public Mark Start { get; } = start;
+
+        public string? Anchor { get; } = anchor;
+
+        public abstract void Add(ConfigNode node);
+
+        public abstract ConfigNode Build();
+    }
+
+    private sealed class SequenceBuilder(Mark start, string? anchor) : CollectionBuilder(start, anchor)
+    {
+        private readonly List<ConfigNode> _items = [];
+
+        public override void Add(ConfigNode node) => _items.Add(node);
+
+        public override ConfigNode Build() => new ConfigSequence(Start, _items);
+    }
+
+    private sealed class MappingBuilder(Mark start, string? anchor, DiagnosticBag diagnostics) : CollectionBuilder(start, anchor)
+    {
+        private readonly List<ConfigMapping.Entry> _entries = [];
+        private readonly Dictionary<string, ConfigScalar> _keys = new(StringComparer.Ordinal);
+        private readonly List<ConfigNode> _merges = [];
+        private ConfigNode? _pendingKey;
+
+        public override void Add(ConfigNode node)
+        {
+            if (_pendingKey is null)
+            {
+                _pendingKey = node;
+                return;
+            }
+
+            var keyNode = _pendingKey;
+            _pendingKey = null;
+            if (keyNode is not ConfigScalar key)
+            {
+                diagnostics.Error(keyNode.Start, $"a mapping key must be a single value, not {keyNode.Describe}");
+                return;
+            }
+
+            if (key.IsPlain && key.Value == "<<")
+            {
+                _merges.Add(node);
+                return;
+            }
+
+            if (_keys.TryGetValue(key.Value, out var first))
+            {
+                diagnostics.Error(key.Start, $"duplicate key '{key.Value}' (first given at line {first.Start.Line}, column {first.Start.Column})");
+                return;
+            }
+
+            _keys.Add(key.Value, key);
+            _entries.Add(new ConfigMapping.Entry(key, node));
+        }
+
+        public override ConfigNode Build()
+        {
+            foreach (var merge in _merges)
+            {
+                var sources = merge switch
+                {
+                    ConfigMapping mapping => [mapping],
+                    ConfigSequence sequence when sequence.Items.All(i => i is ConfigMapping) => sequence.Items.Cast<ConfigMapping>().ToList(),
+                    _ => null,
+                };
+                if (sources is null)
+                {
+                    diagnostics.Error(merge.Start, "a merge key '<<' takes an alias of a mapping (<<: *name) or a list of them");
+                    continue;
+                }
+
+                // Earlier sources win over later ones, and the mapping's own keys over all of them.
+                foreach (var entry in sources.SelectMany(s => s.Entries))
+                {
+                    if (_keys.TryAdd(entry.Key.Value, entry.Key))
+                    {
+                        _entries.Add(entry);
+                    }
+                }
+            }
+
+            return new ConfigMapping(Start, _entries);
+        }
+    }
+}
