@@ -1,6 +1,3 @@
-namespace TlsProxyTunnel;
+using TlsProxyTunnel.Hosting;
 
-internal static class Program
-{
-    public static int Main() => 0;
-}
+return await TptApp.RunAsync(args, Environment.GetEnvironmentVariable, Console.Out, Console.Error);

@@ -1,0 +1,90 @@
+using System.Net;
+using System.Net.Sockets;
+using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Relay;
+using TlsProxyTunnel.Runtime;
+
+namespace TlsProxyTunnel.Connections;
+
+/// <summary>One accepted client and everything the access log says about it.</summary>
+internal sealed class ClientConnection(Socket client, RuntimeServer server, ListenAddress listen, long id)
+{
+    private Socket? _upstream;
+    private int _aborted;
+
+    public long Id { get; } = id;
+
+    public Socket Client { get; } = client;
+
+    public EndPoint? RemoteEndPoint { get; } = client.RemoteEndPoint;
+
+    public RuntimeServer Server { get; } = server;
+
+    public ListenAddress Listen { get; } = listen;
+
+    public long StartTimestamp { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    public RelayCounters Counters { get; } = new();
+
+    /// <summary>Bytes read from the client while reading the ClientHello; replayed first.</summary>
+    public ReadOnlyMemory<byte> InitialBytes { get; set; }
+
+    public string? Sni { get; set; }
+
+    /// <summary>The address actually connected to (upstream or proxy), for the access log.</summary>
+    public string? UpstreamAddress { get; set; }
+
+    public bool IsAborted => Volatile.Read(ref _aborted) != 0;
+
+    /// <summary>Why <see cref="Abort"/> was called (idle timeout, shutdown), reported instead of the relay's view.</summary>
+    public ConnectionOutcome AbortReason { get; private set; } = ConnectionOutcome.Aborted;
+
+    /// <summary>Registers the upstream socket so that <see cref="Abort"/> can cut it too.</summary>
+    public void AttachUpstream(Socket upstream)
+    {
+        _upstream = upstream;
+        if (IsAborted)
+        {
+            Reset(upstream);
+        }
+    }
+
+    /// <summary>Cuts both sockets with RST; pending operations complete at once. Safe to call from any thread, any number of times.</summary>
+    public void Abort() => Abort(ConnectionOutcome.Aborted);
+
+    public void Abort(ConnectionOutcome reason)
+    {
+        if (Interlocked.Exchange(ref _aborted, 1) != 0)
+        {
+            return;
+        }
+
+        AbortReason = reason;
+
+        Reset(Client);
+        if (_upstream is { } upstream)
+        {
+            Reset(upstream);
+        }
+    }
+
+    public void Close()
+    {
+        Client.Dispose();
+        _upstream?.Dispose();
+    }
+
+    private static void Reset(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Already closed: nothing left to reset.
+        }
+
+        socket.Dispose();
+    }
+}

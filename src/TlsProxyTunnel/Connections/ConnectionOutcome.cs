@@ -1,0 +1,59 @@
+namespace TlsProxyTunnel.Connections;
+
+/// <summary>How a connection ended; errors are explicit values, not exceptions, on the hot path.</summary>
+internal enum ConnectionOutcome
+{
+    /// <summary>Both directions finished cleanly.</summary>
+    Completed,
+
+    /// <summary>Closed on purpose by the <c>ban</c> upstream.</summary>
+    Banned,
+
+    /// <summary>The ClientHello could not be read (too large, stalled, client gone).</summary>
+    HelloFailed,
+
+    /// <summary>No address of the upstream (or its proxy) could be resolved or connected within connect_timeout.</summary>
+    UpstreamUnreachable,
+
+    /// <summary>The CONNECT proxy answered with a non-2xx status.</summary>
+    ProxyRefused,
+
+    /// <summary>The CONNECT exchange failed (timeout, garbage, proxy closed).</summary>
+    ProxyFailed,
+
+    /// <summary>No CONNECT target could be derived (use_sni_as_target without a valid SNI and no static target).</summary>
+    NoTarget,
+
+    /// <summary>The client reset or errored while relaying.</summary>
+    ClientError,
+
+    /// <summary>The upstream reset or errored while relaying.</summary>
+    UpstreamError,
+
+    /// <summary>No traffic either way for idle_timeout.</summary>
+    IdleTimeout,
+
+    /// <summary>Cut at the end of the shutdown drain.</summary>
+    Aborted,
+}
+
+internal static class ConnectionOutcomes
+{
+    public static bool IsError(ConnectionOutcome outcome) => outcome is not (ConnectionOutcome.Completed or ConnectionOutcome.Banned);
+
+    public static string Label(ConnectionOutcome outcome) => outcome switch
+    {
+        ConnectionOutcome.Completed => "completed",
+        ConnectionOutcome.Banned => "banned",
+        ConnectionOutcome.HelloFailed => "hello_failed",
+        ConnectionOutcome.UpstreamUnreachable => "upstream_unreachable",
+        ConnectionOutcome.ProxyRefused => "proxy_refused",
+        ConnectionOutcome.ProxyFailed => "proxy_failed",
+        ConnectionOutcome.NoTarget => "no_target",
+        ConnectionOutcome.ClientError => "client_error",
+        ConnectionOutcome.UpstreamError => "upstream_error",
+        ConnectionOutcome.IdleTimeout => "idle_timeout",
+        ConnectionOutcome.Aborted => "aborted",
+        _ => "unknown",
+    };
+}

@@ -1,0 +1,63 @@
+using Microsoft.Extensions.Logging;
+
+namespace TlsProxyTunnel.Diagnostics;
+
+/// <summary>
+/// Every log line of the service, source-generated so disabled levels cost nothing on the hot path.
+/// None of these take a header value or an environment-expanded string: upstreams and targets are logged
+/// in the form the configuration file wrote them.
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "tpt {Version} using configuration {ConfigPath}")]
+    public static partial void Starting(ILogger logger, string version, string configPath);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Listening: server {Server} on {Listen} (tls={Tls}, maxclients={MaxClients})")]
+    public static partial void Listening(ILogger logger, string server, string listen, bool tls, int maxClients);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Critical, Message = "Cannot listen on {Listen} for server {Server}: {Error}")]
+    public static partial void BindFailed(ILogger logger, string server, string listen, string error);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "Accepting on {Listen} failed ({Error}); backing off {DelayMs} ms ({Suppressed} similar errors not logged)")]
+    public static partial void AcceptFailed(ILogger logger, string listen, string error, int delayMs, long suppressed);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "maxclients ({MaxClients}) reached on server {Server}; rejected {Client} ({Suppressed} similar rejections not logged)")]
+    public static partial void Rejected(ILogger logger, string server, int maxClients, string client, long suppressed);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Information,
+        Message = "client={Client} server={Server} listen={Listen} sni={Sni} hello={Hello} route={Route} upstream={Upstream} upstream_addr={UpstreamAddress} rx={BytesFromClient} tx={BytesToClient} duration_ms={DurationMs} outcome={Outcome}")]
+    public static partial void Access(ILogger logger, string client, string server, string listen, string sni, string hello, string route, string upstream, string upstreamAddress, long bytesFromClient, long bytesToClient, long durationMs, string outcome);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Server {Server}: upstream {Upstream} unreachable: {Error}")]
+    public static partial void UpstreamUnreachable(ILogger logger, string server, string upstream, string error);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "Server {Server}: CONNECT {Target} via {Proxy} refused: {Status} {Reason}")]
+    public static partial void ProxyRefused(ILogger logger, string server, string proxy, string target, int status, string reason);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "Server {Server}: CONNECT {Target} via {Proxy} failed: {Failure}")]
+    public static partial void ProxyFailed(ILogger logger, string server, string proxy, string target, string failure);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "Server {Server}: upstream {Upstream} has use_sni_as_target but the client sent no valid SNI and no static target is set; closing")]
+    public static partial void NoConnectTarget(ILogger logger, string upstream, string server);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "[relay:{Server} {UpstreamAddress} -> {Target}] in-flight tx={BytesFromClient} rx={BytesToClient}")]
+    public static partial void InFlight(ILogger logger, string server, string upstreamAddress, string target, long bytesFromClient, long bytesToClient);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "Shutting down: stopped accepting; draining {Active} connections for up to {DrainSeconds} s")]
+    public static partial void Draining(ILogger logger, int active, double drainSeconds);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "Drain ended ({Reason}); closing {Active} remaining connections")]
+    public static partial void DrainCut(ILogger logger, string reason, int active);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Information, Message = "Shutdown complete")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(EventId = 15, Level = LogLevel.Error, Message = "Connection {Id} failed unexpectedly")]
+    public static partial void ConnectionCrashed(ILogger logger, long id, Exception exception);
+
+    [LoggerMessage(EventId = 16, Level = LogLevel.Warning, Message = "{Signal} received during the drain: closing every connection now")]
+    public static partial void SecondSignal(ILogger logger, string signal);
+
+    [LoggerMessage(EventId = 17, Level = LogLevel.Warning, Message = "Configuration: {Diagnostic}")]
+    public static partial void ConfigWarning(ILogger logger, string diagnostic);
+}

@@ -1,0 +1,144 @@
+using System.Reflection;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using TlsProxyTunnel.Cli;
+using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Connections;
+using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.Dns;
+using TlsProxyTunnel.Listeners;
+using TlsProxyTunnel.Runtime;
+using TlsProxyTunnel.Upstreams.Health;
+
+namespace TlsProxyTunnel.Hosting;
+
+/// <summary>Composition: command line → configuration → host → run. Returns the process exit code.</summary>
+internal static class TptApp
+{
+    public static string Version =>
+        typeof(TptApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public static async Task<int> RunAsync(string[] args, Func<string, string?> environment, TextWriter stdout, TextWriter stderr)
+    {
+        var options = CommandLine.Parse(args);
+        if (options.Error is not null)
+        {
+            await stderr.WriteLineAsync($"tpt: {options.Error}\nRun 'tpt --help' for usage.");
+            return 1;
+        }
+
+        switch (options.Command)
+        {
+            case CliCommand.Help:
+                await stdout.WriteLineAsync(CommandLine.Usage);
+                return 0;
+            case CliCommand.Version:
+                await stdout.WriteLineAsync($"tpt {Version}");
+                return 0;
+        }
+
+        var location = ConfigFileLocator.Locate(options.ConfigPath, environment, File.Exists);
+        if (location.Path is null)
+        {
+            await stderr.WriteLineAsync($"tpt: {location.Error}");
+            return 1;
+        }
+
+        var loaded = ConfigLoader.Load(location.Path, environment);
+        foreach (var diagnostic in loaded.Diagnostics)
+        {
+            await stderr.WriteLineAsync(diagnostic.ToString());
+        }
+
+        if (loaded.Config is not { } config)
+        {
+            await stderr.WriteLineAsync($"tpt: configuration {location.Path} has {loaded.Errors.Count()} error(s); nothing was started");
+            return 1;
+        }
+
+        LogLevel? overrideLevel = null;
+        if (environment(LoggingSetup.LevelVariable) is { Length: > 0 } levelText)
+        {
+            if (!LoggingSetup.TryParseLevel(levelText, out var level))
+            {
+                await stderr.WriteLineAsync($"tpt: {LoggingSetup.LevelVariable}='{levelText}' is not a log level (expected trace, debug, info, warn, error, off or disable)");
+                return 1;
+            }
+
+            overrideLevel = level;
+        }
+
+        if (options.Command == CliCommand.Check)
+        {
+            ConfigSummary.Write(config, stdout);
+            await stdout.WriteLineAsync($"configuration {location.Path} is valid");
+            return 0;
+        }
+
+        return await RunServiceAsync(config, overrideLevel, stderr);
+    }
+
+    private static async Task<int> RunServiceAsync(ProxyConfig config, LogLevel? overrideLevel, TextWriter stderr)
+    {
+        // No defaults: an appsettings.json that happens to sit in the working directory must not change the proxy.
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddEnvironmentVariables();
+        LoggingSetup.Configure(builder.Logging, builder.Configuration, config, overrideLevel);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout + TimeSpan.FromSeconds(10));
+        AddServices(builder.Services, config);
+
+        using var host = builder.Build();
+        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("TlsProxyTunnel");
+        Log.Starting(logger, Version, config.SourcePath);
+        try
+        {
+            await host.RunAsync();
+            return 0;
+        }
+        catch (StartupException e)
+        {
+            await stderr.WriteLineAsync($"tpt: {e.Message}");
+            return 1;
+        }
+    }
+
+    internal static void AddServices(IServiceCollection services, ProxyConfig config)
+    {
+        services.AddSingleton<ProxyMetrics>();
+        services.AddSingleton<ReadinessState>();
+        services.AddSingleton<ConnectionTracker>();
+        services.AddSingleton(sp => new ConnectionHandler(
+            sp.GetRequiredService<ConnectionTracker>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("TlsProxyTunnel.Access")));
+        services.AddSingleton(sp =>
+        {
+            var resolver = new DnsHostResolver(config.Resolver, TimeProvider.System, sp.GetRequiredService<ILoggerFactory>().CreateLogger<DnsHostResolver>());
+            sp.GetRequiredService<ProxyMetrics>().Collectors.Add(w => WriteDnsMetrics(w, resolver));
+            return resolver;
+        });
+        services.AddSingleton<IHostResolver>(sp => sp.GetRequiredService<DnsHostResolver>());
+        services.AddSingleton(sp => new RuntimeSnapshotBuilder(
+            sp.GetRequiredService<ProxyMetrics>(),
+            sp.GetRequiredService<ReadinessState>(),
+            sp.GetRequiredService<IHostResolver>(),
+            sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => sp.GetRequiredService<RuntimeSnapshotBuilder>().Build(config, 1));
+
+        // Registration order is start order: signals first, so a signal during start-up already shuts down cleanly.
+        services.AddSingleton<ShutdownSignals>();
+        services.AddHostedService(sp => sp.GetRequiredService<ShutdownSignals>());
+        services.AddHostedService<ListenerService>();
+    }
+
+    private static void WriteDnsMetrics(PrometheusTextWriter w, DnsHostResolver resolver)
+    {
+        w.Family("tpt_dns_lookups_total", "counter", "DNS questions sent");
+        w.Sample("tpt_dns_lookups_total", resolver.LookupCount);
+        w.Family("tpt_dns_failures_total", "counter", "DNS lookups that failed");
+        w.Sample("tpt_dns_failures_total", resolver.FailureCount);
+        w.Family("tpt_dns_stale_answers_total", "counter", "Answers served from an expired record because refreshing it failed");
+        w.Sample("tpt_dns_stale_answers_total", resolver.StaleAnswerCount);
+    }
+}

@@ -1,0 +1,185 @@
+using System.Buffers;
+using System.Net.Sockets;
+
+namespace TlsProxyTunnel.Relay;
+
+/// <summary>Which side of a relay failed, if any.</summary>
+internal enum RelayResult
+{
+    /// <summary>Both directions reached EOF and passed it on.</summary>
+    Completed,
+    ClientFailed,
+    UpstreamFailed,
+
+    /// <summary>Ended from outside (idle timeout, shutdown).</summary>
+    Aborted,
+}
+
+/// <summary>
+/// Copies bytes both ways until both directions have ended. A FIN on one side becomes a shutdown of the
+/// other side's send direction; an error on either side ends both.
+/// </summary>
+internal static class DuplexRelay
+{
+    // Measured on loopback: larger buffers cut syscalls per GB; 64 KiB is YARP's figure too.
+    internal const int BufferSize = 64 * 1024;
+
+    public static async Task<RelayResult> RunAsync(Socket client, Socket upstream, RelayCounters counters, Action abortBoth)
+    {
+        var up = PumpAsync(client, upstream, counters, PumpDirection.ToUpstream);
+        var down = PumpAsync(upstream, client, counters, PumpDirection.ToClient);
+
+        // Whichever fails first decides the blame; the other is cut so it does not linger half-dead.
+        var first = await Task.WhenAny(up, down);
+        if (first.Result != PumpResult.Eof)
+        {
+            abortBoth();
+        }
+
+        var upResult = await up;
+        var downResult = await down;
+        return Blame(upResult, downResult);
+    }
+
+    private static RelayResult Blame(PumpResult up, PumpResult down)
+    {
+        if (up == PumpResult.Eof && down == PumpResult.Eof)
+        {
+            return RelayResult.Completed;
+        }
+
+        if (up == PumpResult.ReadFailed || down == PumpResult.WriteFailed)
+        {
+            return RelayResult.ClientFailed;
+        }
+
+        if (down == PumpResult.ReadFailed || up == PumpResult.WriteFailed)
+        {
+            return RelayResult.UpstreamFailed;
+        }
+
+        return RelayResult.Aborted;
+    }
+
+    internal enum PumpDirection
+    {
+        ToUpstream,
+        ToClient,
+
+        /// <summary>From the client back to the client: counted both ways.</summary>
+        Echo,
+    }
+
+    internal enum PumpResult
+    {
+        Eof,
+        ReadFailed,
+        WriteFailed,
+        Aborted,
+    }
+
+    /// <summary>
+    /// One direction. Idle sockets hold no buffer: a zero-byte receive waits for data, and the buffer is rented
+    /// only while data flows (kept across reads that fill it, because more is then almost surely queued).
+    /// </summary>
+    internal static async Task<PumpResult> PumpAsync(Socket from, Socket to, RelayCounters counters, PumpDirection direction)
+    {
+        byte[]? buffer = null;
+        try
+        {
+            while (true)
+            {
+                int read;
+                try
+                {
+                    if (buffer is null)
+                    {
+                        await from.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+                        buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+                    }
+
+                    read = await from.ReceiveAsync(buffer.AsMemory(), SocketFlags.None);
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.OperationAborted)
+                {
+                    return PumpResult.Aborted;
+                }
+                catch (SocketException)
+                {
+                    return PumpResult.ReadFailed;
+                }
+                catch (ObjectDisposedException)
+                {
+                    return PumpResult.Aborted;
+                }
+
+                if (read == 0)
+                {
+                    try
+                    {
+                        to.Shutdown(SocketShutdown.Send);
+                    }
+                    catch (SocketException)
+                    {
+                        // The other side is already gone; its own pump reports that.
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        return PumpResult.Aborted;
+                    }
+
+                    return PumpResult.Eof;
+                }
+
+                try
+                {
+                    await SendAllAsync(to, buffer.AsMemory(0, read));
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.OperationAborted)
+                {
+                    return PumpResult.Aborted;
+                }
+                catch (SocketException)
+                {
+                    return PumpResult.WriteFailed;
+                }
+                catch (ObjectDisposedException)
+                {
+                    return PumpResult.Aborted;
+                }
+
+                if (direction != PumpDirection.ToClient)
+                {
+                    counters.AddFromClient(read);
+                }
+
+                if (direction != PumpDirection.ToUpstream)
+                {
+                    counters.AddToClient(read);
+                }
+
+                if (read < buffer.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
+                }
+            }
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    public static async ValueTask SendAllAsync(Socket socket, ReadOnlyMemory<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            var sent = await socket.SendAsync(data, SocketFlags.None);
+            data = data[sent..];
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using Microsoft.Extensions.Logging;
+using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.Dns;
+using TlsProxyTunnel.Listeners;
+using TlsProxyTunnel.Routing;
+using TlsProxyTunnel.Upstreams;
+using TlsProxyTunnel.Upstreams.Health;
+
+namespace TlsProxyTunnel.Runtime;
+
+/// <summary>Compiles a validated configuration into the immutable tables the data path reads.</summary>
+internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers)
+{
+    private readonly Dictionary<string, ConnectionLimiter> _limiters = new(StringComparer.Ordinal);
+    private readonly UpstreamConnector _connector = new(resolver, new AddressRotation());
+    private readonly BanUpstream _ban = new();
+    private readonly EchoUpstream _echo = new();
+    private readonly HealthUpstream _health = new(metrics, readiness);
+
+    public RuntimeSnapshot Build(ProxyConfig config, long generation)
+    {
+        var upstreams = new Dictionary<string, IUpstream>(StringComparer.Ordinal);
+        foreach (var (name, upstream) in config.Upstreams)
+        {
+            upstreams[name] = upstream.Kind switch
+            {
+                UpstreamKind.Ban => _ban,
+                UpstreamKind.Echo => _echo,
+                UpstreamKind.Health => _health,
+                _ => new TcpUpstream(upstream, _connector, metrics, loggers.CreateLogger("TlsProxyTunnel.Upstream")),
+            };
+        }
+
+        var servers = new Dictionary<string, RuntimeServer>(StringComparer.Ordinal);
+        foreach (var server in config.Servers)
+        {
+            var routes = server.Sni.Select(r => new KeyValuePair<string, Route>(
+                r.Pattern,
+                new Route(r.Pattern, upstreams[r.Upstream], r.Via ?? server.Via, metrics.Route(server.Name, r.Pattern, r.Upstream))));
+            var defaultRoute = new Route("default", upstreams[server.Default], server.Via, metrics.Route(server.Name, "default", server.Default));
+
+            // A server keeps its limiter across reloads so connections that outlive a generation still count.
+            if (_limiters.TryGetValue(server.Name, out var limiter))
+            {
+                limiter.MaxClients = server.MaxClients;
+            }
+            else
+            {
+                limiter = _limiters[server.Name] = new ConnectionLimiter(server.MaxClients);
+            }
+
+            servers[server.Name] = new RuntimeServer(server, new SniRouter<Route>(server.Tls ? routes : []), defaultRoute, limiter, metrics.Server(server.Name));
+        }
+
+        metrics.ConfigGeneration = generation;
+        return new RuntimeSnapshot(config, generation, servers);
+    }
+}

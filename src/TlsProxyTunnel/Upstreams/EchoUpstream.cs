@@ -1,0 +1,38 @@
+using TlsProxyTunnel.Connections;
+using TlsProxyTunnel.Relay;
+using TlsProxyTunnel.Runtime;
+
+namespace TlsProxyTunnel.Upstreams;
+
+/// <summary>Sends back every byte received, the ClientHello too, and half-closes on EOF.</summary>
+internal sealed class EchoUpstream : IUpstream
+{
+    public string Name => "echo";
+
+    public async ValueTask<ConnectionOutcome> ServeAsync(ClientConnection connection, Route route)
+    {
+        var initial = connection.InitialBytes;
+        if (!initial.IsEmpty)
+        {
+            connection.Counters.AddFromClient(initial.Length);
+            try
+            {
+                await DuplexRelay.SendAllAsync(connection.Client, initial);
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                return connection.IsAborted ? ConnectionOutcome.Aborted : ConnectionOutcome.ClientError;
+            }
+
+            connection.Counters.AddToClient(initial.Length);
+        }
+
+        var result = await DuplexRelay.PumpAsync(connection.Client, connection.Client, connection.Counters, DuplexRelay.PumpDirection.Echo);
+        return result switch
+        {
+            DuplexRelay.PumpResult.Eof => ConnectionOutcome.Completed,
+            DuplexRelay.PumpResult.Aborted => ConnectionOutcome.Aborted,
+            _ => ConnectionOutcome.ClientError,
+        };
+    }
+}

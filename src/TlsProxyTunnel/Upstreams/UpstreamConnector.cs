@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Dns;
+
+namespace TlsProxyTunnel.Upstreams;
+
+/// <summary>The socket connected to, or why there is none.</summary>
+internal readonly record struct ConnectAttempt(Socket? Socket, IPEndPoint? EndPoint, string? Error);
+
+/// <summary>
+/// Resolves an upstream and connects to its addresses in turn, all within one connect_timeout.
+/// Each address gets a fair share of the time left, so one black-holed address cannot eat the whole budget.
+/// </summary>
+internal sealed class UpstreamConnector(IHostResolver resolver, AddressRotation rotation)
+{
+    public async ValueTask<ConnectAttempt> ConnectAsync(UpstreamConfig upstream, TimeSpan timeout)
+    {
+        var started = Stopwatch.GetTimestamp();
+        using var budget = new CancellationTokenSource(timeout);
+        IReadOnlyList<IPAddress> addresses;
+        try
+        {
+            var resolved = await resolver.ResolveAsync(upstream.Host, upstream.Family, budget.Token);
+            if (!resolved.Succeeded)
+            {
+                return new ConnectAttempt(null, null, resolved.Error);
+            }
+
+            addresses = resolved.Addresses;
+        }
+        catch (OperationCanceledException)
+        {
+            return new ConnectAttempt(null, null, $"resolving the upstream took longer than connect_timeout ({timeout.TotalMilliseconds:0} ms)");
+        }
+
+        if (addresses.Count == 0)
+        {
+            return new ConnectAttempt(null, null, "the upstream resolved to no usable address");
+        }
+
+        var start = rotation.NextStart(upstream.Host, addresses.Count);
+        string? lastError = null;
+        for (var i = 0; i < addresses.Count; i++)
+        {
+            var address = addresses[(start + i) % addresses.Count];
+            var endPoint = new IPEndPoint(address, upstream.Port);
+            var left = timeout - Stopwatch.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                lastError = $"connect_timeout ({timeout.TotalMilliseconds:0} ms) ran out";
+                break;
+            }
+
+            var share = left / (addresses.Count - i);
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            using var attempt = new CancellationTokenSource(share);
+            try
+            {
+                await socket.ConnectAsync(endPoint, attempt.Token);
+                return new ConnectAttempt(socket, endPoint, null);
+            }
+            catch (OperationCanceledException)
+            {
+                lastError = $"connecting to {endPoint} timed out";
+            }
+            catch (SocketException e)
+            {
+                lastError = $"connecting to {endPoint} failed: {e.SocketErrorCode}";
+            }
+
+            socket.Dispose();
+        }
+
+        return new ConnectAttempt(null, null, lastError);
+    }
+}

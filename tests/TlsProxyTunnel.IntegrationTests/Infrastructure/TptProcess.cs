@@ -1,0 +1,248 @@
+using System.Diagnostics;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
+using System.Threading.Channels;
+
+namespace TlsProxyTunnel.IntegrationTests.Infrastructure;
+
+/// <summary>The real tpt binary as a child process, with its stderr collected line by line.</summary>
+public sealed partial class TptProcess : IAsyncDisposable
+{
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(20);
+
+    private readonly Process _process;
+    private readonly List<string> _lines = [];
+    private readonly Channel<string> _newLines = Channel.CreateUnbounded<string>();
+    private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private TptProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public int Pid => _process.Id;
+
+    public string Stdout { get; private set; } = "";
+
+    /// <summary>Every stderr line so far.</summary>
+    public IReadOnlyList<string> Lines
+    {
+        get
+        {
+            lock (_lines)
+            {
+                return [.. _lines];
+            }
+        }
+    }
+
+    public string AllOutput => string.Join('\n', Lines) + "\n" + Stdout;
+
+    /// <summary>Runs tpt to completion (for check, help, errors).</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunToExitAsync(IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? workingDirectory = null)
+    {
+        var process = Process.Start(StartInfo(args, environment, workingDirectory))!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(DefaultTimeout);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Starts tpt on a config file and waits until every listener it logs is bound.</summary>
+    public static async Task<TptProcess> StartAsync(string configPath, int expectedListeners, IDictionary<string, string?>? environment = null)
+    {
+        var env = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>());
+        env.TryAdd("TPT_LOG", "info");
+        var process = Process.Start(StartInfo(["-c", configPath], env, null))!;
+        var tpt = new TptProcess(process);
+        _ = tpt.PumpStderrAsync();
+        _ = Task.Run(async () => tpt.Stdout = await process.StandardOutput.ReadToEndAsync());
+        try
+        {
+            for (var i = 0; i < expectedListeners; i++)
+            {
+                await tpt.WaitForLineAsync(l => l.Contains("Listening: server", StringComparison.Ordinal), skipSeen: i);
+            }
+        }
+        catch
+        {
+            await tpt.DisposeAsync();
+            throw;
+        }
+
+        return tpt;
+    }
+
+    /// <summary>The address a server's n-th listener was bound to (port 0 resolved).</summary>
+    public IPEndPoint EndPoint(string server, int index = 0)
+    {
+        var matches = Lines.Select(l => ListeningLine().Match(l)).Where(m => m.Success && m.Groups[1].Value == server).ToArray();
+        return IPEndPoint.Parse(matches[index].Groups[2].Value);
+    }
+
+    public async Task<string> WaitForLineAsync(Func<string, bool> predicate, TimeSpan? timeout = null, int skipSeen = 0)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? DefaultTimeout);
+        var seen = 0;
+        foreach (var line in Lines)
+        {
+            if (predicate(line) && seen++ >= skipSeen)
+            {
+                return line;
+            }
+        }
+
+        var startIndex = Lines.Count;
+        try
+        {
+            // Lines that arrived between the snapshot and now are re-read from the list to avoid a gap.
+            while (await _newLines.Reader.WaitToReadAsync(cts.Token))
+            {
+                while (_newLines.Reader.TryRead(out _))
+                {
+                }
+
+                var all = Lines;
+                for (var i = startIndex; i < all.Count; i++)
+                {
+                    if (predicate(all[i]) && seen++ >= skipSeen)
+                    {
+                        return all[i];
+                    }
+                }
+
+                startIndex = all.Count;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        throw new TimeoutException($"tpt did not log the expected line in time. Output so far:\n{AllOutput}");
+    }
+
+    public void Signal(int signal)
+    {
+        if (Kill(_process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed");
+        }
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan? timeout = null)
+    {
+        await _process.WaitForExitAsync().WaitAsync(timeout ?? DefaultTimeout);
+        await _stderrClosed.Task.WaitAsync(DefaultTimeout);
+        return _process.ExitCode;
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Open socket descriptors of the process, from /proc.</summary>
+    public int OpenSocketCount()
+    {
+        var count = 0;
+        foreach (var fd in Directory.EnumerateFileSystemEntries($"/proc/{_process.Id}/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget?.StartsWith("socket:", StringComparison.Ordinal) == true)
+                {
+                    count++;
+                }
+            }
+            catch (IOException)
+            {
+                // The descriptor closed while we looked.
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>Waits until the socket count drops to <paramref name="expected"/>; closing is asynchronous, so poll briefly.</summary>
+    public async Task<int> WaitForSocketCountAsync(int expected, TimeSpan? timeout = null)
+    {
+        var deadline = Stopwatch.StartNew();
+        var limit = timeout ?? TimeSpan.FromSeconds(10);
+        int count;
+        while ((count = OpenSocketCount()) > expected && deadline.Elapsed < limit)
+        {
+            await Task.Delay(50);
+        }
+
+        return count;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync().WaitAsync(DefaultTimeout);
+        }
+
+        _process.Dispose();
+    }
+
+    internal static string TptDll => Path.Combine(AppContext.BaseDirectory, "tpt.dll");
+
+    private static ProcessStartInfo StartInfo(IEnumerable<string> args, IDictionary<string, string?>? environment, string? workingDirectory)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
+        };
+        info.ArgumentList.Add(TptDll);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        // The child gets its own environment; the test process's is never changed.
+        info.Environment.Remove("TPT_CONFIG");
+        info.Environment.Remove("TPT_LOG");
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            info.Environment[key] = value;
+        }
+
+        return info;
+    }
+
+    private async Task PumpStderrAsync()
+    {
+        try
+        {
+            while (await _process.StandardError.ReadLineAsync() is { } line)
+            {
+                lock (_lines)
+                {
+                    _lines.Add(line);
+                }
+
+                _newLines.Writer.TryWrite(line);
+            }
+        }
+        finally
+        {
+            _stderrClosed.TrySetResult();
+        }
+    }
+
+    [GeneratedRegex(@"Listening: server (\S+) on (\S+) \(")]
+    private static partial Regex ListeningLine();
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
+    public const int SIGTERM = 15;
+    public const int SIGINT = 2;
+    public const int SIGQUIT = 3;
+    public const int SIGHUP = 1;
+}

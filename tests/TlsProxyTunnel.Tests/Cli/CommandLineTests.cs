@@ -1,0 +1,94 @@
+using TlsProxyTunnel.Cli;
+
+namespace TlsProxyTunnel.Tests.Cli;
+
+public sealed class CommandLineTests
+{
+    [Theory]
+    [InlineData(new string[0], "Run", null)]
+    [InlineData(new[] { "-c", "x.yaml" }, "Run", "x.yaml")]
+    [InlineData(new[] { "--config", "x.yaml" }, "Run", "x.yaml")]
+    [InlineData(new[] { "--config=x.yaml" }, "Run", "x.yaml")]
+    [InlineData(new[] { "check" }, "Check", null)]
+    [InlineData(new[] { "check", "-c", "x.yaml" }, "Check", "x.yaml")]
+    [InlineData(new[] { "--check", "--config=x.yaml" }, "Check", "x.yaml")]
+    [InlineData(new[] { "-c", "x.yaml", "--help" }, "Help", null)]
+    [InlineData(new[] { "-h" }, "Help", null)]
+    [InlineData(new[] { "--version" }, "Version", null)]
+    public void Parses_the_documented_forms(string[] args, string command, string? path)
+    {
+        var options = CommandLine.Parse(args);
+        Assert.Null(options.Error);
+        Assert.Equal(Enum.Parse<CliCommand>(command), options.Command);
+        Assert.Equal(path, options.ConfigPath);
+    }
+
+    [Fact]
+    public void Watch_is_a_flag()
+    {
+        Assert.True(CommandLine.Parse(["--watch", "-c", "a"]).Watch);
+    }
+
+    [Theory]
+    [InlineData(new[] { "-c" }, "-c needs a file path")]
+    [InlineData(new[] { "--config=" }, "--config= needs a file path")]
+    [InlineData(new[] { "--bogus" }, "unknown argument '--bogus'")]
+    [InlineData(new[] { "-c", "a", "-c", "b" }, "the configuration file is given twice")]
+    [InlineData(new[] { "-c", "a", "check" }, "unknown argument 'check'")]
+    public void Rejects_what_it_does_not_understand(string[] args, string error)
+    {
+        Assert.Equal(error, CommandLine.Parse(args).Error);
+    }
+}
+
+public sealed class ConfigFileLocatorTests
+{
+    private static Func<string, string?> Env(params (string Key, string Value)[] vars) =>
+        name => vars.FirstOrDefault(v => v.Key == name).Value;
+
+    [Fact]
+    public void The_command_line_wins_over_the_environment_and_defaults()
+    {
+        var found = ConfigFileLocator.Locate("/x/cli.yaml", Env(("TPT_CONFIG", "/x/env.yaml")), _ => true);
+        Assert.Equal("/x/cli.yaml", found.Path);
+    }
+
+    [Fact]
+    public void Tpt_config_wins_over_defaults()
+    {
+        var found = ConfigFileLocator.Locate(null, Env(("TPT_CONFIG", "/x/env.yaml")), _ => true);
+        Assert.Equal("/x/env.yaml", found.Path);
+    }
+
+    [Fact]
+    public void A_missing_explicit_file_is_an_error_not_a_fall_through()
+    {
+        var cli = ConfigFileLocator.Locate("/x/missing.yaml", Env(), p => p == "./config.yaml");
+        Assert.Null(cli.Path);
+        Assert.Contains("/x/missing.yaml", cli.Error, StringComparison.Ordinal);
+
+        var env = ConfigFileLocator.Locate(null, Env(("TPT_CONFIG", "/x/missing.yaml")), p => p == "./config.yaml");
+        Assert.Null(env.Path);
+        Assert.Contains("TPT_CONFIG", env.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Defaults_are_searched_in_order()
+    {
+        var found = ConfigFileLocator.Locate(null, Env(), p => p is "./tpt.yaml" or "./config.yaml");
+        Assert.Equal("./tpt.yaml", found.Path);
+        found = ConfigFileLocator.Locate(null, Env(), p => p is "/etc/tpt/config.yaml" or "./tpt.yaml");
+        Assert.Equal("/etc/tpt/config.yaml", found.Path);
+    }
+
+    [Fact]
+    public void Nothing_found_lists_every_path_tried()
+    {
+        var found = ConfigFileLocator.Locate(null, Env(), _ => false);
+        Assert.Null(found.Path);
+        foreach (var path in ConfigFileLocator.DefaultPaths)
+        {
+            Assert.Contains(path, found.Error, StringComparison.Ordinal);
+        }
+    }
+}
