@@ -54,10 +54,7 @@ public sealed partial class TptProcess : IAsyncDisposable
     {
         var env = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>());
         env.TryAdd("TPT_LOG", "info");
-        var process = Process.Start(StartInfo(["-c", configPath], env, null))!;
-        var tpt = new TptProcess(process);
-        _ = tpt.PumpStderrAsync();
-        _ = Task.Run(async () => tpt.Stdout = await process.StandardOutput.ReadToEndAsync());
+        var tpt = Launch(configPath, env);
         try
         {
             for (var i = 0; i < expectedListeners; i++)
@@ -71,6 +68,47 @@ public sealed partial class TptProcess : IAsyncDisposable
             throw;
         }
 
+        return tpt;
+    }
+
+    /// <summary>
+    /// Starts tpt with logging left to the configuration (which may silence it), and waits until
+    /// <paramref name="probe"/> accepts connections instead of for a log line.
+    /// </summary>
+    public static async Task<TptProcess> StartQuietAsync(string configPath, IPEndPoint probe, IDictionary<string, string?>? environment = null)
+    {
+        var tpt = Launch(configPath, environment ?? new Dictionary<string, string?>());
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                using var socket = new System.Net.Sockets.Socket(probe.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                await socket.ConnectAsync(probe).WaitAsync(DefaultTimeout);
+                return tpt;
+            }
+            catch (System.Net.Sockets.SocketException) when (deadline.Elapsed < DefaultTimeout && !tpt.HasExited)
+            {
+                // Not listening yet: start-up takes a few hundred milliseconds and logs nothing we could wait on.
+                await Task.Delay(50);
+            }
+        }
+    }
+
+    /// <summary>A loopback port that was free a moment ago, for processes that log nothing to read a port 0 binding from.</summary>
+    public static int FreePort()
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    private static TptProcess Launch(string configPath, IDictionary<string, string?> environment)
+    {
+        var process = Process.Start(StartInfo(["-c", configPath], environment, null))!;
+        var tpt = new TptProcess(process);
+        _ = tpt.PumpStderrAsync();
+        _ = Task.Run(async () => tpt.Stdout = await process.StandardOutput.ReadToEndAsync());
         return tpt;
     }
 
