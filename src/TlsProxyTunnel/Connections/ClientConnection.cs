@@ -26,8 +26,30 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
 
     public RelayCounters Counters { get; } = new();
 
+    private byte[]? _initialBuffer;
+
     /// <summary>Bytes read from the client while reading the ClientHello; replayed first.</summary>
-    public ReadOnlyMemory<byte> InitialBytes { get; set; }
+    public ReadOnlyMemory<byte> InitialBytes { get; private set; }
+
+    /// <summary>Takes ownership of the pooled buffer holding the bytes read so far.</summary>
+    public void SetInitialBytes(byte[]? pooledBuffer, int length)
+    {
+        _initialBuffer = pooledBuffer;
+        InitialBytes = pooledBuffer is null ? ReadOnlyMemory<byte>.Empty : pooledBuffer.AsMemory(0, length);
+    }
+
+    /// <summary>
+    /// Returns the hello buffer to the pool once it has been replayed, so a long-lived idle connection
+    /// does not keep 4 KiB or more for its whole life. Safe to call more than once.
+    /// </summary>
+    public void ReleaseInitialBytes()
+    {
+        InitialBytes = ReadOnlyMemory<byte>.Empty;
+        if (Interlocked.Exchange(ref _initialBuffer, null) is { } buffer)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
 
     public string? Sni { get; set; }
 

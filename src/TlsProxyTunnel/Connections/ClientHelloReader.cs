@@ -18,7 +18,6 @@ internal struct HelloReadResult
     /// <summary>The normalised host name when <see cref="Outcome"/> is <see cref="HelloReadOutcome.Sni"/>.</summary>
     public string? Sni;
 
-    public readonly ReadOnlyMemory<byte> Bytes => Buffer is null ? ReadOnlyMemory<byte>.Empty : Buffer.AsMemory(0, Length);
 }
 
 /// <summary>

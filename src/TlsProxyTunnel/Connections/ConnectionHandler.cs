@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Diagnostics;
@@ -26,7 +25,7 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
             if (config.Tls)
             {
                 hello = await ClientHelloReader.ReadAsync(connection.Client, config.ClientHelloMaxBytes, config.ClientHelloTimeout);
-                connection.InitialBytes = hello.Bytes;
+                connection.SetInitialBytes(hello.Buffer, hello.Length);
                 connection.Sni = hello.Sni;
             }
 
@@ -63,10 +62,7 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
             }
 
             connection.Close();
-            if (hello.Buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(hello.Buffer);
-            }
+            connection.ReleaseInitialBytes();
 
             server.Limiter.Release();
             listenerMetrics.Leave();

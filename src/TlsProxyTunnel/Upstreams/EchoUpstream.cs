@@ -25,6 +25,7 @@ internal sealed class EchoUpstream : IUpstream
             }
 
             connection.Counters.AddToClient(initial.Length);
+            connection.ReleaseInitialBytes();
         }
 
         var result = await DuplexRelay.PumpAsync(connection.Client, connection.Client, connection.Counters, DuplexRelay.PumpDirection.Echo);

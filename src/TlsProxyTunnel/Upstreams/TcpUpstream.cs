@@ -97,6 +97,7 @@ internal sealed class TcpUpstream(UpstreamConfig config, UpstreamConnector conne
             }
 
             connection.Counters.AddFromClient(connection.InitialBytes.Length);
+            connection.ReleaseInitialBytes();
         }
 
         using var stats = via.StatsInterval is { } interval

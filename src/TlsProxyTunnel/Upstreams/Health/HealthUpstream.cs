@@ -34,6 +34,7 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
                 initial.Span[..take].CopyTo(buffer);
                 length = take;
                 connection.Counters.AddFromClient(initial.Length);
+                connection.ReleaseInitialBytes();
             }
 
             var firstRequest = true;
