@@ -51,12 +51,18 @@ internal sealed class ServerMetrics(string name)
 internal sealed class ListenerMetrics(string server, string listen, int maxClients)
 {
     private long _active;
+    private volatile int _maxClients = maxClients;
 
     public string Server { get; } = server;
 
     public string Listen { get; } = listen;
 
-    public int MaxClients { get; } = maxClients;
+    /// <summary>The server's limit; a reload may change it while connections are counted here.</summary>
+    public int MaxClients
+    {
+        get => _maxClients;
+        set => _maxClients = value;
+    }
 
     public long Active => Interlocked.Read(ref _active);
 
@@ -134,16 +140,14 @@ internal sealed class ProxyMetrics
     public ListenerMetrics Listener(string server, string listen, int maxClients)
     {
         var metrics = _listeners.GetOrAdd((server, listen), static (k, max) => new ListenerMetrics(k.Server, k.Listen, max), maxClients);
-        if (metrics.MaxClients != maxClients)
-        {
-            // A reload changed the limit: keep the live count, show the new limit.
-            var replacement = new ListenerMetrics(server, listen, maxClients);
-            _listeners[(server, listen)] = replacement;
-            return replacement;
-        }
-
+        metrics.MaxClients = maxClients;
         return metrics;
     }
+
+    private long _reloadsSucceeded;
+    private long _reloadsFailed;
+
+    public void OnReload(bool succeeded) => Interlocked.Increment(ref succeeded ? ref _reloadsSucceeded : ref _reloadsFailed);
 
     public void RemoveListener(string server, string listen) => _listeners.TryRemove((server, listen), out _);
 
@@ -237,6 +241,9 @@ internal sealed class ProxyMetrics
 
         w.Family("tpt_config_generation", "gauge", "Generation of the configuration in use, 1 at start");
         w.Sample("tpt_config_generation", ConfigGeneration);
+        w.Family("tpt_config_reloads_total", "counter", "Configuration reloads by result");
+        w.Sample("tpt_config_reloads_total", Interlocked.Read(ref _reloadsSucceeded), ("result", "success"));
+        w.Sample("tpt_config_reloads_total", Interlocked.Read(ref _reloadsFailed), ("result", "failure"));
 
         foreach (var collect in Collectors)
         {

@@ -77,17 +77,17 @@ internal static class TptApp
             return 0;
         }
 
-        return await RunServiceAsync(config, overrideLevel, stderr);
+        return await RunServiceAsync(config, new ReloadOptions(location.Path, environment, options.Watch), overrideLevel, stderr);
     }
 
-    private static async Task<int> RunServiceAsync(ProxyConfig config, LogLevel? overrideLevel, TextWriter stderr)
+    private static async Task<int> RunServiceAsync(ProxyConfig config, ReloadOptions reload, LogLevel? overrideLevel, TextWriter stderr)
     {
         // No defaults: an appsettings.json that happens to sit in the working directory must not change the proxy.
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddEnvironmentVariables();
         LoggingSetup.Configure(builder.Logging, builder.Configuration, config, overrideLevel);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout + TimeSpan.FromSeconds(10));
-        AddServices(builder.Services, config);
+        AddServices(builder.Services, config, reload);
 
         using var host = builder.Build();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("TlsProxyTunnel");
@@ -104,8 +104,9 @@ internal static class TptApp
         }
     }
 
-    internal static void AddServices(IServiceCollection services, ProxyConfig config)
+    internal static void AddServices(IServiceCollection services, ProxyConfig config, ReloadOptions reload)
     {
+        services.AddSingleton(reload);
         services.AddSingleton<ProxyMetrics>();
         services.AddSingleton<ReadinessState>();
         services.AddSingleton<ConnectionTracker>();
@@ -129,7 +130,11 @@ internal static class TptApp
         // Registration order is start order: signals first, so a signal during start-up already shuts down cleanly.
         services.AddSingleton<ShutdownSignals>();
         services.AddHostedService(sp => sp.GetRequiredService<ShutdownSignals>());
-        services.AddHostedService<ListenerService>();
+        // The reloader starts before the listeners so a SIGHUP right after the first "Listening" line is never lost.
+        services.AddSingleton<ListenerService>();
+        services.AddSingleton<ConfigReloader>();
+        services.AddHostedService(sp => sp.GetRequiredService<ConfigReloader>());
+        services.AddHostedService(sp => sp.GetRequiredService<ListenerService>());
     }
 
     private static void WriteDnsMetrics(PrometheusTextWriter w, DnsHostResolver resolver)

@@ -1,22 +1,19 @@
 namespace TlsProxyTunnel.Listeners;
 
-/// <summary>maxclients for one server, across all its listen addresses. Rejects instead of queueing.</summary>
-internal sealed class ConnectionLimiter(int maxClients)
+/// <summary>
+/// Counts one server's connections across all its listen addresses and all configuration generations;
+/// the limit comes from the generation admitting the connection, so a reload changes it for new ones only.
+/// </summary>
+internal sealed class ConnectionLimiter
 {
     private int _active;
-    private volatile int _maxClients = maxClients;
-
-    public int MaxClients
-    {
-        get => _maxClients;
-        set => _maxClients = value;
-    }
 
     public int Active => Volatile.Read(ref _active);
 
-    public bool TryAcquire()
+    /// <summary>Rejects instead of queueing.</summary>
+    public bool TryAcquire(int maxClients)
     {
-        if (Interlocked.Increment(ref _active) <= _maxClients)
+        if (Interlocked.Increment(ref _active) <= maxClients)
         {
             return true;
         }

@@ -16,58 +16,165 @@ namespace TlsProxyTunnel.Listeners;
 /// runs the accept loops, and drains connections on stop.
 /// </summary>
 internal sealed class ListenerService(
-    RuntimeSnapshot snapshot,
+    RuntimeSnapshot initial,
     ConnectionTracker tracker,
     ConnectionHandler handler,
     ProxyMetrics metrics,
     ReadinessState readiness,
     ShutdownSignals signals,
-    ILogger<ListenerService> logger) : IHostedService
+    ILogger<ListenerService> logger) : IHostedService, IDisposable
 {
-    private readonly List<BoundListener> _listeners = [];
+    // Keyed by the configured address text, so a reload keeps a listener whose address stays (even if it moves
+    // to another server) and port-0 listeners keep their port.
+    private readonly Dictionary<string, BoundListener> _listeners = new(StringComparer.Ordinal);
     private readonly RateLimitedLog _rejectLog = new(TimeSpan.FromSeconds(1));
     private readonly RateLimitedLog _acceptErrorLog = new(TimeSpan.FromSeconds(1));
+    private readonly SemaphoreSlim _reloadGate = new(1, 1);
+    private volatile RuntimeSnapshot _snapshot = initial;
+    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _stopping;
+
+    public RuntimeSnapshot Current => _snapshot;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        if (!TryBindAll(_snapshot, out var added, out var error))
+        {
+            _started.TrySetCanceled(cancellationToken);
+            throw new StartupException(error);
+        }
+
+        foreach (var listener in added)
+        {
+            _listeners[listener.Key] = listener;
+            StartAccepting(listener);
+        }
+
+        metrics.ConfigGeneration = _snapshot.Generation;
+        readiness.MarkReady();
+        _started.TrySetResult();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Moves to a new generation: binds the addresses it adds (if any fails, nothing changes), swaps the
+    /// snapshot, then closes the addresses it drops. Connections already running keep their generation.
+    /// </summary>
+    public async Task<ReloadResult> ApplyAsync(RuntimeSnapshot next)
+    {
+        // A reload asked for during start-up applies once the first generation is listening.
+        await _started.Task;
+        await _reloadGate.WaitAsync();
+        try
+        {
+            if (_stopping)
+            {
+                return new ReloadResult(false, "shutting down", [], []);
+            }
+
+            if (!TryBindAll(next, out var added, out var error))
+            {
+                return new ReloadResult(false, error, [], []);
+            }
+
+            var wanted = next.Config.Servers.SelectMany(s => s.Listen.Select(l => (Server: s, Key: KeyOf(s.Name, l)))).ToDictionary(p => p.Key, p => p.Server, StringComparer.Ordinal);
+            var removed = _listeners.Keys.Where(k => !wanted.ContainsKey(k)).ToList();
+
+            // Addresses that stay may change server or limit: refresh what the accept loop reads.
+            foreach (var (key, listener) in _listeners)
+            {
+                if (wanted.TryGetValue(key, out var server))
+                {
+                    if (listener.Server != server.Name)
+                    {
+                        metrics.RemoveListener(listener.Server, listener.Listen.Text);
+                    }
+
+                    listener.Metrics = metrics.Listener(server.Name, listener.Listen.Text, server.MaxClients);
+                    listener.Server = server.Name;
+                }
+            }
+
+            _snapshot = next;
+            metrics.ConfigGeneration = next.Generation;
+            foreach (var listener in added)
+            {
+                _listeners[listener.Key] = listener;
+                StartAccepting(listener);
+            }
+
+            foreach (var key in removed)
+            {
+                var listener = _listeners[key];
+                _listeners.Remove(key);
+                listener.Close();
+                metrics.RemoveListener(listener.Server, listener.Listen.Text);
+            }
+
+            return new ReloadResult(true, null, [.. added.Select(l => $"{l.Server} {l.Listen.Text}")], removed);
+        }
+        finally
+        {
+            _reloadGate.Release();
+        }
+    }
+
+    /// <summary>Binds every address of <paramref name="snapshot"/> not bound yet; on any failure closes what it bound.</summary>
+    private bool TryBindAll(RuntimeSnapshot snapshot, out List<BoundListener> added, out string error)
+    {
+        added = [];
+        error = "";
         foreach (var server in snapshot.Config.Servers)
         {
             foreach (var listen in server.Listen)
             {
+                var key = KeyOf(server.Name, listen);
+                if (_listeners.ContainsKey(key))
+                {
+                    continue;
+                }
+
                 try
                 {
                     var socket = Bind(listen.EndPoint);
                     var bound = (IPEndPoint)socket.LocalEndPoint!;
                     var shown = listen.EndPoint.Port == 0 ? new ListenAddress(bound, bound.ToString()) : listen;
-                    _listeners.Add(new BoundListener(server.Name, shown, socket, metrics.Listener(server.Name, shown.Text, server.MaxClients)));
+                    added.Add(new BoundListener(key, server.Name, shown, socket, metrics.Listener(server.Name, shown.Text, server.MaxClients)));
                     Log.Listening(logger, server.Name, shown.Text, server.Tls, server.MaxClients);
                 }
                 catch (SocketException e)
                 {
                     Log.BindFailed(logger, server.Name, listen.Text, $"{e.SocketErrorCode}: {e.Message}");
-                    CloseListeners();
-                    throw new StartupException($"cannot listen on {listen.Text} for server {server.Name}: {e.Message}");
+                    foreach (var listener in added)
+                    {
+                        listener.Close();
+                        metrics.RemoveListener(listener.Server, listener.Listen.Text);
+                    }
+
+                    added.Clear();
+                    error = $"cannot listen on {listen.Text} for server {server.Name}: {e.Message}";
+                    return false;
                 }
             }
         }
 
-        foreach (var listener in _listeners)
-        {
-            _ = Task.Run(() => AcceptLoopAsync(listener), CancellationToken.None);
-        }
-
-        readiness.MarkReady();
-        return Task.CompletedTask;
+        return true;
     }
+
+    // Port 0 means "any port" and several servers may ask for it; those belong to their server.
+    private static string KeyOf(string server, ListenAddress listen) => listen.EndPoint.Port == 0 ? $"{server}/{listen.Text}" : listen.Text;
+
+    private void StartAccepting(BoundListener listener) => _ = Task.Run(() => AcceptLoopAsync(listener), CancellationToken.None);
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        await _reloadGate.WaitAsync(CancellationToken.None);
         _stopping = true;
+        _reloadGate.Release();
         readiness.MarkNotReady();
         CloseListeners();
 
-        var drain = snapshot.Config.ShutdownTimeout;
+        var drain = _snapshot.Config.ShutdownTimeout;
         Log.Draining(logger, tracker.Count, drain.TotalSeconds);
         var drained = tracker.WhenDrained();
         var deadline = Task.Delay(drain, CancellationToken.None);
@@ -83,6 +190,12 @@ internal sealed class ListenerService(
         }
 
         Log.Stopped(logger);
+    }
+
+    public void Dispose()
+    {
+        CloseListeners();
+        _reloadGate.Dispose();
     }
 
     internal static Socket Bind(IPEndPoint endPoint)
@@ -125,7 +238,7 @@ internal sealed class ListenerService(
             }
             catch (SocketException e)
             {
-                if (_stopping)
+                if (_stopping || listener.IsClosed)
                 {
                     return;
                 }
@@ -147,13 +260,19 @@ internal sealed class ListenerService(
 
     private void Admit(BoundListener listener, Socket accepted)
     {
-        var server = snapshot.Servers[listener.Server];
-        if (!server.Limiter.TryAcquire())
+        // A reload may swap the snapshot between the two reads; the second read then sees the new one.
+        if (!_snapshot.Servers.TryGetValue(listener.Server, out var server) && !_snapshot.Servers.TryGetValue(listener.Server, out server))
+        {
+            accepted.Dispose();
+            return;
+        }
+
+        if (!server.Limiter.TryAcquire(server.Config.MaxClients))
         {
             server.Metrics.OnRejected();
             if (_rejectLog.TryEnter(out var suppressed))
             {
-                Log.Rejected(logger, server.Name, server.Limiter.MaxClients, accepted.RemoteEndPoint?.ToString() ?? "-", suppressed);
+                Log.Rejected(logger, server.Name, server.Config.MaxClients, accepted.RemoteEndPoint?.ToString() ?? "-", suppressed);
             }
 
             accepted.Dispose();
@@ -170,11 +289,32 @@ internal sealed class ListenerService(
 
     private void CloseListeners()
     {
-        foreach (var listener in _listeners)
+        foreach (var listener in _listeners.Values)
         {
-            listener.Socket.Dispose();
+            listener.Close();
         }
     }
 
-    private sealed record BoundListener(string Server, ListenAddress Listen, Socket Socket, ListenerMetrics Metrics);
+    private sealed class BoundListener(string key, string server, ListenAddress listen, Socket socket, ListenerMetrics metrics)
+    {
+        public string Key { get; } = key;
+
+        public ListenAddress Listen { get; } = listen;
+
+        public Socket Socket { get; } = socket;
+
+        public volatile string Server = server;
+
+        public volatile ListenerMetrics Metrics = metrics;
+
+        private volatile bool _closed;
+
+        public bool IsClosed => _closed;
+
+        public void Close()
+        {
+            _closed = true;
+            Socket.Dispose();
+        }
+    }
 }

@@ -41,19 +41,14 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
             var defaultRoute = new Route("default", upstreams[server.Default], server.Via, metrics.Route(server.Name, "default", server.Default));
 
             // A server keeps its limiter across reloads so connections that outlive a generation still count.
-            if (_limiters.TryGetValue(server.Name, out var limiter))
+            if (!_limiters.TryGetValue(server.Name, out var limiter))
             {
-                limiter.MaxClients = server.MaxClients;
-            }
-            else
-            {
-                limiter = _limiters[server.Name] = new ConnectionLimiter(server.MaxClients);
+                limiter = _limiters[server.Name] = new ConnectionLimiter();
             }
 
             servers[server.Name] = new RuntimeServer(server, new SniRouter<Route>(server.Tls ? routes : []), defaultRoute, limiter, metrics.Server(server.Name));
         }
 
-        metrics.ConfigGeneration = generation;
         return new RuntimeSnapshot(config, generation, servers);
     }
 }

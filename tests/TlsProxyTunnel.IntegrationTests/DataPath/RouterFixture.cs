@@ -56,10 +56,15 @@ public sealed class RouterFixture : IAsyncLifetime
               fallback: "tcp://{Default.Address}"
             """);
         Tpt = await TptProcess.StartAsync(_config.Path, expectedListeners: 6);
+        _baselineSockets = Tpt.OpenSocketCount();
     }
+
+    private int _baselineSockets;
 
     public async Task DisposeAsync()
     {
+        // Every test of the class is done: whatever it did, the router must hold no socket beyond its listeners.
+        var left = await Tpt.WaitForSocketCountAsync(_baselineSockets);
         await Tpt.DisposeAsync();
         foreach (var backend in new[] { A, Wild, Deep, Default })
         {
@@ -67,5 +72,6 @@ public sealed class RouterFixture : IAsyncLifetime
         }
 
         _config?.Dispose();
+        Assert.True(left == _baselineSockets, $"tpt held {left} sockets after the tests, {_baselineSockets} before them");
     }
 }

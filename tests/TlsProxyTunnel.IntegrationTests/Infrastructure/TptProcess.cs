@@ -50,11 +50,11 @@ public sealed partial class TptProcess : IAsyncDisposable
     }
 
     /// <summary>Starts tpt on a config file and waits until every listener it logs is bound.</summary>
-    public static async Task<TptProcess> StartAsync(string configPath, int expectedListeners, IDictionary<string, string?>? environment = null)
+    public static async Task<TptProcess> StartAsync(string configPath, int expectedListeners, IDictionary<string, string?>? environment = null, IEnumerable<string>? extraArgs = null)
     {
         var env = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>());
         env.TryAdd("TPT_LOG", "info");
-        var tpt = Launch(configPath, env);
+        var tpt = Launch(configPath, env, extraArgs);
         try
         {
             for (var i = 0; i < expectedListeners; i++)
@@ -103,9 +103,9 @@ public sealed partial class TptProcess : IAsyncDisposable
         return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
-    private static TptProcess Launch(string configPath, IDictionary<string, string?> environment)
+    private static TptProcess Launch(string configPath, IDictionary<string, string?> environment, IEnumerable<string>? extraArgs = null)
     {
-        var process = Process.Start(StartInfo(["-c", configPath], environment, null))!;
+        var process = Process.Start(StartInfo(["-c", configPath, .. extraArgs ?? []], environment, null))!;
         var tpt = new TptProcess(process);
         _ = tpt.PumpStderrAsync();
         _ = Task.Run(async () => tpt.Stdout = await process.StandardOutput.ReadToEndAsync());
