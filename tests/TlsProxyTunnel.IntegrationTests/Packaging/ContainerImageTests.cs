@@ -12,7 +12,7 @@ namespace TlsProxyTunnel.IntegrationTests.Packaging;
 /// </summary>
 public sealed class ContainerImageTests
 {
-    private static readonly string Root = RepositoryRoot();
+    private static readonly string Root = Repository.Root;
     private static readonly Dockerfile Docker = Dockerfile.Load(Path.Combine(Root, "Dockerfile"));
     private static readonly string ContainerConfig = Path.Combine(Root, "container-files", "etc", "tpt", "config.yaml");
 
@@ -151,18 +151,5 @@ public sealed class ContainerImageTests
         var loaded = ConfigLoader.Load(ContainerConfig, environment);
         Assert.True(loaded.Config is not null, string.Join('\n', loaded.Diagnostics));
         return loaded.Config;
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "TlsProxyTunnel.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no TlsProxyTunnel.sln above {AppContext.BaseDirectory}");
     }
 }
