@@ -7,7 +7,7 @@ namespace TlsProxyTunnel.IntegrationTests.Packaging;
 
 /// <summary>
 /// What a <c>docker build</c> would catch, checked without a Docker engine (none runs in CI). Publishing
-/// and starting the image's binary takes longer than a test should (measured 55–90 s on CI machines), so
+/// and starting the image's binary takes longer than a test should (22–88 s measured on a 2-core machine, by load), so
 /// that part is <c>deploy/container/verify.sh</c>, which <c>.ci/run</c> runs after the tests.
 /// </summary>
 public sealed class ContainerImageTests
