@@ -143,6 +143,12 @@ internal sealed class ViaReader(ValueReader values)
                 continue;
             }
 
+            if (text.Length == 0)
+            {
+                // An optional credential (`${PROXY_AUTH:-}`) that is unset means "no such header", not an empty one.
+                continue;
+            }
+
             var sensitive = value.Expanded || name.Equals(ProxyAuthorization, StringComparison.OrdinalIgnoreCase);
             headers.Add(new ProxyHeader(name, text, sensitive));
         }

@@ -85,6 +85,10 @@ internal static class TptApp
         // No defaults: an appsettings.json that happens to sit in the working directory must not change the proxy.
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddEnvironmentVariables();
+
+        // Under systemd (Type=notify): READY=1 once every listener is bound, STOPPING=1 on shutdown; outside it, nothing.
+        // Before LoggingSetup so that its text/json formatter wins over the systemd one AddSystemd would pick.
+        builder.Services.AddSystemd();
         LoggingSetup.Configure(builder.Logging, builder.Configuration, config, overrideLevel);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout + TimeSpan.FromSeconds(10));
         AddServices(builder.Services, config, reload);

@@ -193,7 +193,15 @@ public sealed class ConfigValidationTests
     public void ScalarHeaderValuesBecomeText()
     {
         var headers = LoadOk(WithServer("    via:\n      headers:\n        Proxy-KeepAlive: true\n        X-N: 8\n        X-E:")).Servers[0].Via.Headers;
-        Assert.Equal(["true", "8", ""], headers.Select(h => h.Value));
+        Assert.Equal(["true", "8"], headers.Select(h => h.Value));
+    }
+
+    [Fact]
+    public void A_header_whose_value_expands_to_nothing_is_not_sent()
+    {
+        var yaml = WithServer("    via:\n      headers:\n        Proxy-Authorization: \"${PROXY_AUTH:-}\"\n        X-Kept: \"${KEPT:-yes}\"");
+        var config = ConfigLoader.LoadText(yaml, "t.yaml", _ => null).Config!;
+        Assert.Equal(["X-Kept"], config.Servers[0].Via.Headers.Select(h => h.Name));
     }
 
     [Fact]
