@@ -67,7 +67,8 @@ internal sealed class ViaReader(ValueReader values)
             via = via with { UseSniAsTarget = useSni };
             if (useSni && via.Target is not null)
             {
-                Diagnostics.Warning(section.Entry("target")!.Key.Start, "'target' is ignored because 'use_sni_as_target' is true");
+                // Not "ignored": clients without a valid SNI are sent to 'target' (TcpUpstream), which the old text denied.
+                Diagnostics.Warning(section.Entry("target")!.Key.Start, "'target' is used only for clients without a valid SNI because 'use_sni_as_target' is true");
             }
         }
 

@@ -49,7 +49,7 @@ public sealed class DnsmasqFixture : IAsyncDisposable
     {
         if (!File.Exists(Binary))
         {
-            throw new InvalidOperationException("dnsmasq is not installed; these tests need a real DNS server: apt-get install dnsmasq");
+            throw new InvalidOperationException("dnsmasq is not installed; these tests need a real DNS server: apt-get install dnsmasq-base");
         }
 
         var fixture = new DnsmasqFixture(System.IO.Directory.CreateTempSubdirectory("tpt-dnsmasq-").FullName);

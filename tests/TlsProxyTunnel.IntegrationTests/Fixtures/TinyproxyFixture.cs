@@ -39,7 +39,7 @@ public sealed class TinyproxyFixture : IAsyncDisposable
     public static string FindBinary() =>
         Candidates.FirstOrDefault(File.Exists)
         ?? throw new InvalidOperationException(
-            "tinyproxy is not installed; these tests need a real HTTP CONNECT proxy: apt-get install tinyproxy");
+            "tinyproxy is not installed; these tests need a real HTTP CONNECT proxy: apt-get install tinyproxy-bin");
 
     /// <param name="basicAuth">When set, tinyproxy demands these credentials (407 otherwise).</param>
     public static async Task<TinyproxyFixture> StartAsync((string User, string Password)? basicAuth = null)

@@ -15,16 +15,19 @@ public sealed record BackendConnection(byte[] Received, bool SawEof);
 /// </summary>
 public sealed class TestBackend : IAsyncDisposable
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly bool _echo;
     private readonly byte[] _banner;
     private readonly Task _acceptLoop;
     private int _accepted;
 
-    public TestBackend(string tag, bool echo = true, bool banner = true)
+    /// <param name="address">Where to listen; other loopback addresses (127.0.0.2, …) let DNS tests tell backends apart by address.</param>
+    /// <param name="port">0 lets the OS choose; a concrete port lets two backends share one port on different addresses.</param>
+    public TestBackend(string tag, bool echo = true, bool banner = true, IPAddress? address = null, int port = 0)
     {
         Tag = tag;
+        _listener = new TcpListener(address ?? IPAddress.Loopback, port);
         _echo = echo;
         _banner = banner ? Encoding.ASCII.GetBytes($"BKND:{tag}\r\n") : [];
         _listener.Start();
@@ -35,7 +38,9 @@ public sealed class TestBackend : IAsyncDisposable
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
-    public string Address => $"127.0.0.1:{Port}";
+    public IPAddress ListenAddress => ((IPEndPoint)_listener.LocalEndpoint).Address;
+
+    public string Address => $"{ListenAddress}:{Port}";
 
     public int Accepted => Volatile.Read(ref _accepted);
 

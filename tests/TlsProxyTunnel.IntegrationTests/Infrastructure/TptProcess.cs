@@ -123,7 +123,10 @@ public sealed partial class TptProcess : IAsyncDisposable
     {
         using var cts = new CancellationTokenSource(timeout ?? DefaultTimeout);
         var seen = 0;
-        foreach (var line in Lines)
+
+        // One snapshot for both the scan and the resume index: a line logged between two snapshots would be skipped.
+        var snapshot = Lines;
+        foreach (var line in snapshot)
         {
             if (predicate(line) && seen++ >= skipSeen)
             {
@@ -131,7 +134,7 @@ public sealed partial class TptProcess : IAsyncDisposable
             }
         }
 
-        var startIndex = Lines.Count;
+        var startIndex = snapshot.Count;
         try
         {
             // Lines that arrived between the snapshot and now are re-read from the list to avoid a gap.

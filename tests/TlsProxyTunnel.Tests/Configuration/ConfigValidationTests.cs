@@ -157,7 +157,8 @@ public sealed class ConfigValidationTests
     {
         var result = Load(WithServer("    via:\n      target: proxy:1\n      use_sni_as_target: true\n      target_port: 8443"));
         Assert.True(result.Succeeded);
-        Assert.Contains("'target' is ignored", Assert.Single(result.Warnings).Message, StringComparison.Ordinal);
+        // The warning must not claim 'target' is ignored: it is the fallback for clients without a valid SNI.
+        Assert.Contains("'target' is used only for clients without a valid SNI", Assert.Single(result.Warnings).Message, StringComparison.Ordinal);
         Assert.Equal(8443, result.Config!.Servers[0].Via.TargetPort);
     }
 
