@@ -231,7 +231,9 @@ public sealed partial class TptProcess : IAsyncDisposable
 
     private static ProcessStartInfo StartInfo(IEnumerable<string> args, IDictionary<string, string?>? environment, string? workingDirectory)
     {
-        var info = new ProcessStartInfo("dotnet")
+        // TPT_TEST_BINARY runs the suite against a published binary (e.g. Native AOT) instead of the build output.
+        var binary = System.Environment.GetEnvironmentVariable("TPT_TEST_BINARY");
+        var info = new ProcessStartInfo(string.IsNullOrEmpty(binary) ? "dotnet" : binary)
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
@@ -239,7 +241,11 @@ public sealed partial class TptProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
         };
-        info.ArgumentList.Add(TptDll);
+        if (string.IsNullOrEmpty(binary))
+        {
+            info.ArgumentList.Add(TptDll);
+        }
+
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
