@@ -32,21 +32,7 @@ internal sealed class ResolvConf
     /// <summary>glibc's default is 1; Kubernetes writes 5.</summary>
     public int Ndots { get; }
 
-    public static ResolvConf Load(string path)
-    {
-        try
-        {
-            return File.Exists(path) ? Parse(File.ReadAllLines(path)) : Empty;
-        }
-        catch (IOException)
-        {
-            return Empty;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return Empty;
-        }
-    }
+    public static ResolvConf Load(string path) => SystemFile.ReadLines(path) is { } lines ? Parse(lines) : Empty;
 
     public static ResolvConf Parse(IEnumerable<string> lines)
     {
@@ -127,21 +113,7 @@ internal sealed class HostsFile
 
     private HostsFile(FrozenDictionary<string, IPAddress[]> entries) => _entries = entries;
 
-    public static HostsFile Load(string path)
-    {
-        try
-        {
-            return File.Exists(path) ? Parse(File.ReadAllLines(path)) : Empty;
-        }
-        catch (IOException)
-        {
-            return Empty;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return Empty;
-        }
-    }
+    public static HostsFile Load(string path) => SystemFile.ReadLines(path) is { } lines ? Parse(lines) : Empty;
 
     public static HostsFile Parse(IEnumerable<string> lines)
     {
@@ -174,4 +146,24 @@ internal sealed class HostsFile
     }
 
     public bool TryGet(string name, out IPAddress[] addresses) => _entries.TryGetValue(name, out addresses!);
+}
+
+/// <summary>Reads a system file that may be missing or unreadable (a container without /etc/hosts): null then.</summary>
+internal static class SystemFile
+{
+    public static string[]? ReadLines(string path)
+    {
+        try
+        {
+            return File.Exists(path) ? File.ReadAllLines(path) : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
 }
