@@ -73,6 +73,15 @@ internal static class LoggingSetup
             });
         }
 
-        logging.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        logging.Services.Configure<ConsoleLoggerOptions>(o =>
+        {
+            o.LogToStandardErrorThreshold = LogLevel.Trace;
+
+            // Socket continuations run on the event thread (Program.cs): a full queue must drop lines, never block
+            // that thread, or a slow stderr (a container log driver) would stall every connection. The logger
+            // writes how many it dropped.
+            o.QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite;
+            o.MaxQueueLength = 20_000;
+        });
     }
 }
