@@ -85,7 +85,10 @@ public sealed partial class TptProcess : IAsyncDisposable
     {
         using var cts = new CancellationTokenSource(timeout ?? DefaultTimeout);
         var seen = 0;
-        foreach (var line in Lines)
+
+        // One snapshot for both the scan and the resume point: a line landing between two snapshots would be missed.
+        var initial = Lines;
+        foreach (var line in initial)
         {
             if (predicate(line) && seen++ >= skipSeen)
             {
@@ -93,7 +96,7 @@ public sealed partial class TptProcess : IAsyncDisposable
             }
         }
 
-        var startIndex = Lines.Count;
+        var startIndex = initial.Count;
         try
         {
             // Lines that arrived between the snapshot and now are re-read from the list to avoid a gap.
