@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of tpt's hostile-input parsers: SharpFuzz instruments the assemblies, AFL++ drives them.
 #   fuzz/run.sh TARGET SECONDS [afl-fuzz options...]     TARGET: hello | connect | health | config
+#   FUZZ_RESUME=1 fuzz/run.sh TARGET SECONDS              continue the last session of TARGET
 #   fuzz/run.sh TARGET replay [FILE|DIR...]              re-run inputs (default: the target's crashes) without AFL
 # Needs: apt-get install afl++ ; dotnet tool install --global SharpFuzz.CommandLine
 # One AFL instance (one core). Findings land in fuzz/out/findings-TARGET/default/{crashes,hangs}.
@@ -41,14 +42,20 @@ command -v afl-fuzz >/dev/null || { echo "afl-fuzz not found: apt-get install af
 command -v sharpfuzz >/dev/null || { echo "sharpfuzz not found: dotnet tool install --global SharpFuzz.CommandLine" >&2; exit 1; }
 build
 findings="$out/findings-$target"
-rm -rf "$findings"
+input="$here/corpus/$target"
+if [[ "${FUZZ_RESUME:-0}" == 1 && -d "$findings/default" ]]; then
+  # Go on from the last session (AFL++ keeps the queue and the exec count).
+  input=-
+else
+  rm -rf "$findings"
+fi
 mkdir -p "$findings"
 dict=()
 [[ -f "$here/dict/$target.dict" ]] && dict=(-x "$here/dict/$target.dict")
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1
 # -t: the .NET start-up makes the first run slow; -m none: the runtime reserves a lot of address space.
-afl-fuzz -i "$here/corpus/$target" -o "$findings" -t 5000 -m none -V "$seconds" "${dict[@]}" "$@" \
-  -- dotnet "$bin/TlsProxyTunnel.Fuzz.dll" "$target" > "$findings/afl.log" 2>&1 || true
+afl-fuzz -i "$input" -o "$findings" -t 5000 -m none -V "$seconds" "${dict[@]}" "$@" \
+  -- dotnet "$bin/TlsProxyTunnel.Fuzz.dll" "$target" >> "$findings/afl.log" 2>&1 || true
 stats="$findings/default/fuzzer_stats"
 if [[ ! -f "$stats" ]]; then
   echo "afl-fuzz did not start; see $findings/afl.log" >&2
