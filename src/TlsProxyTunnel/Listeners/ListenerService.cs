@@ -32,6 +32,7 @@ internal sealed class ListenerService(
     private readonly SemaphoreSlim _reloadGate = new(1, 1);
     private volatile RuntimeSnapshot _snapshot = initial;
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly DescriptorGuard _descriptors = new();
     private volatile bool _stopping;
 
     public RuntimeSnapshot Current => _snapshot;
@@ -196,6 +197,7 @@ internal sealed class ListenerService(
     {
         CloseListeners();
         _reloadGate.Dispose();
+        _descriptors.ReleaseSpares();
     }
 
     internal static Socket Bind(IPEndPoint endPoint)
@@ -232,6 +234,14 @@ internal sealed class ListenerService(
             Socket accepted;
             try
             {
+                if (backoffMs > 0 && !_descriptors.TryTakeSpares())
+                {
+                    // Still short of descriptors: accepting now would only take the runtime's last ones.
+                    backoffMs = Math.Clamp(backoffMs * 2, 10, 1000);
+                    await Task.Delay(backoffMs);
+                    continue;
+                }
+
                 accepted = await listener.Socket.AcceptAsync();
                 backoffMs = 0;
             }
@@ -246,6 +256,12 @@ internal sealed class ListenerService(
                     return;
                 }
 
+                if (e.SocketErrorCode == SocketError.TooManyOpenSockets)
+                {
+                    // First, before logging or waiting (either may need a new thread, which needs descriptors).
+                    _descriptors.ReleaseSpares();
+                }
+
                 // EMFILE, ENFILE, ENOBUFS, aborted handshakes: all pass. The loop must outlive them.
                 backoffMs = Math.Clamp(backoffMs * 2, 10, 1000);
                 if (_acceptErrorLog.TryEnter(out var suppressed))
@@ -253,6 +269,14 @@ internal sealed class ListenerService(
                     Log.AcceptFailed(logger, listener.Listen.Text, e.SocketErrorCode.ToString(), backoffMs, suppressed);
                 }
 
+                await Task.Delay(backoffMs);
+                continue;
+            }
+            catch (Exception e) when (!_stopping)
+            {
+                // Whatever else fails here must not end the listener for good.
+                backoffMs = Math.Clamp(backoffMs * 2, 10, 1000);
+                Log.AcceptLoopError(logger, listener.Listen.Text, backoffMs, e);
                 await Task.Delay(backoffMs);
                 continue;
             }
@@ -276,6 +300,19 @@ internal sealed class ListenerService(
             if (_rejectLog.TryEnter(out var suppressed))
             {
                 Log.Rejected(logger, server.Name, server.Config.MaxClients, accepted.RemoteEndPoint?.ToString() ?? "-", suppressed);
+            }
+
+            accepted.Dispose();
+            return;
+        }
+
+        if (!_descriptors.HasRoom(tracker.Count))
+        {
+            server.Limiter.Release();
+            server.Metrics.OnRejected();
+            if (_rejectLog.TryEnter(out var suppressed))
+            {
+                Log.RejectedForDescriptors(logger, server.Name, "RLIMIT_NOFILE", accepted.RemoteEndPoint?.ToString() ?? "-", DescriptorGuard.Reserve, suppressed);
             }
 
             accepted.Dispose();

@@ -1,0 +1,40 @@
+using TlsProxyTunnel.IntegrationTests.Infrastructure;
+using TlsProxyTunnel.Soak;
+
+namespace TlsProxyTunnel.IntegrationTests.Reliability;
+
+/// <summary>The soak in short (bench/soak/soak.sh runs the 10-minute, 5 000-connection version).</summary>
+public sealed class ShortSoakTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Hold_500_and_churn_for_20_seconds_every_byte_verified_sockets_back_to_baseline()
+    {
+        await using var backend = new EchoBackend();
+        using var config = new TempConfig($"""
+            version: 2
+            log: warn
+            upstream:
+              echo_backend: "tcp://127.0.0.1:{backend.Port}"
+            servers:
+              r:
+                listen: ["127.0.0.1:0"]
+                tls: true
+                maxclients: 2000
+                sni:
+                  soak.test: echo_backend
+                default: ban
+            """);
+        await using var tpt = await TptProcess.StartAsync(config.Path, 1, new Dictionary<string, string?> { ["TPT_LOG"] = "info" });
+        var baseline = tpt.OpenSocketCount();
+        var rssBefore = ProcessProbe.RssKib(tpt.Pid);
+        var result = await SoakDriver.RunAsync(tpt.EndPoint("r"), CraftedHello.WithSni("soak.test"), new SoakOptions(Hold: 500, ChurnWorkers: 16, Duration: TimeSpan.FromSeconds(20), MaxPayload: 256 * 1024), output.WriteLine);
+        output.WriteLine(result.ToString());
+        Assert.True(result.Errors == 0, string.Join("\n", result.ErrorSamples));
+        Assert.Equal(500, result.Held);
+        Assert.Equal(500, result.HeldVerified);
+        Assert.True(result.Churned > 500, $"only {result.Churned} churned");
+        var sockets = await tpt.WaitForSocketCountAsync(baseline, TimeSpan.FromSeconds(15));
+        Assert.True(sockets <= baseline, $"tpt holds {sockets} sockets after the soak, baseline {baseline}");
+        output.WriteLine($"sockets {baseline} -> {sockets}; RSS {rssBefore} -> {ProcessProbe.RssKib(tpt.Pid)} KiB");
+    }
+}
