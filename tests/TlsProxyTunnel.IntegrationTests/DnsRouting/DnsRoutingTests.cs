@@ -42,7 +42,7 @@ public sealed class DnsRoutingTests
     }
 
     [Fact]
-    public async Task A_dead_dns_server_leaves_connections_working_on_the_last_good_answer()
+    public async Task A_dead_dns_server_leaves_connections_working_on_the_last_good_answer_and_its_return_is_followed()
     {
         await using var backends = await SharedPortBackendsAsync();
         var a = backends.A;
@@ -69,6 +69,18 @@ public sealed class DnsRoutingTests
         // And it keeps working, still counting stale answers.
         await ViaAssert.RoundTripAsync(tpt.EndPoint("plain"), "after the server died"u8.ToArray(), a, tpt.Process.AllOutput).WaitAsync(TestTimeout);
         Assert.True(await tpt.MetricAsync("health", "tpt_dns_stale_answers_total").WaitAsync(TestTimeout) >= stale);
+
+        // The server comes back, now answering with B: the next refresh must pick that up.
+        await dns.RestartAsync([$"{AddressB} backend.test"], ttl: 1).WaitAsync(TestTimeout);
+        var tag = "";
+        var back = await PollUntilAsync(async () =>
+        {
+            tag = await BannerAsync(tpt.EndPoint("plain"));
+            return tag == backends.B.Tag;
+        });
+
+        Assert.True(tag == backends.B.Tag, $"still {tag} {back} after the DNS server came back\n{tpt.Process.AllOutput}\n{dns.Output}");
+        await ViaAssert.RoundTripAsync(tpt.EndPoint("plain"), "after the server came back"u8.ToArray(), backends.B, dns.Output).WaitAsync(TestTimeout);
     }
 
     [Fact]

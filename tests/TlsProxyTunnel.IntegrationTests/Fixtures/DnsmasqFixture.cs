@@ -95,6 +95,27 @@ public sealed class DnsmasqFixture : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Brings a killed server back on the same port (tpt was configured with it) with <paramref name="records"/>.
+    /// The port is UDP on loopback and was ours a moment ago; should another process have taken it, this throws.
+    /// </summary>
+    public async Task RestartAsync(IEnumerable<string> records, int ttl)
+    {
+        await KillAsync();
+        _process?.Dispose();
+        _process = null;
+        await WriteRecordsAsync(records);
+        lock (_output)
+        {
+            _output.Clear();
+        }
+
+        if (!await TryStartAsync(EndPoint.Port, ttl))
+        {
+            throw new InvalidOperationException($"dnsmasq did not restart on port {EndPoint.Port}:\n{Output}");
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         try
