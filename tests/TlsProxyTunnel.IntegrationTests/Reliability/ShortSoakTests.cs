@@ -7,7 +7,7 @@ namespace TlsProxyTunnel.IntegrationTests.Reliability;
 public sealed class ShortSoakTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
-    public async Task Hold_500_and_churn_for_20_seconds_every_byte_verified_sockets_back_to_baseline()
+    public async Task Hold_500_and_churn_for_30_seconds_every_byte_verified_sockets_back_to_baseline()
     {
         await using var backend = new EchoBackend();
         using var config = new TempConfig($"""
@@ -27,7 +27,7 @@ public sealed class ShortSoakTests(Xunit.Abstractions.ITestOutputHelper output)
         await using var tpt = await TptProcess.StartAsync(config.Path, 1, new Dictionary<string, string?> { ["TPT_LOG"] = "info" });
         var baseline = tpt.OpenSocketCount();
         var rssBefore = ProcessProbe.RssKib(tpt.Pid);
-        var result = await SoakDriver.RunAsync(tpt.EndPoint("r"), CraftedHello.WithSni("soak.test"), new SoakOptions(Hold: 500, ChurnWorkers: 16, Duration: TimeSpan.FromSeconds(20), MaxPayload: 256 * 1024), output.WriteLine);
+        var result = await SoakDriver.RunAsync(tpt.EndPoint("r"), CraftedHello.WithSni("soak.test"), new SoakOptions(Hold: 500, ChurnWorkers: 16, Duration: TimeSpan.FromSeconds(30), MaxPayload: 256 * 1024), output.WriteLine);
         output.WriteLine(result.ToString());
         Assert.True(result.Errors == 0, string.Join("\n", result.ErrorSamples));
         Assert.Equal(500, result.Held);
