@@ -66,4 +66,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 19, Level = LogLevel.Error, Message = "Accept loop on {Listen} hit an unexpected error; backing off {DelayMs} ms")]
     public static partial void AcceptLoopError(ILogger logger, string listen, int delayMs, Exception exception);
+
+    [LoggerMessage(EventId = 36, Level = LogLevel.Information, Message = "Load fell to {Live} connections: returned memory to the OS (resident {BeforeMiB} MiB -> {AfterMiB} MiB)")]
+    public static partial void MemoryTrimmed(ILogger logger, int live, long beforeMiB, long afterMiB);
 }

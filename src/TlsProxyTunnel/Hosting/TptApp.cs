@@ -139,6 +139,11 @@ internal static class TptApp
         services.AddSingleton<ConfigReloader>();
         services.AddHostedService(sp => sp.GetRequiredService<ConfigReloader>());
         services.AddHostedService(sp => sp.GetRequiredService<ListenerService>());
+        services.AddHostedService(sp => new MemoryTrimmer(
+            sp.GetRequiredService<ConnectionTracker>(),
+            sp.GetRequiredService<ProxyMetrics>(),
+            TimeProvider.System,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<MemoryTrimmer>()));
     }
 
     private static void WriteDnsMetrics(PrometheusTextWriter w, DnsHostResolver resolver)

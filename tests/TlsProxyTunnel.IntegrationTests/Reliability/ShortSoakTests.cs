@@ -7,7 +7,7 @@ namespace TlsProxyTunnel.IntegrationTests.Reliability;
 public sealed class ShortSoakTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
-    public async Task Hold_500_and_churn_for_30_seconds_every_byte_verified_sockets_back_to_baseline()
+    public async Task Hold_500_and_churn_for_30_seconds_every_byte_verified_sockets_and_memory_back_to_baseline()
     {
         await using var backend = new EchoBackend();
         using var config = new TempConfig($"""
@@ -35,6 +35,15 @@ public sealed class ShortSoakTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(result.Churned > 500, $"only {result.Churned} churned");
         var sockets = await tpt.WaitForSocketCountAsync(baseline, TimeSpan.FromSeconds(15));
         Assert.True(sockets <= baseline, $"tpt holds {sockets} sockets after the soak, baseline {baseline}");
-        output.WriteLine($"sockets {baseline} -> {sockets}; RSS {rssBefore} -> {ProcessProbe.RssKib(tpt.Pid)} KiB");
+        var rssAfterLoad = ProcessProbe.RssKib(tpt.Pid);
+
+        // With the load gone tpt hands its peak memory back (MemoryTrimmer); its log line is the signal.
+        await tpt.WaitForLineAsync(l => l.Contains("returned memory to the OS", StringComparison.Ordinal), timeout: TimeSpan.FromSeconds(30));
+        var rssTrimmed = ProcessProbe.RssKib(tpt.Pid);
+        output.WriteLine($"sockets {baseline} -> {sockets}; RSS {rssBefore} -> {rssAfterLoad} at the end of the load -> {rssTrimmed} KiB after the trim");
+        Assert.True(rssTrimmed < rssAfterLoad, $"the trim gave nothing back: RSS {rssAfterLoad} KiB -> {rssTrimmed} KiB");
+
+        // What may stay above the start: code the JIT tiered up under load, stacks of threads the pool added.
+        Assert.True(rssTrimmed <= rssBefore + (16 * 1024), $"RSS {rssBefore} KiB before, {rssTrimmed} KiB after the trim");
     }
 }
