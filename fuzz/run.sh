@@ -4,14 +4,15 @@
 #   FUZZ_RESUME=1 fuzz/run.sh TARGET SECONDS              continue the last session of TARGET
 #   fuzz/run.sh TARGET replay [FILE|DIR...]              re-run inputs (default: the target's crashes) without AFL
 # Needs: apt-get install afl++ ; dotnet tool install --global SharpFuzz.CommandLine
-# One AFL instance (one core). Findings land in fuzz/out/findings-TARGET/default/{crashes,hangs}.
+# One AFL instance (one core) per call; different targets may run side by side. Findings land in fuzz/out/findings-TARGET/default/{crashes,hangs}.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 target="${1:?usage: run.sh hello|connect|health|config SECONDS|replay}"
 seconds="${2:?usage: run.sh TARGET SECONDS}"
 shift 2
 out="$here/out"
-bin="$out/bin"
+# One build per target, so several targets can be fuzzed at once (build() starts from a clean copy).
+bin="$out/bin-$target"
 export PATH="$PATH:$HOME/.dotnet/tools"
 
 build() {
@@ -24,7 +25,7 @@ build() {
 
 if [[ "$seconds" == replay ]]; then
   # Not instrumented: instrumented code writes to AFL's shared memory, which only exists under afl-fuzz.
-  replay="$out/replay"
+  replay="$out/replay-$target"
   dotnet build "$here/TlsProxyTunnel.Fuzz/TlsProxyTunnel.Fuzz.csproj" -c Release -o "$replay" -nologo -v q >/dev/null
   inputs=("$@")
   if [[ ${#inputs[@]} -eq 0 ]]; then
