@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using TlsProxyTunnel.IntegrationTests.Infrastructure;
 
 namespace TlsProxyTunnel.Soak;
 
@@ -297,50 +298,16 @@ public static class SoakDriver
 /// <summary>A plain TCP echo backend (no banner) that half-closes when its client does.</summary>
 public sealed class EchoBackend : IAsyncDisposable
 {
-    private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
-    private long _accepted;
+    // Churn opens connections in bursts, hence the deep backlog; the loop stays off any test's synchronization context.
+    private readonly AcceptLoop _server = new(EchoAsync, backlog: 8192, runOnThreadPool: true);
 
-    public EchoBackend()
-    {
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        _listener.Listen(8192);
-        _loop = Task.Run(AcceptLoopAsync);
-    }
+    public int Port => _server.EndPoint.Port;
 
-    public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
+    public long Accepted => _server.Accepted;
 
-    public long Accepted => Interlocked.Read(ref _accepted);
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Dispose();
-        await _loop.WaitAsync(TimeSpan.FromSeconds(5));
-        _stop.Dispose();
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (true)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
-            {
-                return;
-            }
-
-            Interlocked.Increment(ref _accepted);
-            _ = EchoAsync(socket);
-        }
-    }
-
-    private async Task EchoAsync(Socket socket)
+    private static async Task EchoAsync(Socket socket, CancellationToken cancellationToken)
     {
         using (socket)
         {
@@ -349,14 +316,14 @@ public sealed class EchoBackend : IAsyncDisposable
             {
                 while (true)
                 {
-                    var read = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None, _stop.Token);
+                    var read = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None, cancellationToken);
                     if (read == 0)
                     {
                         socket.Shutdown(SocketShutdown.Send);
                         return;
                     }
 
-                    await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, _stop.Token);
+                    await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, cancellationToken);
                 }
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)

@@ -11,24 +11,20 @@ namespace TlsProxyTunnel.IntegrationTests.Infrastructure;
 /// </summary>
 public sealed class FakeProxy : IAsyncDisposable
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly CancellationTokenSource _stop = new();
     private readonly Func<Socket, FakeProxyConnection, CancellationToken, Task> _script;
     private readonly Channel<FakeProxyConnection> _accepted = Channel.CreateUnbounded<FakeProxyConnection>();
-    private readonly Task _acceptLoop;
-    private int _acceptedCount;
+    private readonly AcceptLoop _server;
 
     /// <param name="script">Runs per connection after accept; receiving continues in the background whatever it does.</param>
     private FakeProxy(Func<Socket, FakeProxyConnection, CancellationToken, Task> script)
     {
         _script = script;
-        _listener.Start();
-        _acceptLoop = AcceptLoopAsync();
+        _server = new AcceptLoop(ServeAsync);
     }
 
-    public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndpoint;
+    public IPEndPoint EndPoint => _server.EndPoint;
 
-    public int AcceptedCount => Volatile.Read(ref _acceptedCount);
+    public int AcceptedCount => (int)_server.Accepted;
 
     /// <summary>Accepts and reads everything, never writes a byte: a proxy that hangs.</summary>
     public static FakeProxy Silent() => new((_, _, _) => Task.CompletedTask);
@@ -49,46 +45,15 @@ public sealed class FakeProxy : IAsyncDisposable
     public async Task<FakeProxyConnection> NextConnectionAsync(TimeSpan? timeout = null) =>
         await _accepted.Reader.ReadAsync().AsTask().WaitAsync(timeout ?? TimeSpan.FromSeconds(10));
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        try
-        {
-            await _acceptLoop.WaitAsync(TimeSpan.FromSeconds(5));
-        }
-        catch (OperationCanceledException)
-        {
-        }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
-        _stop.Dispose();
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptSocketAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            Interlocked.Increment(ref _acceptedCount);
-            var connection = new FakeProxyConnection();
-            _accepted.Writer.TryWrite(connection);
-            _ = ServeAsync(socket, connection);
-        }
-    }
-
-    private async Task ServeAsync(Socket socket, FakeProxyConnection connection)
+    private async Task ServeAsync(Socket socket, CancellationToken token)
     {
         using var _ = socket;
-        var token = _stop.Token;
+
+        // Queued before the first await, still on the accepting thread, so connections queue in accept order.
+        var connection = new FakeProxyConnection();
+        _accepted.Writer.TryWrite(connection);
         var receive = connection.ReceiveAllAsync(socket, token);
         try
         {

@@ -15,34 +15,29 @@ public sealed record BackendConnection(byte[] Received, bool SawEof);
 /// </summary>
 public sealed class TestBackend : IAsyncDisposable
 {
-    private readonly TcpListener _listener;
-    private readonly CancellationTokenSource _stop = new();
     private readonly bool _echo;
     private readonly byte[] _banner;
-    private readonly Task _acceptLoop;
-    private int _accepted;
+    private readonly AcceptLoop _server;
 
     /// <param name="address">Where to listen; other loopback addresses (127.0.0.2, …) let DNS tests tell backends apart by address.</param>
     /// <param name="port">0 lets the OS choose; a concrete port lets two backends share one port on different addresses.</param>
     public TestBackend(string tag, bool echo = true, bool banner = true, IPAddress? address = null, int port = 0)
     {
         Tag = tag;
-        _listener = new TcpListener(address ?? IPAddress.Loopback, port);
         _echo = echo;
         _banner = banner ? Encoding.ASCII.GetBytes($"BKND:{tag}\r\n") : [];
-        _listener.Start();
-        _acceptLoop = AcceptLoopAsync();
+        _server = new AcceptLoop(ServeAsync, address, port);
     }
 
     public string Tag { get; }
 
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+    public int Port => _server.EndPoint.Port;
 
-    public IPAddress ListenAddress => ((IPEndPoint)_listener.LocalEndpoint).Address;
+    public IPAddress ListenAddress => _server.EndPoint.Address;
 
     public string Address => $"{ListenAddress}:{Port}";
 
-    public int Accepted => Volatile.Read(ref _accepted);
+    public int Accepted => (int)_server.Accepted;
 
     public BlockingCollection<BackendConnection> Finished { get; } = [];
 
@@ -58,41 +53,9 @@ public sealed class TestBackend : IAsyncDisposable
         return connection;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        try
-        {
-            await _acceptLoop.WaitAsync(TimeSpan.FromSeconds(5));
-        }
-        catch (OperationCanceledException)
-        {
-        }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
-        _stop.Dispose();
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptSocketAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            Interlocked.Increment(ref _accepted);
-            _ = ServeAsync(socket);
-        }
-    }
-
-    private async Task ServeAsync(Socket socket)
+    private async Task ServeAsync(Socket socket, CancellationToken cancellationToken)
     {
         using var _ = socket;
         var received = new MemoryStream();
@@ -107,7 +70,7 @@ public sealed class TestBackend : IAsyncDisposable
             var buffer = new byte[65536];
             while (true)
             {
-                var read = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None, _stop.Token);
+                var read = await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None, cancellationToken);
                 if (read == 0)
                 {
                     sawEof = true;
@@ -118,7 +81,7 @@ public sealed class TestBackend : IAsyncDisposable
                 received.Write(buffer, 0, read);
                 if (_echo)
                 {
-                    await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None);
+                    await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, CancellationToken.None);
                 }
             }
         }
@@ -126,6 +89,6 @@ public sealed class TestBackend : IAsyncDisposable
         {
         }
 
-        Finished.Add(new BackendConnection(received.ToArray(), sawEof));
+        Finished.Add(new BackendConnection(received.ToArray(), sawEof), CancellationToken.None);
     }
 }

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using TlsProxyTunnel.IntegrationTests.Infrastructure;
 
 namespace TlsProxyTunnel.IntegrationTests.Reliability;
 
@@ -18,61 +18,32 @@ public enum ProxyBehaviour
 /// <summary>A loopback fake HTTP CONNECT proxy that records every connection and every byte it is sent.</summary>
 public sealed class RecordingProxy : IAsyncDisposable
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
     private readonly ProxyBehaviour _behaviour;
-    private int _accepted;
+    private readonly AcceptLoop _server;
 
     public RecordingProxy(ProxyBehaviour behaviour = ProxyBehaviour.Tunnel)
     {
         _behaviour = behaviour;
-        _listener.Start();
-        _loop = AcceptLoopAsync();
+        _server = new AcceptLoop(ServeAsync);
     }
 
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+    public int Port => _server.EndPoint.Port;
 
-    public int Accepted => Volatile.Read(ref _accepted);
+    public int Accepted => (int)_server.Accepted;
 
     /// <summary>Request heads received (as Latin-1 text, so every byte shows).</summary>
     public ConcurrentQueue<string> Requests { get; } = new();
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        await _loop.WaitAsync(TimeSpan.FromSeconds(5));
-        _stop.Dispose();
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
-    private async Task AcceptLoopAsync()
-    {
-        while (true)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptSocketAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            Interlocked.Increment(ref _accepted);
-            _ = ServeAsync(socket);
-        }
-    }
-
-    private async Task ServeAsync(Socket socket)
+    private async Task ServeAsync(Socket socket, CancellationToken cancellationToken)
     {
         using var _ = socket;
         try
         {
             var head = new List<byte>();
             var buffer = new byte[65536];
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(30));
             int end;
             while ((end = IndexOfEnd(head)) < 0)
@@ -110,7 +81,7 @@ public sealed class RecordingProxy : IAsyncDisposable
                     return;
                 }
 
-                await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None);
+                await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, CancellationToken.None);
             }
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
