@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using TlsProxyTunnel.Upstreams.HttpConnect;
 
@@ -25,31 +24,11 @@ public sealed class ConnectResponseParserPropertyTests
     public void MutatedTruncatedAndRandomResponses_NeverThrow_StayWithinInput()
     {
         var random = new Random(Seed);
-        var watch = Stopwatch.StartNew();
-        var buffer = new byte[512];
-        for (var round = 0; round < 20_000; round++)
+        foreach (var input in MutatedInputs.Generate(random, Valid, 20_000, Interesting))
         {
-            int length;
-            if (round % 4 == 0)
-            {
-                length = random.Next(0, buffer.Length);
-                random.NextBytes(buffer.AsSpan(0, length));
-            }
-            else
-            {
-                var source = Valid[random.Next(Valid.Length)];
-                source.CopyTo(buffer, 0);
-                length = source.Length;
-                for (var flips = random.Next(0, 4); flips > 0; flips--)
-                {
-                    buffer[random.Next(length)] = Interesting(random);
-                }
-
-                length = random.Next(0, 3) == 0 ? random.Next(0, length + 1) : length;
-            }
-
+            var length = input.Count;
             var max = random.Next(0, 6) == 0 ? random.Next(0, 80) : ConnectResponseParser.DefaultMaxHeaderBytes;
-            var outcome = ConnectResponseParser.Parse(buffer.AsSpan(0, length), max, out var response);
+            var outcome = ConnectResponseParser.Parse(input.AsSpan(), max, out var response);
             Assert.True(Enum.IsDefined(outcome));
             if (outcome == ConnectResponseOutcome.Complete)
             {
@@ -63,8 +42,6 @@ public sealed class ConnectResponseParserPropertyTests
                 Assert.Equal(0, response.HeaderLength);
             }
         }
-
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"took {watch.Elapsed}");
     }
 
     [Fact]
