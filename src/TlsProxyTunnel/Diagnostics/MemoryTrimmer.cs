@@ -2,6 +2,7 @@ using System.Runtime;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Connections;
+using TlsProxyTunnel.Listeners;
 
 namespace TlsProxyTunnel.Diagnostics;
 
@@ -67,19 +68,10 @@ internal sealed class MemoryTrimmer : BackgroundService
         w.Sample("tpt_memory_trims_total", Interlocked.Read(ref _trims));
         w.Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes");
         w.Sample("process_resident_memory_bytes", Environment.WorkingSet);
-        w.Family("process_open_fds", "gauge", "Number of open file descriptors");
-        w.Sample("process_open_fds", OpenDescriptors());
-    }
-
-    private static long OpenDescriptors()
-    {
-        try
+        if (DescriptorGuard.CountOpen() is { } open)
         {
-            return Directory.EnumerateFileSystemEntries("/proc/self/fd").LongCount();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return -1;
+            w.Family("process_open_fds", "gauge", "Number of open file descriptors");
+            w.Sample("process_open_fds", open);
         }
     }
 }

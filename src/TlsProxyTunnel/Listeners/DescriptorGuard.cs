@@ -25,7 +25,7 @@ internal sealed class DescriptorGuard
 
     public DescriptorGuard()
     {
-        _baseline = CountOpen();
+        _baseline = CountOpen() ?? 64;
         _limit = SoftLimit();
         _checkedAt = Environment.TickCount64;
         TryTakeSpares();
@@ -82,7 +82,8 @@ internal sealed class DescriptorGuard
         return _baseline + Reserve + ((liveConnections + 1) * 2L) <= Volatile.Read(ref _limit);
     }
 
-    private static int CountOpen()
+    /// <summary>Descriptors the process has open now, or null where /proc cannot tell.</summary>
+    internal static int? CountOpen()
     {
         try
         {
@@ -90,7 +91,7 @@ internal sealed class DescriptorGuard
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return 64;
+            return null;
         }
     }
 

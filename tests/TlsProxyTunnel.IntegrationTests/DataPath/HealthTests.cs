@@ -1,5 +1,6 @@
 using System.Text;
 using TlsProxyTunnel.IntegrationTests.Infrastructure;
+using TlsProxyTunnel.IntegrationTests.Reliability;
 
 namespace TlsProxyTunnel.IntegrationTests.DataPath;
 
@@ -48,6 +49,28 @@ public sealed class HealthTests(RouterFixture router) : IClassFixture<RouterFixt
         Assert.Matches(@"tpt_client_hello_total\{name=""tls"",outcome=""sni""\} [1-9]", answer.Body);
         Assert.Matches(@"tpt_route_total\{name=""tls"",route=""a.example.test"",upstream=""a""\} [1-9]", answer.Body);
         Assert.Contains("# TYPE tpt_connection_duration_seconds histogram", answer.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Process_metrics_agree_with_what_proc_says_of_the_process()
+    {
+        var answer = await HttpProbe.GetAsync(Health, "/metrics");
+        var rss = Sample(answer.Body, "process_resident_memory_bytes");
+        var fds = Sample(answer.Body, "process_open_fds");
+        var procRss = ProcessProbe.RssKib(router.Tpt.Pid) * 1024.0;
+        var procFds = ProcessProbe.OpenFileCount(router.Tpt.Pid);
+
+        // Read a moment apart from a live process: close, not equal.
+        Assert.InRange(rss, procRss * 0.8, procRss * 1.25);
+        Assert.InRange(fds, procFds - 8, procFds + 8);
+        Assert.Contains("# TYPE tpt_memory_trims_total counter", answer.Body, StringComparison.Ordinal);
+    }
+
+    private static double Sample(string body, string name)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(body, $"^{name} (\\S+)$", System.Text.RegularExpressions.RegexOptions.Multiline);
+        Assert.True(match.Success, $"{name} missing from /metrics");
+        return double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [Fact]
