@@ -12,10 +12,10 @@ internal static class ConfigLoader
     public static ConfigLoadResult Load(string path, Func<string, string?> environment)
     {
         ArgumentNullException.ThrowIfNull(path);
-        string text;
+        string? text;
         try
         {
-            text = File.ReadAllText(path);
+            text = ReadBounded(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or SecurityException or ArgumentException or NotSupportedException)
         {
@@ -25,7 +25,42 @@ internal static class ConfigLoader
             return new ConfigLoadResult(null, diagnostics.Items);
         }
 
+        if (text is null)
+        {
+            var diagnostics = new DiagnosticBag(path);
+            diagnostics.FileError($"the configuration file is larger than {MaxFileBytes / (1024 * 1024)} MiB; is it the right file?");
+            return new ConfigLoadResult(null, diagnostics.Items);
+        }
+
         return LoadText(text, path, environment);
+    }
+
+    /// <summary>Far above any real configuration; a bound so a wrong path (a log, a disk image) cannot exhaust memory.</summary>
+    internal const int MaxFileBytes = 16 * 1024 * 1024;
+
+    /// <summary>The file's text, or null when it holds more than <see cref="MaxFileBytes"/> (pipes included).</summary>
+    private static string? ReadBounded(string path)
+    {
+        if (new FileInfo(path) is { Exists: true, Length: > MaxFileBytes })
+        {
+            return null;
+        }
+
+        // Counted while reading too: a FIFO or /proc file reports no length.
+        using var reader = new StreamReader(path, detectEncodingFromByteOrderMarks: true);
+        var text = new System.Text.StringBuilder();
+        var chunk = new char[16 * 1024];
+        int read;
+        while ((read = reader.Read(chunk, 0, chunk.Length)) > 0)
+        {
+            text.Append(chunk, 0, read);
+            if (text.Length > MaxFileBytes)
+            {
+                return null;
+            }
+        }
+
+        return text.ToString();
     }
 
     /// <param name="yaml">The file's contents.</param>

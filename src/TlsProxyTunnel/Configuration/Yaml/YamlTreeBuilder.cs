@@ -12,6 +12,12 @@ namespace TlsProxyTunnel.Configuration.Yaml;
 /// </summary>
 internal static partial class YamlTreeBuilder
 {
+    /// <summary>
+    /// Far beyond any real configuration (which nests about 6 deep). YamlDotNet's scanner does work in proportion
+    /// to the open nesting for every token, so unbounded nesting makes a small file take minutes to reject.
+    /// </summary>
+    internal const int MaxDepth = 64;
+
     /// <param name="Root">The document's root node; null when the document is empty or unreadable.</param>
     /// <param name="Readable">False after a YAML syntax error, when nothing after it can be trusted.</param>
     internal sealed record Outcome(ConfigNode? Root, bool Readable);
@@ -55,6 +61,9 @@ internal static partial class YamlTreeBuilder
                         }
 
                         break;
+                    case MappingStart or SequenceStart when open.Count >= MaxDepth:
+                        diagnostics.Error(parser.Current.Start, $"nesting deeper than {MaxDepth} levels; a configuration needs far fewer");
+                        return new Outcome(null, false);
                     case MappingStart mapping:
                         open.Push(new MappingBuilder(mapping.Start, mapping.Anchor.IsEmpty ? null : mapping.Anchor.Value, diagnostics));
                         break;
