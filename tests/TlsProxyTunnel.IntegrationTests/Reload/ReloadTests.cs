@@ -150,6 +150,10 @@ public sealed partial class ReloadTests
         var (data, _) = await second.ReadToEndAsync();
         Assert.Empty(data);
         await FinishAsync(first);
+
+        // The client sees the end before tpt has closed both sockets and freed the slot; its access-log line
+        // is written after that, so it is the signal that the one permitted connection is free again.
+        await tpt.WaitForLineAsync(l => l.Contains("sni=x.test", StringComparison.Ordinal) && l.Contains("outcome=", StringComparison.Ordinal));
         await FinishAsync(await RouteAsync(tpt.EndPoint("tls"), hello, "A"));
     }
 
