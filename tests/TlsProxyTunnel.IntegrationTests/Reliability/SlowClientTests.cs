@@ -61,9 +61,13 @@ public sealed class SlowClientTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(await tpt.WaitForSocketCountAsync(baseline) <= baseline);
     }
 
-    /// <summary>Sends the hello one byte a second; returns how long after connecting the router closed the connection.</summary>
+    /// <summary>Sends the hello one byte a second; returns how long after starting to connect the router closed the connection.</summary>
     private static async Task<TimeSpan> DribbleAsync(System.Net.IPEndPoint endPoint, byte[] hello, SemaphoreSlim gate)
     {
+        // Started before connecting: tpt's deadline starts at accept, after this, so the measured time can only be
+        // longer than tpt's. Started after the connect's continuation, it ran up to 0.6 s late when this test's own
+        // thread pool was busy with the other 999 clients, and the cut looked early.
+        var watch = Stopwatch.StartNew();
         Socket socket;
         try
         {
@@ -77,7 +81,6 @@ public sealed class SlowClientTests(Xunit.Abstractions.ITestOutputHelper output)
 
         using (socket)
         {
-            var watch = Stopwatch.StartNew();
             var closed = socket.ReceiveAsync(new byte[16].AsMemory(), SocketFlags.None).AsTask();
             for (var i = 0; i < hello.Length - 1 && !closed.IsCompleted; i++)
             {
