@@ -62,7 +62,10 @@ internal static partial class Log
     public static partial void ConfigWarning(ILogger logger, string diagnostic);
 
     [LoggerMessage(EventId = 18, Level = LogLevel.Warning, Message = "Near the open-file limit ({Limit}) on server {Server}: rejected {Client} to keep {Reserve} descriptors in reserve ({Suppressed} similar rejections not logged)")]
-    public static partial void RejectedForDescriptors(ILogger logger, string server, string limit, string client, int reserve, long suppressed);
+    public static partial void RejectedForDescriptors(ILogger logger, string server, long limit, string client, int reserve, long suppressed);
+
+    [LoggerMessage(EventId = 37, Level = LogLevel.Information, Message = "Open-file limit changed from {Before} to {Now}")]
+    public static partial void FileLimitChanged(ILogger logger, long before, long now);
 
     [LoggerMessage(EventId = 19, Level = LogLevel.Error, Message = "Accept loop on {Listen} hit an unexpected error; backing off {DelayMs} ms")]
     public static partial void AcceptLoopError(ILogger logger, string listen, int delayMs, Exception exception);

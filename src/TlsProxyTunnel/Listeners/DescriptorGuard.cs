@@ -4,12 +4,13 @@ namespace TlsProxyTunnel.Listeners;
 /// Keeps the process clear of its descriptor limit. The .NET runtime itself needs descriptors (a new thread pool
 /// thread opens a pipe; assemblies load lazily), and when it gets EMFILE it aborts the whole process with
 /// "Out of memory.". So connections are admitted only while, counting two sockets each, a reserve stays free
-/// under the soft RLIMIT_NOFILE (read again at most once a second, so a limit changed at run time counts).
+/// under the soft RLIMIT_NOFILE (re-read once a second off the accept path, so a limit changed at run time, e.g.
+/// with prlimit, counts; a change is reported through the callback).
 /// If the process reaches its limit anyway (descriptors used elsewhere, a limit lowered at run time), accept(2)
 /// fails with EMFILE: the accept loop then frees a few spare descriptors held for exactly that moment, so the
 /// runtime can still start threads and log, and accepts again only once it could take the spares back.
 /// </summary>
-internal sealed class DescriptorGuard
+internal sealed class DescriptorGuard : IDisposable
 {
     /// <summary>Descriptors left for the runtime, DNS sockets, health and metrics requests.</summary>
     internal const int Reserve = 64;
@@ -20,15 +21,26 @@ internal sealed class DescriptorGuard
     private readonly Lock _sparesLock = new();
     private readonly List<Microsoft.Win32.SafeHandles.SafeFileHandle> _spares = [];
     private readonly int _baseline;
+    private readonly Action<long, long> _limitChanged;
+    private readonly Timer _refresh;
     private long _limit;
-    private long _checkedAt;
 
-    public DescriptorGuard()
+    /// <param name="limitChanged">Told (old, new) when the soft limit changes while running.</param>
+    public DescriptorGuard(Action<long, long> limitChanged)
     {
+        _limitChanged = limitChanged;
         _baseline = CountOpen() ?? 64;
-        _limit = SoftLimit();
-        _checkedAt = Environment.TickCount64;
+        _limit = SoftLimit() ?? long.MaxValue; // no /proc: no guard
         TryTakeSpares();
+        _refresh = new Timer(static s => ((DescriptorGuard)s!).RefreshLimit(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
+
+    public long Limit => Volatile.Read(ref _limit);
+
+    public void Dispose()
+    {
+        _refresh.Dispose();
+        ReleaseSpares();
     }
 
     /// <summary>Called when accept(2) ran out of descriptors: give the spares back to the process at once.</summary>
@@ -70,16 +82,21 @@ internal sealed class DescriptorGuard
     }
 
     /// <summary>True when one more connection (client and upstream socket) still leaves the reserve free.</summary>
-    public bool HasRoom(int liveConnections)
+    public bool HasRoom(int liveConnections) => _baseline + Reserve + ((liveConnections + 1) * 2L) <= Limit;
+
+    private void RefreshLimit()
     {
-        var now = Environment.TickCount64;
-        if (now - Volatile.Read(ref _checkedAt) >= 1000)
+        // Unreadable while the process is out of descriptors: keep the last known limit, not "no limit".
+        if (SoftLimit() is not { } now)
         {
-            Volatile.Write(ref _limit, SoftLimit());
-            Volatile.Write(ref _checkedAt, now);
+            return;
         }
 
-        return _baseline + Reserve + ((liveConnections + 1) * 2L) <= Volatile.Read(ref _limit);
+        var before = Interlocked.Exchange(ref _limit, now);
+        if (before != now)
+        {
+            _limitChanged(before, now);
+        }
     }
 
     /// <summary>Descriptors the process has open now, or null where /proc cannot tell.</summary>
@@ -95,8 +112,11 @@ internal sealed class DescriptorGuard
         }
     }
 
-    /// <summary>The soft limit from /proc/self/limits ("Max open files  SOFT  HARD  files").</summary>
-    private static long SoftLimit()
+    /// <summary>
+    /// The soft limit from /proc/self/limits ("Max open files  SOFT  HARD  files"); "unlimited" is long.MaxValue.
+    /// Null when the file cannot be read: not Linux, or no descriptor free to open it.
+    /// </summary>
+    private static long? SoftLimit()
     {
         try
         {
@@ -111,9 +131,9 @@ internal sealed class DescriptorGuard
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // Not Linux, or no /proc: no guard.
+            return null;
         }
 
-        return long.MaxValue;
+        return null;
     }
 }

@@ -32,7 +32,7 @@ internal sealed class ListenerService(
     private readonly SemaphoreSlim _reloadGate = new(1, 1);
     private volatile RuntimeSnapshot _snapshot = initial;
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly DescriptorGuard _descriptors = new();
+    private readonly DescriptorGuard _descriptors = new((before, now) => Log.FileLimitChanged(logger, before, now));
     private volatile bool _stopping;
 
     public RuntimeSnapshot Current => _snapshot;
@@ -197,7 +197,7 @@ internal sealed class ListenerService(
     {
         CloseListeners();
         _reloadGate.Dispose();
-        _descriptors.ReleaseSpares();
+        _descriptors.Dispose();
     }
 
     internal static Socket Bind(IPEndPoint endPoint)
@@ -312,7 +312,7 @@ internal sealed class ListenerService(
             server.Metrics.OnRejected();
             if (_rejectLog.TryEnter(out var suppressed))
             {
-                Log.RejectedForDescriptors(logger, server.Name, "RLIMIT_NOFILE", accepted.RemoteEndPoint?.ToString() ?? "-", DescriptorGuard.Reserve, suppressed);
+                Log.RejectedForDescriptors(logger, server.Name, _descriptors.Limit, accepted.RemoteEndPoint?.ToString() ?? "-", DescriptorGuard.Reserve, suppressed);
             }
 
             accepted.Dispose();

@@ -148,8 +148,9 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         try
         {
             // Room for a few connections above the reserve tpt keeps for its runtime: the rest are shed at once.
-            ProcessProbe.SetSoftFileLimit(pid, ProcessProbe.OpenFileCount(pid) + 64 + 16);
-            await Task.Delay(1100); // tpt re-reads its limit at most once a second
+            var limit = ProcessProbe.OpenFileCount(pid) + 64 + 16;
+            ProcessProbe.SetSoftFileLimit(pid, limit);
+            await router.Tpt.WaitForLineAsync(l => l.Contains("Open-file limit changed from", StringComparison.Ordinal) && l.EndsWith($" to {limit}", StringComparison.Ordinal), Bound);
             var served = 0;
             for (var i = 0; i < 30; i++)
             {
