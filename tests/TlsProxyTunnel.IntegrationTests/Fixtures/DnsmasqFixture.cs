@@ -18,7 +18,7 @@ public sealed class DnsmasqFixture : IAsyncDisposable
     private readonly string _directory;
     private readonly string _hostsPath;
     private readonly StringBuilder _output = new();
-    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _lineArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Process? _process;
 
     private DnsmasqFixture(string directory)
@@ -77,11 +77,18 @@ public sealed class DnsmasqFixture : IAsyncDisposable
     public async Task ReplaceRecordsAsync(IEnumerable<string> records)
     {
         await WriteRecordsAsync(records);
+        var from = Output.Length;
         using var kill = Process.Start(new ProcessStartInfo("kill", ["-HUP", _process!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
         await kill.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
         if (kill.ExitCode != 0)
         {
             throw new InvalidOperationException($"kill -HUP failed with {kill.ExitCode}");
+        }
+
+        // SIGHUP is handled asynchronously: the records are in service once dnsmasq says it read the file.
+        if (!await WaitForOutputAsync($"read {_hostsPath}", from, _process.WaitForExitAsync(), StartDeadline))
+        {
+            throw new InvalidOperationException($"dnsmasq did not re-read {_hostsPath}:\n{Output}");
         }
     }
 
@@ -208,23 +215,18 @@ public sealed class DnsmasqFixture : IAsyncDisposable
         _process = process;
         EndPoint = new IPEndPoint(IPAddress.Loopback, port);
 
-        // dnsmasq logs "started" after binding its sockets.
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < StartDeadline)
+        // dnsmasq logs "started" after binding its sockets; it exits at once when it cannot bind.
+        var exited = process.WaitForExitAsync();
+        if (await WaitForOutputAsync("started, version", 0, exited, StartDeadline))
         {
-            if (process.HasExited)
-            {
-                process.Dispose();
-                _process = null;
-                return false;
-            }
+            return true;
+        }
 
-            if (Output.Contains("started, version", StringComparison.Ordinal))
-            {
-                return true;
-            }
-
-            await Task.Delay(20);
+        if (process.HasExited)
+        {
+            process.Dispose();
+            _process = null;
+            return false;
         }
 
         process.Kill();
@@ -241,9 +243,42 @@ public sealed class DnsmasqFixture : IAsyncDisposable
             return;
         }
 
+        TaskCompletionSource arrived;
         lock (_output)
         {
             _output.AppendLine(line);
+            arrived = _lineArrived;
+            _lineArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        arrived.TrySetResult();
+    }
+
+    /// <summary>
+    /// Waits until the output after character <paramref name="from"/> contains <paramref name="text"/>, woken by
+    /// each line dnsmasq writes; false when <paramref name="exited"/> completes or the deadline passes first.
+    /// </summary>
+    private async Task<bool> WaitForOutputAsync(string text, int from, Task exited, TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        while (true)
+        {
+            Task next;
+            lock (_output)
+            {
+                if (_output.Length > from && _output.ToString(from, _output.Length - from).Contains(text, StringComparison.Ordinal))
+                {
+                    return true;
+                }
+
+                next = _lineArrived.Task;
+            }
+
+            var woke = await Task.WhenAny(next, exited, Task.Delay(Timeout.Infinite, deadline.Token));
+            if (woke != next)
+            {
+                return false;
+            }
         }
     }
 }
