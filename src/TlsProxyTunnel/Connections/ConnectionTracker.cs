@@ -8,16 +8,29 @@ internal sealed class ConnectionTracker
     private readonly ConcurrentDictionary<long, ClientConnection> _live = new();
     private TaskCompletionSource _drained = NewDrainedSignal();
     private long _nextId;
+    private int _count;
 
-    public int Count => _live.Count;
+    /// <summary>
+    /// Read on every accept (descriptor guard), so kept apart: ConcurrentDictionary.Count takes every bucket lock.
+    /// </summary>
+    public int Count => Volatile.Read(ref _count);
 
     public long NextId() => Interlocked.Increment(ref _nextId);
 
-    public void Add(ClientConnection connection) => _live[connection.Id] = connection;
+    public void Add(ClientConnection connection)
+    {
+        _live[connection.Id] = connection;
+        Interlocked.Increment(ref _count);
+    }
 
     public void Remove(ClientConnection connection)
     {
-        _live.TryRemove(connection.Id, out _);
+        if (!_live.TryRemove(connection.Id, out _))
+        {
+            return;
+        }
+
+        Interlocked.Decrement(ref _count);
         if (_live.IsEmpty)
         {
             _drained.TrySetResult();
