@@ -3,6 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
+using TlsProxyTunnel.IntegrationTests.Infrastructure;
+
 namespace TlsProxyTunnel.IntegrationTests.Fixtures;
 
 /// <summary>
@@ -78,12 +80,7 @@ public sealed class DnsmasqFixture : IAsyncDisposable
     {
         await WriteRecordsAsync(records);
         var from = Output.Length;
-        using var kill = Process.Start(new ProcessStartInfo("kill", ["-HUP", _process!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
-        await kill.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-        if (kill.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"kill -HUP failed with {kill.ExitCode}");
-        }
+        PosixSignal.Send(_process!.Id, TptProcess.SIGHUP);
 
         // SIGHUP is handled asynchronously: the records are in service once dnsmasq says it read the file.
         if (!await WaitForOutputAsync($"read {_hostsPath}", from, _process.WaitForExitAsync(), StartDeadline))

@@ -163,13 +163,7 @@ public sealed partial class TptProcess : IAsyncDisposable
         throw new TimeoutException($"tpt did not log the expected line in time. Output so far:\n{AllOutput}");
     }
 
-    public void Signal(int signal)
-    {
-        if (Kill(_process.Id, signal) != 0)
-        {
-            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed");
-        }
-    }
+    public void Signal(int signal) => PosixSignal.Send(_process.Id, signal);
 
     public async Task<int> WaitForExitAsync(TimeSpan? timeout = null)
     {
@@ -284,9 +278,6 @@ public sealed partial class TptProcess : IAsyncDisposable
 
     [GeneratedRegex(@"Listening: server (\S+) on (\S+) \(")]
     private static partial Regex ListeningLine();
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 
     public const int SIGTERM = 15;
     public const int SIGINT = 2;
