@@ -38,8 +38,9 @@ public static class VarnishTest
         }
 
         // Every process of this run inherits the marker, so none can outlive it (see KillLeftovers).
-        var marker = $"{RunMarker}={Guid.NewGuid():N}";
-        info.Environment[RunMarker] = marker[(RunMarker.Length + 1)..];
+        var run = Guid.NewGuid().ToString("N");
+        info.Environment[RunMarker] = run;
+        var marker = $"{RunMarker}={run}";
 
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
