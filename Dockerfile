@@ -4,10 +4,12 @@
 #         docker buildx build --platform linux/amd64,linux/arm64 -t tpt .   (both architectures)
 # Run:    docker run --rm -p 8443:8443 -p 8081:8081 tpt
 #
-# No Docker engine runs in CI, so tests/TlsProxyTunnel.IntegrationTests/Packaging/ContainerImageTests.cs
-# checks this file instead: it copies the build stage's COPY sources (honouring .dockerignore) into a
+# No Docker engine runs in CI, so two checks stand in for a build. deploy/container/verify.sh (run by
+# .ci/run) copies the build stage's COPY sources (bin/ and obj/ left out, as .dockerignore does) into a
 # temporary directory, runs the build stage's RUN commands there with /bin/sh and this file's ARG
-# defaults, and starts the result on container-files/. Keep build-stage paths relative to WORKDIR.
+# defaults, and starts the result on container-files/; keep build-stage paths relative to WORKDIR.
+# tests/TlsProxyTunnel.IntegrationTests/Packaging/ContainerImageTests.cs checks this file statically
+# (COPY sources against .dockerignore, USER, ENTRYPOINT, EXPOSE) and the container configuration.
 
 # The SDK runs on the build machine's own architecture and cross-publishes for the target one
 # (a self-contained, non-AOT publish needs no emulation), which is much faster than building under QEMU.

@@ -223,11 +223,22 @@ public sealed partial class TptProcess : IAsyncDisposable
 
     internal static string TptDll => Path.Combine(AppContext.BaseDirectory, "tpt.dll");
 
+    /// <summary>TPT_TEST_BINARY runs the suite against a published binary (e.g. Native AOT) instead of the build output.</summary>
+    private static string? PublishedBinary => System.Environment.GetEnvironmentVariable("TPT_TEST_BINARY") is { Length: > 0 } binary ? binary : null;
+
+    /// <summary>
+    /// The same tpt the other tests start, as one /bin/sh command line, for tools that take a command
+    /// string (varnishtest): each word single-quoted.
+    /// </summary>
+    public static string ShellCommand =>
+        PublishedBinary is { } binary ? ShellQuote(binary) : $"dotnet {ShellQuote(TptDll)}";
+
+    private static string ShellQuote(string word) => "'" + word.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
     private static ProcessStartInfo StartInfo(IEnumerable<string> args, IDictionary<string, string?>? environment, string? workingDirectory)
     {
-        // TPT_TEST_BINARY runs the suite against a published binary (e.g. Native AOT) instead of the build output.
-        var binary = System.Environment.GetEnvironmentVariable("TPT_TEST_BINARY");
-        var info = new ProcessStartInfo(string.IsNullOrEmpty(binary) ? "dotnet" : binary)
+        var binary = PublishedBinary;
+        var info = new ProcessStartInfo(binary ?? "dotnet")
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
@@ -235,7 +246,7 @@ public sealed partial class TptProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
         };
-        if (string.IsNullOrEmpty(binary))
+        if (binary is null)
         {
             info.ArgumentList.Add(TptDll);
         }

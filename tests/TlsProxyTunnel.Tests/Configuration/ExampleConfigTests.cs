@@ -31,21 +31,45 @@ public sealed class ExampleConfigTests
         Assert.Equal("health", config.Servers[2].Default);
     }
 
+    public static TheoryData<string> CommentedOutExamples() => new(CommentedExamples.Names(ExampleText()));
+
     [Fact]
-    public void CommentedProxyExampleIsValidWhenUncommented()
+    public void TheExampleFileHasCommentedOutExamples()
     {
-        var text = File.ReadAllText(Path.Combine(RepositoryRoot(), "config.yaml.example")).ReplaceLineEndings("\n");
-        var start = text.IndexOf("  # through_proxy:", StringComparison.Ordinal);
-        var uncommented = string.Join("\n", text[start..].Split('\n').Select(l => l.StartsWith("  # ", StringComparison.Ordinal) ? "  " + l[4..] : l));
-        var yaml = text[..start] + uncommented + "\n";
-        yaml = yaml.Replace("upstream:\n", "upstream:\n  example_com: tcp://www.example.com:443\n", StringComparison.Ordinal);
-        var environment = new Dictionary<string, string> { ["PROXY_USER"] = "u", ["PROXY_PASSWORD"] = "p" };
-        var result = ConfigLoader.LoadText(yaml, "example", n => environment.GetValueOrDefault(n));
-        Assert.True(result.Succeeded, string.Join(Environment.NewLine, result.Diagnostics));
-        Assert.Empty(result.Diagnostics);
-        var via = result.Config!.Servers.Single(s => s.Name == "through_proxy").Via;
-        Assert.Equal("proxy.corp.example:3128", via.Target);
-        Assert.Equal(3, via.Headers.Count);
-        Assert.True(via.Headers[2].Sensitive);
+        Assert.Contains("through_proxy", CommentedExamples.Names(ExampleText()));
     }
+
+    [Theory]
+    [MemberData(nameof(CommentedOutExamples))]
+    public void EachCommentedOutExampleLoadsWithoutErrorsWhenUncommented(string example)
+    {
+        var text = ExampleText();
+        var yaml = CommentedExamples.Uncomment(text, example);
+        Assert.NotEqual(text.ReplaceLineEndings("\n"), yaml);
+
+        // No environment at all, as for the file itself: every variable an example uses needs a default.
+        var result = ConfigLoader.LoadText(yaml, "config.yaml.example", _ => null);
+        Assert.True(result.Succeeded, $"example '{example}' uncommented:\n" + string.Join(Environment.NewLine, result.Diagnostics));
+        Assert.Empty(result.Errors);
+    }
+
+    [Fact]
+    public void TheProxyExampleConnectsToItsProxyUpstreamAndSendsCredentialsOnlyWhenGiven()
+    {
+        var yaml = CommentedExamples.Uncomment(ExampleText(), "through_proxy");
+
+        var without = ConfigLoader.LoadText(yaml, "config.yaml.example", _ => null);
+        Assert.Empty(without.Diagnostics);
+        var server = without.Config!.Servers.Single(s => s.Name == "through_proxy");
+        Assert.Equal("corp_proxy", server.Sni.Single().Upstream);
+        Assert.Equal("www.example.com:443", server.Via.Target);
+        Assert.DoesNotContain(server.Via.Headers, h => h.Name == "Proxy-Authorization");
+
+        var environment = new Dictionary<string, string> { ["PROXY_AUTH"] = "Basic dXNlcjpwYXNz" };
+        var with = ConfigLoader.LoadText(yaml, "config.yaml.example", n => environment.GetValueOrDefault(n));
+        var header = with.Config!.Servers.Single(s => s.Name == "through_proxy").Via.Headers.Single(h => h.Name == "Proxy-Authorization");
+        Assert.True(header is { Value: "Basic dXNlcjpwYXNz", Sensitive: true });
+    }
+
+    private static string ExampleText() => File.ReadAllText(Path.Combine(RepositoryRoot(), "config.yaml.example"));
 }

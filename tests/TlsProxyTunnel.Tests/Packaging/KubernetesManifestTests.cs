@@ -35,6 +35,29 @@ public sealed class KubernetesManifestTests
     }
 
     [Fact]
+    public void The_kustomization_has_the_image_keys_the_README_tells_users_to_set()
+    {
+        var kustomization = (YamlMappingNode)LoadDocuments(Path.Combine(Directory, "kustomization.yaml")).Single();
+        var image = Seq(kustomization, "images").Cast<YamlMappingNode>().Single(i => Text(i, "name") == ImageName(Text(Tpt, "image")));
+        var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
+        foreach (var key in (string[])["newName", "newTag"])
+        {
+            Assert.Contains($"`{key}`", readme, StringComparison.Ordinal);
+            Assert.True(image.Children.ContainsKey(key), $"kustomization.yaml's tpt image has no '{key}' for the README's step to edit");
+        }
+    }
+
+    [Fact]
+    public void Tpt_runs_with_watch_so_an_edited_ConfigMap_reaches_it()
+    {
+        // configmap.yaml's comment promises that a changed ConfigMap is reloaded: that needs --watch (SIGHUP
+        // is the only other trigger, and nothing in a pod sends it).
+        Assert.Contains("--watch", File.ReadAllText(Path.Combine(Directory, "configmap.yaml")), StringComparison.Ordinal);
+        Assert.Equal(["--watch"], Seq(Tpt, "args").Select(n => ((YamlScalarNode)n).Value));
+        Assert.False(Tpt.Children.ContainsKey("command"), "a command would replace the image's entry point, /app/tpt");
+    }
+
+    [Fact]
     public void The_deployment_selector_matches_its_pod_template_labels()
     {
         var selector = Labels(Map(Map(Deployment, "spec"), "selector"), "matchLabels");
@@ -93,7 +116,8 @@ public sealed class KubernetesManifestTests
     [Fact]
     public void The_config_is_mounted_where_tpt_looks_without_arguments()
     {
-        Assert.False(Tpt.Children.ContainsKey("args"), "tpt should find /etc/tpt/config.yaml by itself");
+        var args = Tpt.Children.ContainsKey("args") ? Seq(Tpt, "args").Select(n => ((YamlScalarNode)n).Value!).ToList() : [];
+        Assert.True(!args.Any(a => a is "-c" || a.StartsWith("--config", StringComparison.Ordinal)), "tpt should find /etc/tpt/config.yaml by itself");
         var mount = Items(Tpt, "volumeMounts").Single(m => Items(PodSpec, "volumes").Any(v => Text(v, "name") == Text(m, "name") && v.Children.ContainsKey("configMap")));
         Assert.Equal("/etc/tpt", Text(mount, "mountPath"));
         var volume = Items(PodSpec, "volumes").Single(v => Text(v, "name") == Text(mount, "name"));
