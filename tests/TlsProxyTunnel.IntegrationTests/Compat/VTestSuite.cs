@@ -3,13 +3,14 @@ using TlsProxyTunnel.IntegrationTests.Packaging;
 namespace TlsProxyTunnel.IntegrationTests.Compat;
 
 /// <summary>
-/// tls-proxy-tunnel's VTest functional suite, unmodified in tests/reference/tls-proxy-tunnel-configs/tests/vtest,
+/// tls-proxy-tunnel's VTest functional suite, unmodified in ../shared/reference/tls-proxy-tunnel-configs/tests/vtest (shared/ sits beside the
+/// repository on every developer machine and in CI),
 /// copied for a run with the one change its README gives for Debian's varnishtest.
 /// </summary>
 public static class VTestSuite
 {
     public static readonly string Directory =
-        Path.Combine(Repository.Root, "tests", "reference", "tls-proxy-tunnel-configs", "tests", "vtest");
+        Path.Combine(Repository.Root, "..", "shared", "reference", "tls-proxy-tunnel-configs", "tests", "vtest");
 
     /// <summary>The file names, in the order the suite numbers them.</summary>
     public static IReadOnlyList<string> Files { get; } =
