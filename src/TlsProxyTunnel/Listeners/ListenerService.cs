@@ -91,7 +91,7 @@ internal sealed class ListenerService(
                         metrics.RemoveListener(listener.Server, listener.Listen.Text);
                     }
 
-                    listener.Metrics = metrics.Listener(server.Name, listener.Listen.Text, server.MaxClients);
+                    listener.Metrics = metrics.Listener(server.Name, listener.Listen.Text, next.Servers[server.Name].ConnectionLimit);
                     listener.Server = server.Name;
                 }
             }
@@ -140,8 +140,9 @@ internal sealed class ListenerService(
                     var socket = Bind(listen.EndPoint);
                     var bound = (IPEndPoint)socket.LocalEndPoint!;
                     var shown = listen.EndPoint.Port == 0 ? new ListenAddress(bound, bound.ToString()) : listen;
-                    added.Add(new BoundListener(key, server.Name, shown, socket, metrics.Listener(server.Name, shown.Text, server.MaxClients)));
-                    Log.Listening(logger, server.Name, shown.Text, server.Tls, server.MaxClients);
+                    var limit = snapshot.Servers[server.Name].ConnectionLimit;
+                    added.Add(new BoundListener(key, server.Name, shown, socket, metrics.Listener(server.Name, shown.Text, limit)));
+                    Log.Listening(logger, server.Name, shown.Text, server.Tls, limit);
                 }
                 catch (SocketException e)
                 {
@@ -294,12 +295,12 @@ internal sealed class ListenerService(
             return;
         }
 
-        if (!server.Limiter.TryAcquire(server.Config.MaxClients))
+        if (!server.Limiter.TryAcquire(server.ConnectionLimit))
         {
             server.Metrics.OnRejected();
             if (_rejectLog.TryEnter(out var suppressed))
             {
-                Log.Rejected(logger, server.Name, server.Config.MaxClients, accepted.RemoteEndPoint?.ToString() ?? "-", suppressed);
+                Log.Rejected(logger, server.Name, server.ConnectionLimit, accepted.RemoteEndPoint?.ToString() ?? "-", suppressed);
             }
 
             accepted.Dispose();
