@@ -174,21 +174,30 @@ internal sealed class ListenerService(
         _stopping = true;
         _reloadGate.Release();
         readiness.MarkNotReady();
-        CloseListeners();
+
+        // Probe-only listeners stay open through the drain, so a readiness probe is told 503 instead of
+        // finding the port closed, and a liveness probe does not kill a process that is still draining.
+        CloseListeners(probeListeners: false);
 
         var drain = _snapshot.Config.ShutdownTimeout;
-        Log.Draining(logger, tracker.Count, drain.TotalSeconds);
+        Log.Draining(logger, tracker.DrainCount, drain.TotalSeconds);
         var drained = tracker.WhenDrained();
         var deadline = Task.Delay(drain, CancellationToken.None);
         var forced = signals.WhenForced();
         var first = await Task.WhenAny(drained, deadline, forced);
+        CloseListeners();
         if (first != drained)
         {
             Log.DrainCut(logger, first == forced ? "second signal" : "shutdown_timeout reached", tracker.Count);
+        }
+
+        // Connections left now are cut: relays the deadline or a second signal ended, or probes still open.
+        if (tracker.Count > 0)
+        {
             tracker.AbortAll();
 
             // Aborted sockets complete their pending operations at once; give the handlers a moment to account.
-            await Task.WhenAny(tracker.WhenDrained(), Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None));
+            await Task.WhenAny(tracker.WhenClosed(), Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None));
         }
 
         Log.Stopped(logger);
@@ -327,13 +336,18 @@ internal sealed class ListenerService(
         _ = handler.RunAsync(connection, listener.Metrics);
     }
 
-    private void CloseListeners()
+    private void CloseListeners(bool probeListeners = true)
     {
         foreach (var listener in _listeners.Values)
         {
-            listener.Close();
+            if (probeListeners || !IsProbeListener(listener))
+            {
+                listener.Close();
+            }
         }
     }
+
+    private bool IsProbeListener(BoundListener listener) => _snapshot.Servers.TryGetValue(listener.Server, out var server) && server.ProbeOnly;
 
     private sealed class BoundListener(string key, string server, ListenAddress listen, Socket socket, ListenerMetrics metrics)
     {
