@@ -43,7 +43,7 @@ internal static partial class Log
     [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "[relay:{Server} {UpstreamAddress} -> {Target}] in-flight tx={BytesFromClient} rx={BytesToClient}")]
     public static partial void InFlight(ILogger logger, string server, string upstreamAddress, string target, long bytesFromClient, long bytesToClient);
 
-    [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "Shutting down: stopped accepting; draining {Active} connections for up to {DrainSeconds} s")]
+    [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "Shutting down: stopped accepting (health servers answer until the drain ends); draining {Active} connections for up to {DrainSeconds} s")]
     public static partial void Draining(ILogger logger, int active, double drainSeconds);
 
     [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "Drain ended ({Reason}); closing {Active} remaining connections")]

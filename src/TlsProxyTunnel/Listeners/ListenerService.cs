@@ -91,7 +91,7 @@ internal sealed class ListenerService(
                         metrics.RemoveListener(listener.Server, listener.Listen.Text);
                     }
 
-                    listener.Metrics = metrics.Listener(server.Name, listener.Listen.Text, server.MaxClients);
+                    listener.Metrics = metrics.Listener(server.Name, listener.Listen.Text, next.Servers[server.Name].ConnectionLimit);
                     listener.Server = server.Name;
                 }
             }
@@ -140,8 +140,9 @@ internal sealed class ListenerService(
                     var socket = Bind(listen.EndPoint);
                     var bound = (IPEndPoint)socket.LocalEndPoint!;
                     var shown = listen.EndPoint.Port == 0 ? new ListenAddress(bound, bound.ToString()) : listen;
-                    added.Add(new BoundListener(key, server.Name, shown, socket, metrics.Listener(server.Name, shown.Text, server.MaxClients)));
-                    Log.Listening(logger, server.Name, shown.Text, server.Tls, server.MaxClients);
+                    var limit = snapshot.Servers[server.Name].ConnectionLimit;
+                    added.Add(new BoundListener(key, server.Name, shown, socket, metrics.Listener(server.Name, shown.Text, limit)));
+                    Log.Listening(logger, server.Name, shown.Text, server.Tls, limit);
                 }
                 catch (SocketException e)
                 {
@@ -173,21 +174,30 @@ internal sealed class ListenerService(
         _stopping = true;
         _reloadGate.Release();
         readiness.MarkNotReady();
-        CloseListeners();
+
+        // Probe-only listeners stay open through the drain, so a readiness probe is told 503 instead of
+        // finding the port closed, and a liveness probe does not kill a process that is still draining.
+        CloseListeners(probeListeners: false);
 
         var drain = _snapshot.Config.ShutdownTimeout;
-        Log.Draining(logger, tracker.Count, drain.TotalSeconds);
+        Log.Draining(logger, tracker.DrainCount, drain.TotalSeconds);
         var drained = tracker.WhenDrained();
         var deadline = Task.Delay(drain, CancellationToken.None);
         var forced = signals.WhenForced();
         var first = await Task.WhenAny(drained, deadline, forced);
+        CloseListeners();
         if (first != drained)
         {
             Log.DrainCut(logger, first == forced ? "second signal" : "shutdown_timeout reached", tracker.Count);
+        }
+
+        // Connections left now are cut: relays the deadline or a second signal ended, or probes still open.
+        if (tracker.Count > 0)
+        {
             tracker.AbortAll();
 
             // Aborted sockets complete their pending operations at once; give the handlers a moment to account.
-            await Task.WhenAny(tracker.WhenDrained(), Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None));
+            await Task.WhenAny(tracker.WhenClosed(), Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None));
         }
 
         Log.Stopped(logger);
@@ -294,12 +304,12 @@ internal sealed class ListenerService(
             return;
         }
 
-        if (!server.Limiter.TryAcquire(server.Config.MaxClients))
+        if (!server.Limiter.TryAcquire(server.ConnectionLimit))
         {
             server.Metrics.OnRejected();
             if (_rejectLog.TryEnter(out var suppressed))
             {
-                Log.Rejected(logger, server.Name, server.Config.MaxClients, accepted.RemoteEndPoint?.ToString() ?? "-", suppressed);
+                Log.Rejected(logger, server.Name, server.ConnectionLimit, accepted.RemoteEndPoint?.ToString() ?? "-", suppressed);
             }
 
             accepted.Dispose();
@@ -326,13 +336,18 @@ internal sealed class ListenerService(
         _ = handler.RunAsync(connection, listener.Metrics);
     }
 
-    private void CloseListeners()
+    private void CloseListeners(bool probeListeners = true)
     {
         foreach (var listener in _listeners.Values)
         {
-            listener.Close();
+            if (probeListeners || !IsProbeListener(listener))
+            {
+                listener.Close();
+            }
         }
     }
+
+    private bool IsProbeListener(BoundListener listener) => _snapshot.Servers.TryGetValue(listener.Server, out var server) && server.ProbeOnly;
 
     private sealed class BoundListener(string key, string server, ListenAddress listen, Socket socket, ListenerMetrics metrics)
     {

@@ -6,9 +6,19 @@ using TlsProxyTunnel.Routing;
 namespace TlsProxyTunnel.Runtime;
 
 /// <summary>A server as the data path sees it: immutable apart from its shared limiter and counters.</summary>
-internal sealed class RuntimeServer(ServerConfig config, SniRouter<Route> router, Route defaultRoute, ConnectionLimiter limiter, ServerMetrics metrics)
+internal sealed class RuntimeServer(ServerConfig config, SniRouter<Route> router, Route defaultRoute, ConnectionLimiter limiter, ServerMetrics metrics, bool probeOnly)
 {
     public ServerConfig Config { get; } = config;
+
+    /// <summary>
+    /// Every route of this server leads to <c>health</c>: it serves probes only. Such a server is not held to
+    /// <c>maxclients</c> (as in tls-proxy-tunnel) but to <see cref="Upstreams.Health.HealthUpstream.ProbeServerConnectionLimit"/>,
+    /// its listeners stay open through the shutdown drain, and the drain does not wait for its connections.
+    /// </summary>
+    public bool ProbeOnly { get; } = probeOnly;
+
+    /// <summary>How many connections the server admits at once.</summary>
+    public int ConnectionLimit => ProbeOnly ? Upstreams.Health.HealthUpstream.ProbeServerConnectionLimit : Config.MaxClients;
 
     public string Name => Config.Name;
 

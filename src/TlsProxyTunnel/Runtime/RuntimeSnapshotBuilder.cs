@@ -46,7 +46,9 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
                 limiter = _limiters[server.Name] = new ConnectionLimiter();
             }
 
-            servers[server.Name] = new RuntimeServer(server, new SniRouter<Route>(server.Tls ? routes : []), defaultRoute, limiter, metrics.Server(server.Name));
+            // Without tls the sni routes are never taken, so only the default decides.
+            var probeOnly = defaultRoute.Upstream == _health && (!server.Tls || server.Sni.All(r => upstreams[r.Upstream] == _health));
+            servers[server.Name] = new RuntimeServer(server, new SniRouter<Route>(server.Tls ? routes : []), defaultRoute, limiter, metrics.Server(server.Name), probeOnly);
         }
 
         return new RuntimeSnapshot(config, generation, servers);

@@ -94,6 +94,48 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public async Task Health_listeners_answer_through_the_drain_and_close_when_it_ends()
+    {
+        await using var backend = new TestBackend("B");
+        using var config = new TempConfig(RelayConfig(backend, """
+              health:
+                listen: ["127.0.0.1:0"]
+                default: health
+                client_hello_timeout: 60s
+            """));
+        await using var tpt = await TptProcess.StartAsync(config.Path, 2);
+        var relay = tpt.EndPoint("relay");
+        var health = tpt.EndPoint("health");
+        using var client = await RawClient.ConnectAsync(relay);
+        Assert.Equal("B", await client.ReadBannerAsync());
+
+        // A health connection half-way through a head: the drain must not wait for it.
+        using var stalledProbe = await RawClient.ConnectAsync(health);
+        await stalledProbe.SendAsync("GET /ready HT"u8.ToArray());
+
+        tpt.Signal(TptProcess.SIGTERM);
+        await tpt.WaitForLineAsync(l => l.Contains("draining 1 connections", StringComparison.Ordinal));
+
+        // The relay listener is closed; the health listener answers: not ready, but alive.
+        await Assert.ThrowsAnyAsync<SocketException>(() => RawClient.ConnectAsync(relay));
+        var ready = await HttpProbe.GetAsync(health, "/ready");
+        Assert.Equal(503, ready.Status);
+        Assert.Equal("NOT READY", ready.Body);
+        var alive = await HttpProbe.GetAsync(health, "/health");
+        Assert.Equal(200, alive.Status);
+        Assert.False(tpt.HasExited);
+
+        // The last relay connection ends: so does the drain, and the health listener closes with it.
+        client.ShutdownSend();
+        await client.ReadToEndAsync();
+        Assert.Equal(0, await tpt.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+        await Assert.ThrowsAnyAsync<SocketException>(() => RawClient.ConnectAsync(health));
+        Assert.DoesNotContain(tpt.Lines, l => l.Contains("shutdown_timeout reached", StringComparison.Ordinal));
+        var (_, clean) = await stalledProbe.ReadToEndAsync();
+        Assert.False(clean, "a health connection still open when the drain ends is reset");
+    }
+
+    [Fact]
     public async Task A_second_signal_ends_the_drain_at_once()
     {
         await using var backend = new TestBackend("B");

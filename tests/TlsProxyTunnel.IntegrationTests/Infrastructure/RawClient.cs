@@ -16,6 +16,9 @@ public sealed class RawClient : IDisposable
 
     public Socket Socket { get; }
 
+    /// <summary>Takes over a socket the caller set up (buffer sizes, options) and connected.</summary>
+    public static RawClient Wrap(Socket socket) => new(socket);
+
     public static async Task<RawClient> ConnectAsync(IPEndPoint endPoint)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

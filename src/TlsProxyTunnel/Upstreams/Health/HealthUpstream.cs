@@ -3,26 +3,42 @@ using System.Net.Sockets;
 using System.Text;
 using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Diagnostics;
-using TlsProxyTunnel.Relay;
 using TlsProxyTunnel.Runtime;
 
 namespace TlsProxyTunnel.Upstreams.Health;
 
 /// <summary>
 /// A small HTTP/1.1 responder for probes: any path answers 200 OK, <c>/metrics</c> the Prometheus text,
-/// <c>/ready</c> 200 or 503. Bounded head size and timeouts, so probes cannot pin connections.
+/// <c>/ready</c> 200 or 503. Bounded so no client can hold a connection it does not use: the server's
+/// <c>client_hello_timeout</c> is the deadline for each whole request head (from the connection's start for
+/// the first, from its first byte for the next ones) and for writing each response; an idle keep-alive
+/// connection waits for its next request at most <see cref="KeepAliveTimeout"/> (or that deadline if shorter).
 /// </summary>
 internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readiness) : IUpstream
 {
     internal const int MaxHeadBytes = 8 * 1024;
-    internal static readonly TimeSpan HeadTimeout = TimeSpan.FromSeconds(10);
     internal static readonly TimeSpan KeepAliveTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Connections a probe-only server admits at once, whatever its <c>maxclients</c>: probes and scrapers need
+    /// a handful; the cap keeps a flood on the health port from taking the descriptors the relays need.
+    /// </summary>
+    internal const int ProbeServerConnectionLimit = 256;
 
     public string Name => "health";
 
     public async ValueTask<ConnectionOutcome> ServeAsync(ClientConnection connection, Route route)
     {
+        // The handler starts on the accept loop's thread. Reads and writes here can complete synchronously
+        // (a client pipelining requests), which would keep the loop from accepting the next probe: leave it now.
+        await Task.Yield();
         var socket = connection.Client;
+        var headTimeout = connection.Server.Config.ClientHelloTimeout;
+        var idleTimeout = headTimeout < KeepAliveTimeout ? headTimeout : KeepAliveTimeout;
+
+        // One timer per connection, re-armed per phase (never per read): a byte now and then cannot push a
+        // deadline back, and a stalled write ends the connection like a stalled head.
+        using var deadline = new CancellationTokenSource(headTimeout);
         var buffer = ArrayPool<byte>.Shared.Rent(MaxHeadBytes);
         try
         {
@@ -37,14 +53,12 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
                 connection.ReleaseInitialBytes();
             }
 
-            var firstRequest = true;
+            var idle = false;
             while (true)
             {
                 var outcome = HealthRequestParser.Parse(buffer.AsSpan(0, length), MaxHeadBytes, out var request);
                 if (outcome == HealthParseOutcome.NeedMoreData)
                 {
-                    var timeout = length == 0 && !firstRequest ? KeepAliveTimeout : HeadTimeout;
-                    using var deadline = new CancellationTokenSource(timeout);
                     int read;
                     try
                     {
@@ -61,31 +75,38 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
                         return length == 0 ? ConnectionOutcome.Completed : ConnectionOutcome.ClientError;
                     }
 
+                    if (idle)
+                    {
+                        // The next request has begun: its head has the full deadline from this first byte.
+                        idle = false;
+                        deadline.CancelAfter(headTimeout);
+                    }
+
                     connection.Counters.AddFromClient(read);
                     length += read;
                     continue;
                 }
 
+                deadline.CancelAfter(headTimeout);
                 if (outcome != HealthParseOutcome.Complete)
                 {
                     var status = outcome == HealthParseOutcome.TooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
-                    await RespondAsync(connection, status, "text/plain; charset=utf-8", "Bad Request\n", head: false, keepAlive: false);
+                    await RespondAsync(connection, status, "text/plain; charset=utf-8", "Bad Request\n", head: false, keepAlive: false, deadline.Token);
                     return ConnectionOutcome.ClientError;
                 }
 
-                firstRequest = false;
                 var keepAlive = request.KeepAlive && !request.HasBody;
-                switch (request.Path)
+                var sent = request.Path switch
                 {
-                    case HealthPath.Metrics:
-                        await RespondAsync(connection, "200 OK", PrometheusTextWriter.ContentType, metrics.Render(), request.IsHead, keepAlive);
-                        break;
-                    case HealthPath.Ready when !readiness.IsReady:
-                        await RespondAsync(connection, "503 Service Unavailable", "text/plain; charset=utf-8", "NOT READY", request.IsHead, keepAlive);
-                        break;
-                    default:
-                        await RespondAsync(connection, "200 OK", "text/plain; charset=utf-8", request.Path == HealthPath.Ready ? "READY" : "OK", request.IsHead, keepAlive);
-                        break;
+                    HealthPath.Metrics => await RespondAsync(connection, "200 OK", PrometheusTextWriter.ContentType, metrics.Render(), request.IsHead, keepAlive, deadline.Token),
+                    HealthPath.Ready when !readiness.IsReady => await RespondAsync(connection, "503 Service Unavailable", "text/plain; charset=utf-8", "NOT READY", request.IsHead, keepAlive, deadline.Token),
+                    _ => await RespondAsync(connection, "200 OK", "text/plain; charset=utf-8", request.Path == HealthPath.Ready ? "READY" : "OK", request.IsHead, keepAlive, deadline.Token),
+                };
+
+                if (!sent)
+                {
+                    // The client stopped reading: its answer could not be written within the deadline.
+                    return ConnectionOutcome.ClientError;
                 }
 
                 if (!keepAlive)
@@ -94,9 +115,11 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
                     return ConnectionOutcome.Completed;
                 }
 
-                // Pipelined requests may already be in the buffer.
+                // Pipelined requests may already be in the buffer: the next head's deadline starts now.
                 length -= request.HeadLength;
                 buffer.AsSpan(request.HeadLength, length).CopyTo(buffer);
+                idle = length == 0;
+                deadline.CancelAfter(idle ? idleTimeout : headTimeout);
             }
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
@@ -109,13 +132,29 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
         }
     }
 
-    private static async ValueTask RespondAsync(ClientConnection connection, string status, string contentType, string body, bool head, bool keepAlive)
+    /// <summary>Writes one response; false when the deadline passed first.</summary>
+    private static async ValueTask<bool> RespondAsync(ClientConnection connection, string status, string contentType, string body, bool head, bool keepAlive, CancellationToken deadline)
     {
         var bodyBytes = Encoding.UTF8.GetBytes(body);
         var text = $"HTTP/1.1 {status}\r\nContent-Type: {contentType}\r\nContent-Length: {bodyBytes.Length}\r\nCache-Control: no-store\r\nConnection: {(keepAlive ? "keep-alive" : "close")}\r\n\r\n";
         var headBytes = Encoding.ASCII.GetBytes(text);
-        var response = head ? headBytes : [.. headBytes, .. bodyBytes];
-        await DuplexRelay.SendAllAsync(connection.Client, response);
-        connection.Counters.AddToClient(response.Length);
+        ReadOnlyMemory<byte> response = head ? headBytes : [.. headBytes, .. bodyBytes];
+        while (!response.IsEmpty)
+        {
+            int sent;
+            try
+            {
+                sent = await connection.Client.SendAsync(response, SocketFlags.None, deadline);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+
+            connection.Counters.AddToClient(sent);
+            response = response[sent..];
+        }
+
+        return true;
     }
 }
