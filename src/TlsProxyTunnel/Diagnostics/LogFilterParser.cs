@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Configuration;
 
@@ -13,6 +14,8 @@ namespace TlsProxyTunnel.Diagnostics;
 internal static class LogFilterParser
 {
     private const string OwnCategories = "TlsProxyTunnel";
+    private const int MaxMessages = 10;
+    private const int MaxShown = 80;
 
     /// <summary>
     /// tls-proxy-tunnel's modules and the categories that log what they logged. A module path must match exactly:
@@ -41,7 +44,7 @@ internal static class LogFilterParser
     {
         var errors = new List<string>();
         var warnings = new List<string>();
-        string Quote(string part) => showText ? $"'{part}'" : "(value from the environment not shown)";
+        string Quote(string part) => showText ? $"'{Printable(part)}'" : "(value from the environment not shown)";
 
         var spec = text.Trim();
         var slash = spec.IndexOf('/', StringComparison.Ordinal);
@@ -122,6 +125,8 @@ internal static class LogFilterParser
             }
         }
 
+        Cap(errors, "error");
+        Cap(warnings, "warning");
         if (errors.Count > 0)
         {
             return new LogFilterParse(null, errors, warnings);
@@ -134,6 +139,37 @@ internal static class LogFilterParser
         return new LogFilterParse(filter, errors, warnings);
     }
 
+    /// <summary>A filter of thousands of directives must not become thousands of messages.</summary>
+    private static void Cap(List<string> messages, string kind)
+    {
+        if (messages.Count > MaxMessages)
+        {
+            var more = messages.Count - MaxMessages;
+            messages.RemoveRange(MaxMessages, more);
+            messages.Add($"and {more} more {kind}(s) like these");
+        }
+    }
+
+    /// <summary>Directive text for a message: control characters escaped, long text cut.</summary>
+    private static string Printable(string text)
+    {
+        var shown = text.Length > MaxShown ? text[..MaxShown] : text;
+        var builder = new System.Text.StringBuilder(shown.Length);
+        foreach (var c in shown)
+        {
+            if (char.IsControl(c))
+            {
+                builder.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}");
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+
+        return text.Length > MaxShown ? builder.Append("...").ToString() : builder.ToString();
+    }
+
     /// <summary>The categories a target stands for: a tls-proxy-tunnel module, or one of tpt's own categories.</summary>
     private static string[]? Categories(string target)
     {
@@ -142,10 +178,12 @@ internal static class LogFilterParser
             return mapped;
         }
 
-        return target.Equals(OwnCategories, StringComparison.OrdinalIgnoreCase)
-            || (target.StartsWith(OwnCategories + ".", StringComparison.OrdinalIgnoreCase) && target.Length > OwnCategories.Length + 1)
-            ? [target]
-            : null;
+        // A category name is an identifier path; anything else is no category of ours (and is not echoed raw by tpt check).
+        var own = target.Equals(OwnCategories, StringComparison.OrdinalIgnoreCase)
+            || (target.StartsWith(OwnCategories + ".", StringComparison.OrdinalIgnoreCase)
+                && target.Length > OwnCategories.Length + 1
+                && target.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_'));
+        return own ? [target] : null;
     }
 
     /// <summary>Splits on commas outside brackets and braces: a span filter's fields (<c>[span{a=1,b=2}]</c>) contain commas.</summary>

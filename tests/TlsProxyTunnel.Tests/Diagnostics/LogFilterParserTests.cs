@@ -140,6 +140,27 @@ public sealed class LogFilterParserTests
     }
 
     [Fact]
+    public void Thousands_of_unmappable_directives_give_a_capped_number_of_short_printable_warnings()
+    {
+        var text = "info," + string.Join(',', Enumerable.Range(0, 5000).Select(i => $"crate{i}\u0007{new string('x', 500)}=debug"));
+        var parsed = LogFilterParser.Parse(text);
+        Assert.Equal(LogLevel.Information, parsed.Filter!.Default);
+        Assert.Equal(11, parsed.Warnings.Count);
+        Assert.Equal("and 4990 more warning(s) like these", parsed.Warnings[^1]);
+        Assert.All(parsed.Warnings, w => Assert.True(w.Length < 300, w));
+        Assert.All(parsed.Warnings, w => Assert.DoesNotContain(w, char.IsControl));
+        Assert.Contains("\\x07", parsed.Warnings[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_own_category_with_characters_no_category_has_is_not_one()
+    {
+        var parsed = LogFilterParser.Parse("info,TlsProxyTunnel.Acc\u001bess=debug");
+        Assert.Empty(parsed.Filter!.Rules);
+        Assert.Single(parsed.Warnings);
+    }
+
+    [Fact]
     public void The_config_log_key_takes_the_filter_and_warns_at_its_position()
     {
         var result = Load("version: 2\nlog: \"info,tls_proxy_tunnel=debug,hyper=trace\"\nservers: {w: {listen: ['127.0.0.1:1']}}");
