@@ -123,9 +123,10 @@ internal sealed partial class ConfigReloader(
         }
     }
 
-    /// <summary>Loads, validates and applies the file; returns whether a new generation is in use.</summary>
-    public Task<bool> ReloadAsync(string trigger, bool force) => ReloadAsync(trigger, force, watch: false);
-
+    /// <summary>
+    /// Loads, validates and applies the file; returns whether a new generation is in use. With
+    /// <paramref name="watch"/>, a file that may still be being written is left for a later look instead.
+    /// </summary>
     private async Task<bool> ReloadAsync(string trigger, bool force, bool watch)
     {
         await _gate.WaitAsync();
