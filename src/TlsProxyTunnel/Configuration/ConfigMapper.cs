@@ -1,4 +1,5 @@
 using TlsProxyTunnel.Configuration.Yaml;
+using TlsProxyTunnel.Diagnostics;
 using YamlDotNet.Core;
 
 namespace TlsProxyTunnel.Configuration;
@@ -21,24 +22,6 @@ internal sealed class ConfigMapper
     private static readonly IReadOnlyList<string> SniEntryKeys = ["upstream", "via"];
 
     private static readonly Dictionary<string, string> TopLevelSynonyms = new(StringComparer.Ordinal) { ["log_format"] = "log-format" };
-
-    private static readonly Dictionary<string, LogLevelSetting> LogLevels = new(StringComparer.Ordinal)
-    {
-        ["trace"] = LogLevelSetting.Trace,
-        ["debug"] = LogLevelSetting.Debug,
-        ["info"] = LogLevelSetting.Info,
-        ["warn"] = LogLevelSetting.Warn,
-        ["error"] = LogLevelSetting.Error,
-        ["off"] = LogLevelSetting.Off,
-        ["disable"] = LogLevelSetting.Off,
-    };
-
-    private static readonly Dictionary<string, LogFormat> LogFormats = new(StringComparer.Ordinal)
-    {
-        ["txt"] = LogFormat.Text,
-        ["text"] = LogFormat.Text,
-        ["json"] = LogFormat.Json,
-    };
 
     private static readonly Dictionary<string, ListenProtocol> Protocols = new(StringComparer.Ordinal)
     {
@@ -105,8 +88,8 @@ internal sealed class ConfigMapper
             _diagnostics.Error(root.Start, "'version' is required (1 or 2)");
         }
 
-        var log = top.Get("log") is { } logNode ? _values.Choice("log", logNode, LogLevels) : null;
-        var format = top.Get("log-format") is { } formatNode ? _values.Choice(top.Entry("log-format")!.Key.Value, formatNode, LogFormats) : null;
+        var log = top.Get("log") is { } logNode ? ReadLog(logNode) : null;
+        var format = top.Get("log-format") is { } formatNode ? _values.Choice(top.Entry("log-format")!.Key.Value, formatNode, LogFormatNames.Table) : null;
         var shutdown = top.Get("shutdown_timeout") is { } shutdownNode ? _values.Duration("shutdown_timeout", shutdownNode) : null;
         var resolver = top.Get("resolver") is { } resolverNode ? ReadResolver(resolverNode) : new ResolverSettings();
 
@@ -133,7 +116,7 @@ internal sealed class ConfigMapper
         {
             SourcePath = _path,
             Version = version.Value,
-            Log = log ?? LogLevelSetting.Info,
+            Log = log ?? LogFilter.Info,
             LogFormat = format ?? LogFormat.Text,
             ShutdownTimeout = shutdown ?? TimeSpan.FromSeconds(30),
             Resolver = resolver,
@@ -424,6 +407,31 @@ internal sealed class ConfigMapper
 
         // A via here replaces the server's as a whole (tls-proxy-tunnel semantics); `<<: *anchor` inherits fields.
         return new SniRouteConfig(key, upstream, _vias.Read(section.Get("via"), $"'via' of {usage}"));
+    }
+
+    /// <summary>
+    /// <c>log</c>: a level or an env_logger filter (tls-proxy-tunnel passes it to env_logger). Directives tpt cannot
+    /// honour are warnings, as env_logger's own are; a value that is not a filter at all is an error.
+    /// </summary>
+    private LogFilter? ReadLog(ConfigNode node)
+    {
+        if (_values.Scalar("log", node, "a log level or filter") is not { } scalar)
+        {
+            return null;
+        }
+
+        var parsed = LogFilterParser.Parse(scalar.Value, showText: !scalar.Expanded);
+        foreach (var error in parsed.Errors)
+        {
+            _diagnostics.Error(scalar.Start, $"'log': {error}");
+        }
+
+        foreach (var warning in parsed.Warnings)
+        {
+            _diagnostics.Warning(scalar.Start, $"'log': {warning}");
+        }
+
+        return parsed.Filter;
     }
 
     private ResolverSettings ReadResolver(ConfigNode node)

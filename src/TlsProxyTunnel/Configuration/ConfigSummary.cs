@@ -1,4 +1,5 @@
 using System.Globalization;
+using TlsProxyTunnel.Diagnostics;
 
 namespace TlsProxyTunnel.Configuration;
 
@@ -13,7 +14,7 @@ internal static class ConfigSummary
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(output);
         var culture = CultureInfo.InvariantCulture;
-        output.WriteLine(string.Create(culture, $"{config.SourcePath}: version {config.Version}, log {config.Log.ToString().ToLowerInvariant()}, format {config.LogFormat.ToString().ToLowerInvariant()}"));
+        output.WriteLine(string.Create(culture, $"{config.SourcePath}: version {config.Version}, log {config.Log}, format {LogFormatNames.Name(config.LogFormat)}"));
         output.WriteLine(string.Create(culture, $"servers ({config.Servers.Count}):"));
         foreach (var server in config.Servers)
         {

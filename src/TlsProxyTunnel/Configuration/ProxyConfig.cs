@@ -1,4 +1,5 @@
 using System.Net;
+using TlsProxyTunnel.Diagnostics;
 
 namespace TlsProxyTunnel.Configuration;
 
@@ -13,7 +14,8 @@ internal sealed record ProxyConfig
 
     public required int Version { get; init; }
 
-    public LogLevelSetting Log { get; init; } = LogLevelSetting.Info;
+    /// <summary>Top-level <c>log</c>: a level or an env_logger filter; TPT_LOG and RUST_LOG replace it.</summary>
+    public LogFilter Log { get; init; } = LogFilter.Info;
 
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
 
@@ -29,20 +31,15 @@ internal sealed record ProxyConfig
     public required IReadOnlyDictionary<string, UpstreamConfig> Upstreams { get; init; }
 }
 
-internal enum LogLevelSetting
-{
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-    Off,
-}
-
 internal enum LogFormat
 {
     Text,
+
+    /// <summary>tls-proxy-tunnel's fields: ts, level, target, msg.</summary>
     Json,
+
+    /// <summary>.NET's JSON console format (Timestamp, EventId, LogLevel, Category, Message, State).</summary>
+    JsonDotnet,
 }
 
 internal enum ListenProtocol

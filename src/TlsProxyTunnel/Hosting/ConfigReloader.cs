@@ -12,6 +12,10 @@ namespace TlsProxyTunnel.Hosting;
 /// <summary>
 /// Reloads the configuration on SIGHUP and, with --watch, when the file changes (the Kubernetes ConfigMap
 /// symlink swap included). Parse and validate first; an invalid file changes nothing.
+/// A SIGHUP is an operator saying "the file is ready": it loads at once and reports errors at once. A file event
+/// only says "someone is writing", so --watch waits for the file to settle (<see cref="WatchSettler"/>), treats a
+/// file that does not load as not written yet for a grace period, and waits longer before a change that removes
+/// servers or listeners, which a half-written file looks like.
 /// </summary>
 internal sealed partial class ConfigReloader(
     ReloadOptions options,
@@ -20,13 +24,12 @@ internal sealed partial class ConfigReloader(
     ProxyMetrics metrics,
     ILogger<ConfigReloader> logger) : IHostedService, IDisposable
 {
-    // Editors and the ConfigMap swap write in several steps; act once they settle.
-    private static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(200);
-
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Lock _watchLock = new();
+    private readonly WatchSettler _settler = new(TimeProvider.System, options.Timing);
     private PosixSignalRegistration? _sighup;
     private FileSystemWatcher? _watcher;
-    private Timer? _debounce;
+    private ITimer? _debounce;
     private byte[]? _loadedHash;
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -36,13 +39,13 @@ internal sealed partial class ConfigReloader(
         {
             // SIGHUP's default action ends the process; here it means reload.
             context.Cancel = true;
-            _ = ReloadAsync("SIGHUP", force: true);
+            _ = ReloadAsync("SIGHUP", force: true, watch: false);
         });
 
         if (options.Watch)
         {
             var full = Path.GetFullPath(options.ConfigPath);
-            _debounce = new Timer(_ => _ = ReloadAsync("file change", force: false));
+            _debounce = TimeProvider.System.CreateTimer(_ => _ = OnQuietAsync(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
             // Watch the directory, not the file: a ConfigMap update swaps a symlink beside it and never writes the file.
             _watcher = new FileSystemWatcher(Path.GetDirectoryName(full)!)
@@ -50,11 +53,11 @@ internal sealed partial class ConfigReloader(
                 IncludeSubdirectories = false,
                 NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
             };
-            FileSystemEventHandler changed = (_, _) => _debounce.Change(Settle, Timeout.InfiniteTimeSpan);
+            FileSystemEventHandler changed = (_, _) => OnFileEvent();
             _watcher.Changed += changed;
             _watcher.Created += changed;
             _watcher.Deleted += changed;
-            _watcher.Renamed += (_, _) => _debounce.Change(Settle, Timeout.InfiniteTimeSpan);
+            _watcher.Renamed += (_, _) => OnFileEvent();
             _watcher.EnableRaisingEvents = true;
             LogWatching(logger, full);
         }
@@ -75,8 +78,56 @@ internal sealed partial class ConfigReloader(
         _debounce?.Dispose();
     }
 
-    /// <summary>Loads, validates and applies the file; returns whether a new generation is in use.</summary>
-    public async Task<bool> ReloadAsync(string trigger, bool force)
+    private void OnFileEvent()
+    {
+        lock (_watchLock)
+        {
+            _settler.Changed(FileStamp.Of(options.ConfigPath));
+            _debounce?.Change(options.Timing.Settle, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void WaitMore(TimeSpan wait)
+    {
+        lock (_watchLock)
+        {
+            _debounce?.Change(wait, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>The settle timer fired: load if the file is quiet, else wait for the rest of the settle period.</summary>
+    private async Task OnQuietAsync()
+    {
+        TimeSpan? wait;
+        lock (_watchLock)
+        {
+            wait = _settler.WaitBeforeLoading(FileStamp.Of(options.ConfigPath));
+        }
+
+        if (wait is { } more)
+        {
+            WaitMore(more);
+            return;
+        }
+
+        await ReloadAsync("file change", force: false, watch: true);
+    }
+
+    /// <summary>What --watch still waits for, or null to go ahead; checked under the watch lock.</summary>
+    private TimeSpan? WatchWait(Func<WatchSettler, TimeSpan?> check)
+    {
+        lock (_watchLock)
+        {
+            // A write that landed while the file was being read restarts the settle period; what was read may be half of it.
+            return _settler.WaitBeforeLoading(FileStamp.Of(options.ConfigPath)) ?? check(_settler);
+        }
+    }
+
+    /// <summary>
+    /// Loads, validates and applies the file; returns whether a new generation is in use. With
+    /// <paramref name="watch"/>, a file that may still be being written is left for a later look instead.
+    /// </summary>
+    private async Task<bool> ReloadAsync(string trigger, bool force, bool watch)
     {
         await _gate.WaitAsync();
         try
@@ -88,8 +139,24 @@ internal sealed partial class ConfigReloader(
                 return false;
             }
 
-            LogReloading(logger, trigger, options.ConfigPath);
             var loaded = ConfigLoader.Load(options.ConfigPath, options.Environment);
+            if (watch && (loaded.Config is null ? WatchWait(s => s.WaitBeforeReportingErrors()) : WatchWait(_ => null)) is { } notYet)
+            {
+                // Probably still being written: say nothing about it yet and look again once it has been quiet longer.
+                LogNotYet(logger, options.ConfigPath, loaded.Config is null ? "does not load yet" : "changed while read", (long)notYet.TotalMilliseconds);
+                WaitMore(notYet);
+                return false;
+            }
+
+            var previous = listeners.Current;
+            if (watch && loaded.Config is { } candidate && Removes(previous.Config, candidate) && WatchWait(s => s.WaitBeforeRemoving()) is { } removalWait)
+            {
+                LogNotYet(logger, options.ConfigPath, "removes servers or listeners", (long)removalWait.TotalMilliseconds);
+                WaitMore(removalWait);
+                return false;
+            }
+
+            LogReloading(logger, trigger, options.ConfigPath);
             foreach (var diagnostic in loaded.Diagnostics)
             {
                 if (diagnostic.Severity == DiagnosticSeverity.Error)
@@ -109,7 +176,6 @@ internal sealed partial class ConfigReloader(
                 return false;
             }
 
-            var previous = listeners.Current;
             var next = builder.Build(config, previous.Generation + 1);
             var result = await listeners.ApplyAsync(next);
             if (!result.Applied)
@@ -138,6 +204,13 @@ internal sealed partial class ConfigReloader(
         }
     }
 
+    /// <summary>Whether applying <paramref name="next"/> would close a listener or drop a server.</summary>
+    private static bool Removes(ProxyConfig current, ProxyConfig next)
+    {
+        var kept = next.Servers.ToDictionary(s => s.Name, s => s.Listen.Select(l => l.Text).ToHashSet(StringComparer.Ordinal), StringComparer.Ordinal);
+        return current.Servers.Any(s => !kept.TryGetValue(s.Name, out var listen) || s.Listen.Any(l => !listen.Contains(l.Text)));
+    }
+
     private static string Describe(IEnumerable<string> items)
     {
         var list = items.Order(StringComparer.Ordinal).ToList();
@@ -162,6 +235,9 @@ internal sealed partial class ConfigReloader(
 
     [LoggerMessage(EventId = 30, Level = LogLevel.Information, Message = "Watching {Path} for changes")]
     private static partial void LogWatching(ILogger logger, string path);
+
+    [LoggerMessage(EventId = 39, Level = LogLevel.Debug, Message = "{Path} changed but {Reason}; looking again in {DelayMs} ms")]
+    private static partial void LogNotYet(ILogger logger, string path, string reason, long delayMs);
 
     [LoggerMessage(EventId = 31, Level = LogLevel.Information, Message = "Reloading configuration {Path} ({Trigger})")]
     private static partial void LogReloading(ILogger logger, string trigger, string path);

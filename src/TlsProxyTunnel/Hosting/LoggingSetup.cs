@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Diagnostics;
 
 namespace TlsProxyTunnel.Hosting;
 
@@ -10,67 +11,58 @@ internal static class LoggingSetup
 {
     public const string LevelVariable = "TPT_LOG";
 
-    /// <summary>Parses the level vocabulary shared by <c>log:</c> and TPT_LOG.</summary>
-    public static bool TryParseLevel(string text, out LogLevel level)
-    {
-        level = text.Trim().ToLowerInvariant() switch
-        {
-            "trace" => LogLevel.Trace,
-            "debug" => LogLevel.Debug,
-            "info" or "information" => LogLevel.Information,
-            "warn" or "warning" => LogLevel.Warning,
-            "error" => LogLevel.Error,
-            "off" or "disable" or "none" => LogLevel.None,
-            _ => (LogLevel)(-1),
-        };
-        return level >= 0;
-    }
-
-    public static LogLevel ToLogLevel(LogLevelSetting setting) => setting switch
-    {
-        LogLevelSetting.Trace => LogLevel.Trace,
-        LogLevelSetting.Debug => LogLevel.Debug,
-        LogLevelSetting.Info => LogLevel.Information,
-        LogLevelSetting.Warn => LogLevel.Warning,
-        LogLevelSetting.Error => LogLevel.Error,
-        _ => LogLevel.None,
-    };
+    /// <summary>tls-proxy-tunnel's variable (env_logger's); read when TPT_LOG is unset.</summary>
+    public const string RustVariable = "RUST_LOG";
 
     /// <summary>
-    /// Level precedence, lowest first: the config's <c>log</c>, then the usual .NET configuration
-    /// (<c>Logging__LogLevel__Default</c>), then TPT_LOG. Everything goes to stderr, as tls-proxy-tunnel does.
+    /// Precedence, lowest first: the config's <c>log</c>, then the usual .NET configuration
+    /// (<c>Logging__LogLevel__Default</c>), then TPT_LOG or RUST_LOG (<paramref name="environmentFilter"/>), which
+    /// replaces the config's filter whole, as RUST_LOG replaces tls-proxy-tunnel's. Everything goes to stderr, as
+    /// tls-proxy-tunnel does.
     /// </summary>
-    public static void Configure(ILoggingBuilder logging, IConfiguration configuration, ProxyConfig config, LogLevel? overrideLevel)
+    public static void Configure(ILoggingBuilder logging, IConfiguration configuration, ProxyConfig config, LogFilter? environmentFilter)
     {
         logging.ClearProviders();
-        logging.SetMinimumLevel(ToLogLevel(config.Log));
-        logging.AddConfiguration(configuration.GetSection("Logging"));
-        if (overrideLevel is { } level)
+        if (environmentFilter is null)
         {
-            logging.AddFilter(l => l >= level);
+            AddRules(logging, config.Log);
+            logging.AddConfiguration(configuration.GetSection("Logging"));
+        }
+        else
+        {
+            // Added after the .NET configuration so that its rules, being as specific and later, win.
+            logging.AddConfiguration(configuration.GetSection("Logging"));
+            AddRules(logging, environmentFilter);
         }
 
         // The host's own lifecycle chatter is noise in a proxy's log.
         logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
 
-        if (config.LogFormat == LogFormat.Json)
+        switch (config.LogFormat)
         {
-            logging.AddJsonConsole(o =>
-            {
-                o.UseUtcTimestamp = true;
-                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
-                o.IncludeScopes = false;
-            });
-        }
-        else
-        {
-            logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.UseUtcTimestamp = true;
-                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-                o.IncludeScopes = false;
-            });
+            case LogFormat.Json:
+                logging.AddConsole(o => o.FormatterName = TlsProxyTunnelJsonFormatter.FormatterName);
+
+                // Registered as an instance: no options binding, nothing for the trimmer to lose under Native AOT.
+                logging.Services.AddSingleton<ConsoleFormatter>(new TlsProxyTunnelJsonFormatter(TimeProvider.System));
+                break;
+            case LogFormat.JsonDotnet:
+                logging.AddJsonConsole(o =>
+                {
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                    o.IncludeScopes = false;
+                });
+                break;
+            default:
+                logging.AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                    o.IncludeScopes = false;
+                });
+                break;
         }
 
         logging.Services.Configure<ConsoleLoggerOptions>(o =>
@@ -83,5 +75,15 @@ internal static class LoggingSetup
             o.QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite;
             o.MaxQueueLength = 20_000;
         });
+    }
+
+    private static void AddRules(ILoggingBuilder logging, LogFilter filter)
+    {
+        logging.SetMinimumLevel(filter.Default);
+        logging.AddFilter((string?)null, filter.Default);
+        foreach (var (category, level) in filter.Rules)
+        {
+            logging.AddFilter(category, level);
+        }
     }
 }

@@ -58,16 +58,11 @@ internal static class TptApp
             return 1;
         }
 
-        LogLevel? overrideLevel = null;
-        if (environment(LoggingSetup.LevelVariable) is { Length: > 0 } levelText)
+        // Parsed for check too, so that its warnings (directives tpt cannot map) are seen before a deployment.
+        var environmentFilter = await EnvironmentLogFilterAsync(environment, stderr);
+        if (environmentFilter.Failed)
         {
-            if (!LoggingSetup.TryParseLevel(levelText, out var level))
-            {
-                await stderr.WriteLineAsync($"tpt: {LoggingSetup.LevelVariable}='{levelText}' is not a log level (expected trace, debug, info, warn, error, off or disable)");
-                return 1;
-            }
-
-            overrideLevel = level;
+            return 1;
         }
 
         if (options.Command == CliCommand.Check)
@@ -77,10 +72,40 @@ internal static class TptApp
             return 0;
         }
 
-        return await RunServiceAsync(config, new ReloadOptions(location.Path, environment, options.Watch), overrideLevel, stderr);
+        return await RunServiceAsync(config, new ReloadOptions(location.Path, environment, options.Watch), environmentFilter.Filter, stderr);
     }
 
-    private static async Task<int> RunServiceAsync(ProxyConfig config, ReloadOptions reload, LogLevel? overrideLevel, TextWriter stderr)
+    /// <summary>
+    /// TPT_LOG, else RUST_LOG (tls-proxy-tunnel's), in the same filter syntax as <c>log:</c>; an empty value counts
+    /// as unset. Null filter when neither is set.
+    /// </summary>
+    private static async Task<(LogFilter? Filter, bool Failed)> EnvironmentLogFilterAsync(Func<string, string?> environment, TextWriter stderr)
+    {
+        foreach (var variable in (string[])[LoggingSetup.LevelVariable, LoggingSetup.RustVariable])
+        {
+            if (environment(variable) is not { } text || string.IsNullOrWhiteSpace(text))
+            {
+                continue;
+            }
+
+            var parsed = LogFilterParser.Parse(text);
+            foreach (var warning in parsed.Warnings)
+            {
+                await stderr.WriteLineAsync($"tpt: warning: {variable}: {warning}");
+            }
+
+            foreach (var error in parsed.Errors)
+            {
+                await stderr.WriteLineAsync($"tpt: {variable}: {error}");
+            }
+
+            return (parsed.Filter, parsed.Filter is null);
+        }
+
+        return (null, false);
+    }
+
+    private static async Task<int> RunServiceAsync(ProxyConfig config, ReloadOptions reload, LogFilter? environmentFilter, TextWriter stderr)
     {
         // No defaults: an appsettings.json that happens to sit in the working directory must not change the proxy.
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -89,7 +114,7 @@ internal static class TptApp
         // Under systemd (Type=notify): READY=1 once every listener is bound, STOPPING=1 on shutdown; outside it, nothing.
         // Before LoggingSetup so that its text/json formatter wins over the systemd one AddSystemd would pick.
         builder.Services.AddSystemd();
-        LoggingSetup.Configure(builder.Logging, builder.Configuration, config, overrideLevel);
+        LoggingSetup.Configure(builder.Logging, builder.Configuration, config, environmentFilter);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout + TimeSpan.FromSeconds(10));
         AddServices(builder.Services, config, reload);
 

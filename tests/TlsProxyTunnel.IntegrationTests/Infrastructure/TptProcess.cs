@@ -259,9 +259,18 @@ public sealed partial class TptProcess : IAsyncDisposable
         // The child gets its own environment; the test process's is never changed.
         info.Environment.Remove("TPT_CONFIG");
         info.Environment.Remove("TPT_LOG");
+        info.Environment.Remove("RUST_LOG");
         foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
         {
-            info.Environment[key] = value;
+            // Null means "unset in the child" (e.g. TPT_LOG, so that RUST_LOG is read).
+            if (value is null)
+            {
+                info.Environment.Remove(key);
+            }
+            else
+            {
+                info.Environment[key] = value;
+            }
         }
 
         return info;

@@ -4,9 +4,37 @@ using TlsProxyTunnel.IntegrationTests.Infrastructure;
 
 namespace TlsProxyTunnel.IntegrationTests.Logging;
 
-/// <summary>Log format and level precedence: config <c>log</c> &lt; Logging__LogLevel__Default &lt; TPT_LOG.</summary>
-public sealed class LoggingTests
+/// <summary>
+/// Log format and level precedence: config <c>log</c> &lt; Logging__LogLevel__Default &lt; RUST_LOG &lt; TPT_LOG, all in
+/// env_logger's filter syntax; <c>log-format: json</c> writes tls-proxy-tunnel's fields.
+/// </summary>
+public sealed partial class LoggingTests
 {
+    private static readonly string[] RustLevels = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
+
+    private static bool IsListening(string line) => line.Contains("Listening: server", StringComparison.Ordinal);
+
+    private static bool IsAccess(string line) => line.Contains("outcome=completed", StringComparison.Ordinal);
+
+    /// <summary>Runs an echo server quietly (logging may be off), echoes once, stops it and returns every stderr line.</summary>
+    private static async Task<IReadOnlyList<string>> RunEchoOnceAsync(string logSettings, Dictionary<string, string?> environment, bool expectAccessLine)
+    {
+        var port = TptProcess.FreePort();
+        using var config = new TempConfig(EchoConfig(logSettings, port));
+        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
+        await using var tpt = await TptProcess.StartQuietAsync(config.Path, endPoint, environment);
+        await EchoOnceAsync(endPoint);
+        if (expectAccessLine)
+        {
+            // The signal that the connection was logged; without it, stopping could race the line.
+            await tpt.WaitForLineAsync(IsAccess);
+        }
+
+        tpt.Signal(TptProcess.SIGTERM);
+        Assert.Equal(0, await tpt.WaitForExitAsync());
+        return tpt.Lines;
+    }
+
     private static string EchoConfig(string logSettings, int port = 0) => $"""
         version: 2
         {logSettings}
@@ -25,12 +53,43 @@ public sealed class LoggingTests
     }
 
     [Fact]
-    public async Task Json_format_writes_one_object_per_line_with_the_access_log_fields_as_properties()
+    public async Task Json_format_writes_tls_proxy_tunnels_fields_on_every_line()
     {
         using var config = new TempConfig(EchoConfig("log-format: json"));
+        var started = DateTimeOffset.UtcNow;
         await using var tpt = await TptProcess.StartAsync(config.Path, 1);
         await EchoOnceAsync(tpt.EndPoint("echo"));
-        var access = await tpt.WaitForLineAsync(l => l.Contains("outcome=completed", StringComparison.Ordinal));
+        var access = await tpt.WaitForLineAsync(IsAccess);
+
+        Assert.NotEmpty(tpt.Lines);
+        foreach (var line in tpt.Lines)
+        {
+            using var parsed = JsonDocument.Parse(line);
+            var root = parsed.RootElement;
+            Assert.Equal(["ts", "level", "target", "msg"], root.EnumerateObject().Select(p => p.Name));
+            Assert.Contains(root.GetProperty("level").GetString(), RustLevels);
+            var ts = root.GetProperty("ts").GetString()!;
+            Assert.Matches(RustTimestamp(), ts);
+            var when = DateTimeOffset.Parse(ts, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(when, started.AddSeconds(-1), DateTimeOffset.UtcNow.AddSeconds(1));
+            Assert.False(string.IsNullOrEmpty(root.GetProperty("target").GetString()));
+        }
+
+        using var json = JsonDocument.Parse(access);
+        Assert.Equal("INFO", json.RootElement.GetProperty("level").GetString());
+        Assert.Equal("TlsProxyTunnel.Access", json.RootElement.GetProperty("target").GetString());
+        var msg = json.RootElement.GetProperty("msg").GetString()!;
+        Assert.Contains("server=echo", msg, StringComparison.Ordinal);
+        Assert.Contains("rx=4", msg, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Json_dotnet_format_writes_dotnets_fields_with_the_access_log_fields_as_properties()
+    {
+        using var config = new TempConfig(EchoConfig("log-format: json-dotnet"));
+        await using var tpt = await TptProcess.StartAsync(config.Path, 1);
+        await EchoOnceAsync(tpt.EndPoint("echo"));
+        var access = await tpt.WaitForLineAsync(IsAccess);
 
         foreach (var line in tpt.Lines)
         {
@@ -45,6 +104,68 @@ public sealed class LoggingTests
         Assert.Equal(4, state.GetProperty("BytesFromClient").GetInt64());
         Assert.Equal("completed", state.GetProperty("Outcome").GetString());
     }
+
+    [Fact]
+    public async Task An_env_filter_log_setting_from_tls_proxy_tunnel_is_accepted()
+    {
+        using var config = new TempConfig(EchoConfig("log: \"info,tls_proxy_tunnel=debug\""));
+        await using var tpt = await TptProcess.StartAsync(config.Path, 1, new Dictionary<string, string?> { ["TPT_LOG"] = null });
+        await EchoOnceAsync(tpt.EndPoint("echo"));
+        await tpt.WaitForLineAsync(IsAccess);
+        Assert.DoesNotContain(tpt.Lines, l => l.Contains("'log'", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_module_directive_enables_only_the_categories_it_maps_to()
+    {
+        // tls-proxy-tunnel logs connections from servers::protocol; start-up and listeners are other modules.
+        var lines = await RunEchoOnceAsync("log: \"off,tls_proxy_tunnel::servers::protocol=info\"", [], expectAccessLine: true);
+        Assert.DoesNotContain(lines, IsListening);
+        Assert.DoesNotContain(lines, l => l.Contains("using configuration", StringComparison.Ordinal));
+        Assert.All(lines, l => Assert.Contains("TlsProxyTunnel.Access", l, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Rust_log_is_honoured_when_tpt_log_is_unset()
+    {
+        var lines = await RunEchoOnceAsync("log: off", new() { ["RUST_LOG"] = "info" }, expectAccessLine: true);
+        Assert.Contains(lines, IsListening);
+    }
+
+    [Fact]
+    public async Task Rust_log_replaces_the_configured_filter_whole()
+    {
+        var lines = await RunEchoOnceAsync("log: info", new() { ["RUST_LOG"] = "warn,tls_proxy_tunnel::servers=info" }, expectAccessLine: true);
+        Assert.DoesNotContain(lines, l => l.Contains("using configuration", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Tpt_log_wins_over_rust_log()
+    {
+        var lines = await RunEchoOnceAsync("log: info", new() { ["TPT_LOG"] = "warn", ["RUST_LOG"] = "debug" }, expectAccessLine: false);
+        Assert.DoesNotContain(lines, l => l.Contains("info:", StringComparison.Ordinal) || l.Contains("dbug:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Directives_tpt_cannot_map_are_warned_about_once_at_load_and_by_check()
+    {
+        using var config = new TempConfig(EchoConfig("log: \"info,hyper=debug\""));
+        var env = new Dictionary<string, string?> { ["RUST_LOG"] = "info,tokio[task]=trace" };
+        var (exitCode, stdout, stderr) = await TptProcess.RunToExitAsync(["check", "-c", config.Path], env);
+        Assert.Equal(0, exitCode);
+        Assert.Single(WarningsIn(stderr, "'hyper'"));
+        Assert.Single(WarningsIn(stderr, "RUST_LOG"));
+        Assert.Contains("is valid", stdout, StringComparison.Ordinal);
+
+        await using var tpt = await TptProcess.StartAsync(config.Path, 1, new Dictionary<string, string?> { ["TPT_LOG"] = null, ["RUST_LOG"] = "info,tokio[task]=trace" });
+        Assert.Single(tpt.Lines, l => l.Contains("warning", StringComparison.Ordinal) && l.Contains("span filters", StringComparison.Ordinal));
+    }
+
+    private static IEnumerable<string> WarningsIn(string stderr, string mentioned) =>
+        stderr.Split('\n').Where(l => l.Contains("warning", StringComparison.Ordinal) && l.Contains(mentioned, StringComparison.Ordinal));
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")]
+    private static partial System.Text.RegularExpressions.Regex RustTimestamp();
 
     [Fact]
     public async Task The_log_format_synonym_log_format_is_honoured()
@@ -113,7 +234,17 @@ public sealed class LoggingTests
         using var config = new TempConfig(EchoConfig("log: info"));
         var (exitCode, _, stderr) = await TptProcess.RunToExitAsync(["-c", config.Path], new Dictionary<string, string?> { ["TPT_LOG"] = "loud" });
         Assert.Equal(1, exitCode);
-        Assert.Contains("TPT_LOG='loud' is not a log level", stderr, StringComparison.Ordinal);
+        Assert.Contains("TPT_LOG: 'loud' is not a log level", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Listening", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_invalid_rust_log_is_an_error_before_anything_binds()
+    {
+        using var config = new TempConfig(EchoConfig("log: info"));
+        var (exitCode, _, stderr) = await TptProcess.RunToExitAsync(["-c", config.Path], new Dictionary<string, string?> { ["RUST_LOG"] = "info,tls_proxy_tunnel=loud" });
+        Assert.Equal(1, exitCode);
+        Assert.Contains("RUST_LOG: 'loud' in 'tls_proxy_tunnel=loud' is not a log level", stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("Listening", stderr, StringComparison.Ordinal);
     }
 }

@@ -11,7 +11,8 @@ public sealed class ConfigLoaderTests
     {
         var config = LoadOk("version: 1\nservers:\n  web:\n    listen: [\"127.0.0.1:8443\", \"[::1]:8443\"]\n");
         Assert.Equal(1, config.Version);
-        Assert.Equal(LogLevelSetting.Info, config.Log);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Information, config.Log.Default);
+        Assert.Empty(config.Log.Rules);
         Assert.Equal(LogFormat.Text, config.LogFormat);
         Assert.Equal(TimeSpan.FromSeconds(30), config.ShutdownTimeout);
         Assert.Equal(["ban", "echo", "health"], config.Upstreams.Keys.Order());
@@ -54,7 +55,7 @@ public sealed class ConfigLoaderTests
                 client_hello_max_bytes: 512
             """;
         var config = LoadOk(yaml);
-        Assert.Equal(LogLevelSetting.Off, config.Log);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.None, config.Log.Default);
         Assert.Equal(LogFormat.Json, config.LogFormat);
         var server = config.Servers[0];
         Assert.Equal(ListenProtocol.Tcp4, server.Protocol);
@@ -101,8 +102,8 @@ public sealed class ConfigLoaderTests
     [InlineData("servers: {w: {listen: ['127.0.0.1:1']}}", "'version' is required")]
     [InlineData("version: 2", "'servers' is required")]
     [InlineData("version: 2\nservers: {}", "at least one server")]
-    [InlineData("version: 2\nlog: loud\nservers: {w: {listen: ['127.0.0.1:1']}}", "'log' must be one of trace, debug, info, warn, error, off, disable, got 'loud'")]
-    [InlineData("version: 2\nlog-format: xml\nservers: {w: {listen: ['127.0.0.1:1']}}", "'log-format' must be one of txt, text, json")]
+    [InlineData("version: 2\nlog: loud\nservers: {w: {listen: ['127.0.0.1:1']}}", "'log': 'loud' is not a log level; expected trace, debug, info, warn, error or off")]
+    [InlineData("version: 2\nlog-format: xml\nservers: {w: {listen: ['127.0.0.1:1']}}", "'log-format' must be one of txt, text, json, json-dotnet")]
     [InlineData("version: 2\nlog-format: json\nlog_format: json\nservers: {w: {listen: ['127.0.0.1:1']}}", "same setting")]
     [InlineData("version: 2\nservers: {w: {protocol: tcp}}", "server 'w' needs 'listen'")]
     [InlineData("version: 2\nservers: {w: {listen: []}}", "'listen' of server 'w' is empty")]
