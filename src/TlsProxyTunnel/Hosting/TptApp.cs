@@ -54,7 +54,7 @@ internal static class TptApp
 
         if (loaded.Config is not { } config)
         {
-            await stderr.WriteLineAsync($"tpt: configuration {location.Path} has {loaded.Errors.Count()} error(s); nothing was started");
+            await stderr.WriteLineAsync($"tpt: configuration {location.Path} has {loaded.ErrorCount} error(s); nothing was started");
             return 1;
         }
 

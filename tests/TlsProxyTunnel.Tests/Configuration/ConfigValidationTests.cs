@@ -101,8 +101,12 @@ public sealed class ConfigValidationTests
     [Theory]
     [InlineData("\"Bad Name\": x", "is not a valid HTTP field name")]
     [InlineData("\"X(y)\": x", "is not a valid HTTP field name")]
-    [InlineData("X-A: \"a\\r\\nInjected: 1\"", "contains a line break or NUL")]
-    [InlineData("X-A: \"a\\0b\"", "contains a line break or NUL")]
+    [InlineData("X-A: \"a\\r\\nInjected: 1\"", "contains a line break")]
+    [InlineData("X-A: \"a\\0b\"", "contains the control character \\x00")]
+    [InlineData("X-A: \"a\\x01b\"", "contains the control character \\x01")]
+    [InlineData("X-A: \"a\\x1b[31mb\"", "contains the control character \\x1b")]
+    [InlineData("X-A: \"a\\x7fb\"", "contains the control character \\x7f")]
+    [InlineData("X-A: \"a\\x0bb\"", "contains the control character \\x0b")]
     [InlineData("X-A: [1, 2]", "must be a single value")]
     public void BadHeadersAreErrors(string header, string message)
     {

@@ -171,7 +171,7 @@ internal static partial class YamlTreeBuilder
 
             if (_keys.TryGetValue(key.Value, out var first))
             {
-                diagnostics.Error(key.Start, $"duplicate key '{key.Value}' (first given at line {first.Start.Line}, column {first.Start.Column})");
+                diagnostics.Error(key.Start, $"duplicate key {DiagnosticText.Quote(key.Value)} (first given at line {first.Start.Line}, column {first.Start.Column})");
                 return;
             }
 
