@@ -20,7 +20,9 @@ internal static class ConfigLoader
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or SecurityException or ArgumentException or NotSupportedException)
         {
             var diagnostics = new DiagnosticBag(path);
-            var reason = e is FileNotFoundException or DirectoryNotFoundException ? "the file does not exist" : e.Message;
+            var reason = Directory.Exists(path) ? "it is a directory, not a file"
+                : e is FileNotFoundException or DirectoryNotFoundException ? "the file does not exist"
+                : e.Message;
             diagnostics.FileError($"cannot read the configuration file: {reason}");
             return new ConfigLoadResult(null, diagnostics.Items, diagnostics.ErrorCount);
         }

@@ -71,8 +71,8 @@ internal sealed class ConfigMapper
     internal sealed record ListenUse(string Server, ListenAddress Address, Mark Where);
 
     /// <param name="Usage">How the name was used, for messages: "default of server 'web'".</param>
-    /// <param name="Echo">Whether the name came from the environment, so messages must not show it.</param>
-    internal sealed record UpstreamReference(string Name, Mark Where, string Usage, ValueEcho Echo = default);
+    /// <param name="Shown">The name for messages: as written, never a value from the environment.</param>
+    internal sealed record UpstreamReference(string Name, Mark Where, string Usage, string Shown, bool Hidden = false);
 
     /// <param name="Config">Null when something required is missing; the diagnostics say what.</param>
     internal sealed record Mapped(ProxyConfig? Config, IReadOnlyList<ListenUse> Listens, IReadOnlyList<UpstreamReference> References, IReadOnlyDictionary<string, Mark> UserUpstreams);
@@ -247,11 +247,11 @@ internal sealed class ConfigMapper
         if (section.Get("default") is { } defaultNode && _values.Scalar("default", defaultNode, "a text value") is { } defaultName)
         {
             server = server with { Default = defaultName.Value, DefaultWritten = defaultName.Expanded ? defaultName.Raw : null };
-            _references.Add(new UpstreamReference(defaultName.Value, defaultNode.Start, $"'default' of {what}", defaultName.Echo));
+            _references.Add(new UpstreamReference(defaultName.Value, defaultNode.Start, $"'default' of {what}", defaultName.Shown, defaultName.Expanded));
         }
         else
         {
-            _references.Add(new UpstreamReference(server.Default, nameMark, $"'default' of {what}"));
+            _references.Add(new UpstreamReference(server.Default, nameMark, $"'default' of {what}", DiagnosticText.Quote(server.Default)));
         }
 
         if (_vias.Read(section.Get("via"), $"'via' of {what}") is { } via)
@@ -402,7 +402,7 @@ internal sealed class ConfigMapper
 
         if (node is ConfigScalar scalar)
         {
-            _references.Add(new UpstreamReference(scalar.Value, scalar.Start, usage, scalar.Echo));
+            _references.Add(new UpstreamReference(scalar.Value, scalar.Start, usage, scalar.Shown, scalar.Expanded));
             return new SniRouteConfig(key, scalar.Value, null) { UpstreamWritten = scalar.Expanded ? scalar.Raw : null };
         }
 
@@ -422,7 +422,7 @@ internal sealed class ConfigMapper
             return null;
         }
 
-        _references.Add(new UpstreamReference(upstream.Value, upstreamNode.Start, usage, upstream.Echo));
+        _references.Add(new UpstreamReference(upstream.Value, upstreamNode.Start, usage, upstream.Shown, upstream.Expanded));
 
         // A via here replaces the server's as a whole (tls-proxy-tunnel semantics); `<<: *anchor` inherits fields.
         return new SniRouteConfig(key, upstream.Value, _vias.Read(section.Get("via"), $"'via' of {usage}")) { UpstreamWritten = upstream.Expanded ? upstream.Raw : null };

@@ -60,8 +60,8 @@ internal static class ConfigValidator
             if (!known.Contains(reference.Name))
             {
                 // No suggestion for a hidden name: the closest match would hint at the secret.
-                var hint = reference.Echo.Hidden ? "" : KeySuggester.Hint(reference.Name, known);
-                diagnostics.Error(reference.Where, $"{reference.Usage} names upstream {reference.Echo.Of(reference.Name)}, which is not defined under 'upstream' nor built in (ban, echo, health){hint}");
+                var hint = reference.Hidden ? "" : KeySuggester.Hint(reference.Name, known);
+                diagnostics.Error(reference.Where, $"{reference.Usage} names upstream {reference.Shown}, which is not defined under 'upstream' nor built in (ban, echo, health){hint}");
             }
         }
 

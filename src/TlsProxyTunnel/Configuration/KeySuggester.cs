@@ -42,7 +42,7 @@ internal static class KeySuggester
     public static string Hint(string input, IEnumerable<string> candidates)
     {
         var closest = Closest(input, candidates);
-        return closest is null ? "" : $"; did you mean '{closest}'?";
+        return closest is null ? "" : $"; did you mean {DiagnosticText.Quote(closest)}?";
     }
 
     /// <summary>Optimal string alignment distance: Levenshtein plus adjacent transpositions, the commonest typo.</summary>

@@ -54,7 +54,7 @@ internal sealed class Section
             if (!keys.Contains(name))
             {
                 var hint = KeySuggester.Closest(name, keys) is { } closest
-                    ? $"; did you mean '{closest}'?"
+                    ? $"; did you mean {DiagnosticText.Quote(closest)}?"
                     : $"; expected one of: {string.Join(", ", keys)}";
                 diagnostics.Error(entry.Key.Start, $"unknown key {DiagnosticText.Quote(entry.Key.Value)} in {what}{hint}");
                 continue;

@@ -39,7 +39,7 @@ internal static class TptApp
                 return 0;
         }
 
-        var location = ConfigFileLocator.Locate(options.ConfigPath, environment, File.Exists);
+        var location = ConfigFileLocator.Locate(options.ConfigPath, environment, File.Exists, Directory.Exists);
         if (location.Path is null)
         {
             await stderr.WriteLineAsync($"tpt: {location.Error}");

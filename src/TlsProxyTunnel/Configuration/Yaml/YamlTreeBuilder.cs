@@ -100,18 +100,75 @@ internal static partial class YamlTreeBuilder
         }
         catch (YamlException e)
         {
-            diagnostics.Error(e.Start, $"YAML syntax error: {CleanMessage(e.Message)}");
+            // YamlDotNet places tab errors at the start of the enclosing node (1:1 for a tab on line 9).
+            if (e.Message.Contains("tab", StringComparison.OrdinalIgnoreCase) && IndentationTab(yaml) is { } tab)
+            {
+                diagnostics.Error(tab, TabMessage);
+            }
+            else
+            {
+                diagnostics.Error(e.Start, $"YAML syntax error: {CleanMessage(e.Message)}");
+            }
+
             return new Outcome(null, false);
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException or IndexOutOfRangeException)
         {
-            // YamlDotNet's scanner throws these instead of a YamlException on some malformed input; the
-            // position of the last event it did produce is the best place we have.
-            diagnostics.Error(lastGood, $"YAML syntax error after this point: the document could not be parsed ({e.Message})");
+            // YamlDotNet's scanner throws these instead of a YamlException on some malformed input (a tab in the
+            // indentation inside a flow collection is one); the tab, or else the last event it did produce, is
+            // the best place we have.
+            if (IndentationTab(yaml) is { } tab)
+            {
+                diagnostics.Error(tab, TabMessage);
+            }
+            else
+            {
+                diagnostics.Error(lastGood, $"YAML syntax error after this point: the document could not be parsed ({e.Message})");
+            }
+
             return new Outcome(null, false);
         }
 
         return new Outcome(root, true);
+    }
+
+    private const string TabMessage = "YAML syntax error: a tab character in the indentation; YAML indents with spaces only";
+
+    /// <summary>The first tab in the leading white space of a line that has content, or null.</summary>
+    internal static Mark? IndentationTab(string yaml)
+    {
+        var line = 1;
+        var lineStart = 0;
+        while (lineStart <= yaml.Length)
+        {
+            var end = yaml.IndexOf('\n', lineStart);
+            if (end < 0)
+            {
+                end = yaml.Length;
+            }
+
+            var i = lineStart;
+            var tab = -1;
+            while (i < end && yaml[i] is ' ' or '\t' or '\r')
+            {
+                if (yaml[i] == '\t' && tab < 0)
+                {
+                    tab = i;
+                }
+
+                i++;
+            }
+
+            if (tab >= 0 && i < end)
+            {
+                return new Mark(tab, line, tab - lineStart + 1);
+            }
+
+            line++;
+            lineStart = end + 1;
+        }
+
+        return null;
     }
 
     /// <summary>YamlDotNet prefixes messages with "(Line: …) - (Line: …): "; the diagnostic already says where.</summary>
