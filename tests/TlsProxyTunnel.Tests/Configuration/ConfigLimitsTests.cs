@@ -87,13 +87,14 @@ public sealed class ConfigLimitsTests
         Assert.True(result.Diagnostics.Count <= DiagnosticBag.MaxReported + 1, $"{result.Diagnostics.Count} diagnostics");
         var errors = result.Errors.ToList();
         Assert.Equal(errors.Count, errors.Select(e => (e.Line, e.Column)).Distinct().Count());
-        Assert.All(errors, e => Assert.Equal(2, e.Line));
+        Assert.All(errors.Where(e => !e.Message.Contains("merge keys", StringComparison.Ordinal)), e => Assert.Equal(2, e.Line));
 
-        // The top-level via reports its 600 unknown keys once each; the 600 servers add nothing new.
-        Assert.Equal(600, result.ErrorCount);
+        // The top-level via reports its 600 unknown keys once each; the servers add nothing new but the one
+        // merge that ran past the merge budget (600 x 600 entries is over it).
+        Assert.Equal(601, result.ErrorCount);
         var note = result.Diagnostics[^1];
         Assert.Equal(DiagnosticSeverity.Note, note.Severity);
-        Assert.Contains($"and {600 - DiagnosticBag.MaxReported} more error(s)", note.Message, StringComparison.Ordinal);
+        Assert.Contains($"and {601 - DiagnosticBag.MaxReported} more error(s)", note.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -106,6 +107,19 @@ public sealed class ConfigLimitsTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}");
         Assert.True(result.Diagnostics.Count <= DiagnosticBag.MaxReported + 1);
         Assert.True(string.Join("\n", result.Diagnostics).Length < 64 * 1024);
+        Assert.Single(result.Errors, e => e.Message.Contains("merge keys", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Merges_past_the_budget_are_one_error_at_the_merge_that_ran_out()
+    {
+        // Valid keys this time: 200 servers each merging 1 000 entries of a 1 000-key mapping is 200 000 entries.
+        var yaml = "version: 2\nx: &m {" + string.Join(", ", Enumerable.Range(0, 1000).Select(k => $"k{k}: 1")) + "}\n";
+        var result = Load(yaml + "servers:\n" + string.Concat(Enumerable.Range(0, 200).Select(s => $"  s{s}: {{<<: *m}}\n")));
+        var budget = result.Errors.Where(e => e.Message.Contains("merge keys", StringComparison.Ordinal)).ToList();
+        var error = Assert.Single(budget);
+        // Line 4 is s0; s100 is the first whose merge does not fit.
+        Assert.Equal(4 + (YamlTreeBuilder.MaxMergedEntries / 1000), error.Line);
     }
 
     [Theory]

@@ -18,6 +18,13 @@ internal static partial class YamlTreeBuilder
     /// </summary>
     internal const int MaxDepth = 64;
 
+    /// <summary>
+    /// Entries that merge keys may copy in the whole document. Aliases share one node, but a merge copies the
+    /// source's entries into each mapping, so 600 keys merged into 600 servers are 360 000 entries from 32 KB
+    /// of YAML. A real configuration merges a few hundred.
+    /// </summary>
+    internal const int MaxMergedEntries = 100_000;
+
     /// <param name="Root">The document's root node; null when the document is empty or unreadable.</param>
     /// <param name="Readable">False after a YAML syntax error, when nothing after it can be trusted.</param>
     internal sealed record Outcome(ConfigNode? Root, bool Readable);
@@ -27,6 +34,7 @@ internal static partial class YamlTreeBuilder
         var parser = new ExpandingParser(new Parser(new StringReader(yaml)), environment, diagnostics);
         var anchors = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
         var open = new Stack<CollectionBuilder>();
+        var mergeBudget = new MergeBudget();
         ConfigNode? root = null;
         var documents = 0;
         var lastGood = new Mark(0, 1, 1);
@@ -65,7 +73,7 @@ internal static partial class YamlTreeBuilder
                         diagnostics.Error(parser.Current.Start, $"nesting deeper than {MaxDepth} levels; a configuration needs far fewer");
                         return new Outcome(null, false);
                     case MappingStart mapping:
-                        open.Push(new MappingBuilder(mapping.Start, mapping.Anchor.IsEmpty ? null : mapping.Anchor.Value, diagnostics));
+                        open.Push(new MappingBuilder(mapping.Start, mapping.Anchor.IsEmpty ? null : mapping.Anchor.Value, diagnostics, mergeBudget));
                         break;
                     case SequenceStart sequence:
                         open.Push(new SequenceBuilder(sequence.Start, sequence.Anchor.IsEmpty ? null : sequence.Anchor.Value));
@@ -197,11 +205,19 @@ internal static partial class YamlTreeBuilder
         public override ConfigNode Build() => new ConfigSequence(Start, _items);
     }
 
-    private sealed class MappingBuilder(Mark start, string? anchor, DiagnosticBag diagnostics) : CollectionBuilder(start, anchor)
+    private sealed class MergeBudget
+    {
+        public int Remaining { get; set; } = MaxMergedEntries;
+
+        /// <summary>Set once the budget ran out and that was reported: later merges are skipped without a word.</summary>
+        public bool Exhausted { get; set; }
+    }
+
+    private sealed class MappingBuilder(Mark start, string? anchor, DiagnosticBag diagnostics, MergeBudget budget) : CollectionBuilder(start, anchor)
     {
         private readonly List<ConfigMapping.Entry> _entries = [];
         private readonly Dictionary<string, ConfigScalar> _keys = new(StringComparer.Ordinal);
-        private readonly List<ConfigNode> _merges = [];
+        private readonly List<(Mark Key, ConfigNode Value)> _merges = [];
         private ConfigNode? _pendingKey;
 
         public override void Add(ConfigNode node)
@@ -222,7 +238,7 @@ internal static partial class YamlTreeBuilder
 
             if (key.IsPlain && key.Value == "<<")
             {
-                _merges.Add(node);
+                _merges.Add((key.Start, node));
                 return;
             }
 
@@ -238,7 +254,7 @@ internal static partial class YamlTreeBuilder
 
         public override ConfigNode Build()
         {
-            foreach (var merge in _merges)
+            foreach (var (mergeKey, merge) in _merges)
             {
                 var sources = merge switch
                 {
@@ -255,9 +271,22 @@ internal static partial class YamlTreeBuilder
                 // Earlier sources win over later ones, and the mapping's own keys over all of them.
                 foreach (var entry in sources.SelectMany(s => s.Entries))
                 {
+                    if (budget.Remaining <= 0)
+                    {
+                        if (budget.Exhausted)
+                        {
+                            break;
+                        }
+
+                        budget.Exhausted = true;
+                        diagnostics.Error(mergeKey, $"merge keys ('<<') in this file copy more than {MaxMergedEntries} entries in all; a configuration needs far fewer (the rest were not merged)");
+                        break;
+                    }
+
                     if (_keys.TryAdd(entry.Key.Value, entry.Key))
                     {
                         _entries.Add(entry);
+                        budget.Remaining--;
                     }
                 }
             }
