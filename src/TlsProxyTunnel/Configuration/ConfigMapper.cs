@@ -284,7 +284,7 @@ internal sealed class ConfigMapper
             var routes = ReadSni(what, sniNode);
             if (!server.Tls && section.Entry("sni") is { } sniEntry)
             {
-                _diagnostics.Warning(sniEntry.Key.Start, $"'sni' of {what} is ignored because 'tls' is not true");
+                _diagnostics.Warning(sniEntry.Key.Start, $"'sni' of {what} routes nothing because 'tls' is not true (its names and upstreams are still checked)");
             }
             else
             {

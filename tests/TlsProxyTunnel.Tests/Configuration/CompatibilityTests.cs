@@ -35,4 +35,17 @@ public sealed class CompatibilityTests
         var config = LoadOk(WithServer("    via:\n      target: proxy:3128\n      headers:\n        X-A: \"a\\tb\""));
         Assert.Equal("a\tb", config.Servers[0].Via.Headers[0].Value);
     }
+
+    /// <summary>The documented rule: with tls off, 'sni' routes nothing (a warning) but is still checked.</summary>
+    [Fact]
+    public void Sni_on_a_server_without_tls_is_not_used_but_still_checked()
+    {
+        var result = Load(WithServer("    sni:\n      a.example: nowhere\n      \"bad key!\": echo"));
+        Assert.Contains(result.Warnings, w => w.Line == 6 && w.Message.Contains("'sni' of server 'web' routes nothing because 'tls' is not true (its names and upstreams are still checked)", StringComparison.Ordinal));
+        Assert.Contains(result.Errors, e => e.Line == 7 && e.Message.Contains("names upstream 'nowhere'", StringComparison.Ordinal));
+        Assert.Contains(result.Errors, e => e.Line == 8 && e.Message.Contains("is not a valid host name", StringComparison.Ordinal));
+
+        var config = LoadOk(WithServer("    sni:\n      a.example: echo"));
+        Assert.Empty(config.Servers[0].Sni);
+    }
 }

@@ -72,7 +72,7 @@ public sealed class ConfigValidationTests
     {
         var result = Load(WithServer("    sni:\n      a.example: echo"));
         Assert.True(result.Succeeded);
-        Assert.Contains("is ignored because 'tls' is not true", Assert.Single(result.Warnings).Message, StringComparison.Ordinal);
+        Assert.Contains("routes nothing because 'tls' is not true", Assert.Single(result.Warnings).Message, StringComparison.Ordinal);
         Assert.Empty(result.Config!.Servers[0].Sni);
     }
 
