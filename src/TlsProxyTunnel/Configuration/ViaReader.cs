@@ -185,25 +185,22 @@ internal sealed class ViaReader(ValueReader values)
             return null;
         }
 
-        string? user = null;
-        string? password = null;
-        if (section.Get("username") is { } userNode)
+        var userNode = section.Get("username");
+        var passwordNode = section.Get("password");
+        if (userNode is null || passwordNode is null)
         {
-            user = values.String("username", userNode);
-        }
-        else
-        {
-            Diagnostics.Error(node.Start, "'auth' needs a 'username'");
+            // One message: the bag keeps one diagnostic per position, and both would be at the mapping.
+            var missing = (userNode, passwordNode) switch
+            {
+                (null, null) => "a 'username' and a 'password'",
+                (null, _) => "a 'username'",
+                _ => "a 'password'",
+            };
+            Diagnostics.Error(node.Start, $"'auth' needs {missing}");
         }
 
-        if (section.Get("password") is { } passwordNode)
-        {
-            password = values.String("password", passwordNode);
-        }
-        else
-        {
-            Diagnostics.Error(node.Start, "'auth' needs a 'password'");
-        }
+        var user = userNode is null ? null : values.String("username", userNode);
+        var password = passwordNode is null ? null : values.String("password", passwordNode);
 
         if (user is null || password is null)
         {

@@ -178,6 +178,7 @@ public sealed class ConfigValidationTests
     [Theory]
     [InlineData("      headers:\n        Proxy-Authorization: Basic abc\n      auth: {username: u, password: p}", "both set credentials")]
     [InlineData("      auth: {username: u}", "'auth' needs a 'password'")]
+    [InlineData("      auth: {}", "'auth' needs a 'username' and a 'password'")]
     [InlineData("      auth: {username: \"a:b\", password: p}", "cannot contain ':'")]
     [InlineData("      auth: {user: u, password: p}", "did you mean 'username'?")]
     public void AuthErrors(string body, string message)
