@@ -92,6 +92,11 @@ internal sealed class DiagnosticBag(string file)
     {
         var line = LineOf(where);
         var column = ColumnOf(where);
+        if (!_reported.Add((line, column, severity)))
+        {
+            return;
+        }
+
         if (_secrets.TryGetValue((line, column), out var secrets))
         {
             message = Scrub(message, secrets);
@@ -102,11 +107,6 @@ internal sealed class DiagnosticBag(string file)
 
     private void Add(ConfigDiagnostic diagnostic)
     {
-        if (diagnostic.Line > 0 && !_reported.Add((diagnostic.Line, diagnostic.Column, diagnostic.Severity)))
-        {
-            return;
-        }
-
         if (diagnostic.Line == 0 && _items.Contains(diagnostic))
         {
             return;
