@@ -72,6 +72,7 @@ internal sealed class ConfigMapper
 
     /// <param name="Usage">How the name was used, for messages: "default of server 'web'".</param>
     /// <param name="Shown">The name for messages: as written, never a value from the environment.</param>
+    /// <param name="Hidden">The name came from the environment, so no "did you mean" is offered (it would hint at the value).</param>
     internal sealed record UpstreamReference(string Name, Mark Where, string Usage, string Shown, bool Hidden = false);
 
     /// <param name="Config">Null when something required is missing; the diagnostics say what.</param>
