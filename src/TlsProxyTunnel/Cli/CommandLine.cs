@@ -14,7 +14,7 @@ internal sealed record CliOptions(CliCommand Command, string? ConfigPath, bool W
 internal static class CommandLine
 {
     public const string Usage = """
-        Usage: tpt [check] [-c|--config PATH] [--watch]
+        Usage: tpt [check] [-c|--config PATH] [--watch]   (options and 'check' in any order)
 
         Layer-4 TLS SNI router: reads the ClientHello without terminating TLS and
         forwards the connection to an upstream chosen by server name.
@@ -54,7 +54,8 @@ internal static class CommandLine
             var arg = args[i];
             switch (arg)
             {
-                case "check" when i == 0:
+                // Anywhere, like --check: "tpt -c f.yaml check" is as clear as "tpt check -c f.yaml".
+                case "check":
                 case "--check":
                     command = CliCommand.Check;
                     break;

@@ -19,21 +19,18 @@ internal static class ConfigFileLocator
     /// First hit wins: -c, then TPT_CONFIG, then the default paths. A path the user named explicitly
     /// must exist: falling through to a default file would silently run a different configuration.
     /// </summary>
-    public static ConfigFileLocation Locate(string? cliPath, Func<string, string?> environment, Func<string, bool> fileExists)
+    /// <param name="isDirectory">Tells a directory from a missing file, so the message says which; null means never.</param>
+    public static ConfigFileLocation Locate(string? cliPath, Func<string, string?> environment, Func<string, bool> fileExists, Func<string, bool>? isDirectory = null)
     {
         if (cliPath is not null)
         {
-            return fileExists(cliPath)
-                ? new ConfigFileLocation(cliPath, null)
-                : new ConfigFileLocation(null, $"configuration file '{cliPath}' (from -c/--config) does not exist");
+            return Named(cliPath, "-c/--config", fileExists, isDirectory);
         }
 
         var fromEnvironment = environment(EnvironmentVariable);
         if (!string.IsNullOrEmpty(fromEnvironment))
         {
-            return fileExists(fromEnvironment)
-                ? new ConfigFileLocation(fromEnvironment, null)
-                : new ConfigFileLocation(null, $"configuration file '{fromEnvironment}' (from {EnvironmentVariable}) does not exist");
+            return Named(fromEnvironment, EnvironmentVariable, fileExists, isDirectory);
         }
 
         foreach (var candidate in DefaultPaths)
@@ -47,5 +44,16 @@ internal static class ConfigFileLocator
         return new ConfigFileLocation(
             null,
             $"no configuration file found; tried -c/--config (not given), {EnvironmentVariable} (not set), {string.Join(", ", DefaultPaths)}");
+    }
+
+    private static ConfigFileLocation Named(string path, string source, Func<string, bool> fileExists, Func<string, bool>? isDirectory)
+    {
+        if (fileExists(path))
+        {
+            return new ConfigFileLocation(path, null);
+        }
+
+        var why = isDirectory?.Invoke(path) == true ? "is a directory; give the path of the YAML file in it" : "does not exist";
+        return new ConfigFileLocation(null, $"configuration file '{path}' (from {source}) {why}");
     }
 }

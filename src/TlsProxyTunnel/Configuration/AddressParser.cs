@@ -82,7 +82,7 @@ internal static class AddressParser
     /// A listen address: an IP literal and a port, IPv6 in brackets. Port 0 is allowed (the OS picks one),
     /// which tests rely on. Returns null on success, otherwise what is wrong.
     /// </summary>
-    public static string? ParseListen(string text, out IPEndPoint endPoint)
+    public static string? ParseListen(string text, out IPEndPoint endPoint, ValueEcho echo = default)
     {
         endPoint = new IPEndPoint(IPAddress.Any, 0);
         if (!TrySplitHostPort(text, out var host, out var portText, out var bracketed))
@@ -92,7 +92,7 @@ internal static class AddressParser
 
         if (!TryParsePort(portText, 0, out var port))
         {
-            return $"the port '{portText}' must be a number from 0 to 65535";
+            return $"the port {echo.Of(portText)} must be a number from 0 to 65535";
         }
 
         IPAddress address;
@@ -100,7 +100,7 @@ internal static class AddressParser
         {
             if (!TryParseIPv6(host, out address))
             {
-                return $"'[{host}]' is not an IPv6 address";
+                return $"{echo.Of($"[{host}]")} is not an IPv6 address";
             }
         }
         else if (host.Contains(':', StringComparison.Ordinal))
@@ -109,7 +109,7 @@ internal static class AddressParser
         }
         else if (!TryParseIPv4(host, out address))
         {
-            return $"'{host}' is not an IP address (listen addresses take IP literals, not host names)";
+            return $"{echo.Of(host)} is not an IP address (listen addresses take IP literals, not host names)";
         }
 
         endPoint = new IPEndPoint(address, port);
@@ -120,7 +120,7 @@ internal static class AddressParser
     /// <c>host:port</c> where host is a host name or an IP literal (IPv6 in brackets) and port is 1..65535.
     /// <paramref name="host"/> comes back without brackets. Returns null on success, otherwise what is wrong.
     /// </summary>
-    public static string? ParseHostAndPort(string text, out string host, out int port, out IPAddress? literal)
+    public static string? ParseHostAndPort(string text, out string host, out int port, out IPAddress? literal, ValueEcho echo = default)
     {
         port = 0;
         literal = null;
@@ -131,14 +131,14 @@ internal static class AddressParser
 
         if (!TryParsePort(portText, 1, out port))
         {
-            return $"the port '{portText}' must be a number from 1 to 65535";
+            return $"the port {echo.Of(portText)} must be a number from 1 to 65535";
         }
 
         if (bracketed)
         {
             if (!TryParseIPv6(host, out var v6))
             {
-                return $"'[{host}]' is not an IPv6 address";
+                return $"{echo.Of($"[{host}]")} is not an IPv6 address";
             }
 
             literal = v6;
@@ -158,7 +158,7 @@ internal static class AddressParser
 
         return HostNameRules.IsValid(host.EndsWith('.') ? host[..^1] : host)
             ? null
-            : $"'{host}' is not a valid host name or IP address (labels of letters, digits, '-' and '_', at most 63 characters each)";
+            : $"{echo.Of(host)} is not a valid host name or IP address (labels of letters, digits, '-' and '_', at most 63 characters each)";
     }
 
     /// <summary>A DNS server: <c>IP</c>, <c>IP:port</c>, <c>[v6]:port</c> or a bare IPv6 literal; port 53 when omitted.</summary>

@@ -4,6 +4,9 @@ internal enum DiagnosticSeverity
 {
     Error,
     Warning,
+
+    /// <summary>About the report itself, such as how many diagnostics were left out.</summary>
+    Note,
 }
 
 /// <summary>One problem found in a configuration file, with where it is.</summary>
@@ -14,13 +17,19 @@ internal sealed record ConfigDiagnostic(DiagnosticSeverity Severity, string File
     public override string ToString()
     {
         var where = Line > 0 ? $"{File}:{Line}:{Column}" : File;
-        var kind = Severity == DiagnosticSeverity.Error ? "error" : "warning";
+        var kind = Severity switch
+        {
+            DiagnosticSeverity.Error => "error",
+            DiagnosticSeverity.Warning => "warning",
+            _ => "note",
+        };
         return $"{where}: {kind}: {Message}";
     }
 }
 
 /// <summary>What loading a configuration produced: a config when there were no errors, and every diagnostic.</summary>
-internal sealed record ConfigLoadResult(ProxyConfig? Config, IReadOnlyList<ConfigDiagnostic> Diagnostics)
+/// <param name="ErrorCount">Every error found, including those left out of <paramref name="Diagnostics"/> past the cap.</param>
+internal sealed record ConfigLoadResult(ProxyConfig? Config, IReadOnlyList<ConfigDiagnostic> Diagnostics, int ErrorCount)
 {
     public bool Succeeded => Config is not null;
 

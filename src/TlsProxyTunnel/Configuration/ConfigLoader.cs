@@ -20,16 +20,18 @@ internal static class ConfigLoader
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or SecurityException or ArgumentException or NotSupportedException)
         {
             var diagnostics = new DiagnosticBag(path);
-            var reason = e is FileNotFoundException or DirectoryNotFoundException ? "the file does not exist" : e.Message;
+            var reason = Directory.Exists(path) ? "it is a directory, not a file"
+                : e is FileNotFoundException or DirectoryNotFoundException ? "the file does not exist"
+                : e.Message;
             diagnostics.FileError($"cannot read the configuration file: {reason}");
-            return new ConfigLoadResult(null, diagnostics.Items);
+            return new ConfigLoadResult(null, diagnostics.Items, diagnostics.ErrorCount);
         }
 
         if (text is null)
         {
             var diagnostics = new DiagnosticBag(path);
             diagnostics.FileError($"the configuration file is larger than {MaxFileBytes / (1024 * 1024)} MiB; is it the right file?");
-            return new ConfigLoadResult(null, diagnostics.Items);
+            return new ConfigLoadResult(null, diagnostics.Items, diagnostics.ErrorCount);
         }
 
         return LoadText(text, path, environment);
@@ -74,12 +76,11 @@ internal static class ConfigLoader
         var tree = YamlTreeBuilder.Build(yaml, environment, diagnostics);
         if (!tree.Readable)
         {
-            return new ConfigLoadResult(null, diagnostics.Items);
+            return new ConfigLoadResult(null, diagnostics.Items, diagnostics.ErrorCount);
         }
 
         var mapped = ConfigMapper.Map(tree.Root, displayPath, diagnostics);
         ConfigValidator.Validate(mapped, diagnostics);
-        var ordered = diagnostics.Items.OrderBy(d => d.Line).ThenBy(d => d.Column).ToList();
-        return new ConfigLoadResult(diagnostics.HasErrors ? null : mapped.Config, ordered);
+        return new ConfigLoadResult(diagnostics.HasErrors ? null : mapped.Config, diagnostics.Items, diagnostics.ErrorCount);
     }
 }

@@ -54,7 +54,9 @@ internal sealed class ConfigMapper
     internal sealed record ListenUse(string Server, ListenAddress Address, Mark Where);
 
     /// <param name="Usage">How the name was used, for messages: "default of server 'web'".</param>
-    internal sealed record UpstreamReference(string Name, Mark Where, string Usage);
+    /// <param name="Shown">The name for messages: as written, never a value from the environment.</param>
+    /// <param name="Hidden">The name came from the environment, so no "did you mean" is offered (it would hint at the value).</param>
+    internal sealed record UpstreamReference(string Name, Mark Where, string Usage, string Shown, bool Hidden = false);
 
     /// <param name="Config">Null when something required is missing; the diagnostics say what.</param>
     internal sealed record Mapped(ProxyConfig? Config, IReadOnlyList<ListenUse> Listens, IReadOnlyList<UpstreamReference> References, IReadOnlyDictionary<string, Mark> UserUpstreams);
@@ -152,7 +154,7 @@ internal sealed class ConfigMapper
             var name = entry.Key.Value;
             if (BuiltInUpstreams.ContainsKey(name))
             {
-                _diagnostics.Error(entry.Key.Start, $"'{name}' is a built-in upstream (ban, echo, health) and cannot be redefined; choose another name");
+                _diagnostics.Error(entry.Key.Start, $"{DiagnosticText.Quote(name)} is a built-in upstream (ban, echo, health) and cannot be redefined; choose another name");
                 continue;
             }
 
@@ -163,15 +165,15 @@ internal sealed class ConfigMapper
             }
 
             _userUpstreams[name] = entry.Key.Start;
-            if (_values.Scalar($"upstream.{name}", entry.Value, $"a URL ({UpstreamUrlParser.AcceptedForms})") is not { } url)
+            if (_values.Scalar($"upstream.{DiagnosticText.Printable(name)}", entry.Value, $"a URL ({UpstreamUrlParser.AcceptedForms})") is not { } url)
             {
                 continue;
             }
 
-            var error = UpstreamUrlParser.Parse(url.Value.Trim(), out var family, out var host, out var port);
+            var error = UpstreamUrlParser.Parse(url.Value.Trim(), out var family, out var host, out var port, url.Echo);
             if (error is not null)
             {
-                _diagnostics.Error(url.Start, $"upstream '{name}': {url.Shown} is not valid: {error}");
+                _diagnostics.Error(url.Start, $"upstream {DiagnosticText.Quote(name)}: {url.Shown} is not valid: {error}");
                 continue;
             }
 
@@ -208,7 +210,7 @@ internal sealed class ConfigMapper
 
     private ServerConfig? ReadServer(string name, Mark nameMark, ConfigNode node)
     {
-        var what = $"server '{name}'";
+        var what = $"server {DiagnosticText.Quote(name)}";
         if (Section.Open(node, what, ServerKeys, _diagnostics) is not { } section)
         {
             return null;
@@ -226,14 +228,14 @@ internal sealed class ConfigMapper
             server = server with { Tls = tls };
         }
 
-        if (section.Get("default") is { } defaultNode && _values.String("default", defaultNode) is { } defaultName)
+        if (section.Get("default") is { } defaultNode && _values.Scalar("default", defaultNode, "a text value") is { } defaultName)
         {
-            server = server with { Default = defaultName };
-            _references.Add(new UpstreamReference(defaultName, defaultNode.Start, $"'default' of {what}"));
+            server = server with { Default = defaultName.Value, DefaultWritten = defaultName.Expanded ? defaultName.Raw : null };
+            _references.Add(new UpstreamReference(defaultName.Value, defaultNode.Start, $"'default' of {what}", defaultName.Shown, defaultName.Expanded));
         }
         else
         {
-            _references.Add(new UpstreamReference(server.Default, nameMark, $"'default' of {what}"));
+            _references.Add(new UpstreamReference(server.Default, nameMark, $"'default' of {what}", DiagnosticText.Quote(server.Default)));
         }
 
         if (_vias.Read(section.Get("via"), $"'via' of {what}") is { } via)
@@ -266,7 +268,7 @@ internal sealed class ConfigMapper
             var routes = ReadSni(what, sniNode);
             if (!server.Tls && section.Entry("sni") is { } sniEntry)
             {
-                _diagnostics.Warning(sniEntry.Key.Start, $"'sni' of {what} is ignored because 'tls' is not true");
+                _diagnostics.Warning(sniEntry.Key.Start, $"'sni' of {what} routes nothing because 'tls' is not true (its names and upstreams are still checked)");
             }
             else
             {
@@ -282,7 +284,7 @@ internal sealed class ConfigMapper
         var addresses = new List<ListenAddress>();
         if (node is null)
         {
-            _diagnostics.Error(serverMark, $"server '{server}' needs 'listen': a list of IP:port addresses");
+            _diagnostics.Error(serverMark, $"server {DiagnosticText.Quote(server)} needs 'listen': a list of IP:port addresses");
             return addresses;
         }
 
@@ -294,7 +296,8 @@ internal sealed class ConfigMapper
 
         if (sequence.Items.Count == 0)
         {
-            _diagnostics.Error(node.Start, $"'listen' of server '{server}' is empty; give at least one IP:port address");
+            // tls-proxy-tunnel accepts a server without listeners (one kept in the file but switched off).
+            _diagnostics.Warning(node.Start, $"'listen' of server {DiagnosticText.Quote(server)} is empty; the server accepts no connections");
         }
 
         foreach (var item in sequence.Items)
@@ -304,7 +307,7 @@ internal sealed class ConfigMapper
                 continue;
             }
 
-            var error = AddressParser.ParseListen(scalar.Value.Trim(), out var endPoint);
+            var error = AddressParser.ParseListen(scalar.Value.Trim(), out var endPoint, scalar.Echo);
             if (error is not null)
             {
                 _diagnostics.Error(scalar.Start, $"listen address {scalar.Shown} is not valid: {error}");
@@ -329,7 +332,7 @@ internal sealed class ConfigMapper
         };
         if (wanted != System.Net.Sockets.AddressFamily.Unspecified && server.Listen.Any(l => l.EndPoint.AddressFamily != wanted))
         {
-            _diagnostics.Warning(protocolNode.Start, $"'protocol' of server '{server.Name}' is {server.Protocol.ToString().ToLowerInvariant()} but a listen address is of the other family; the listen address decides");
+            _diagnostics.Warning(protocolNode.Start, $"'protocol' of server {DiagnosticText.Quote(server.Name)} is {server.Protocol.ToString().ToLowerInvariant()} but a listen address is of the other family; the listen address decides");
         }
     }
 
@@ -352,13 +355,13 @@ internal sealed class ConfigMapper
                 : HostNameRules.IsValid(pattern);
             if (!valid)
             {
-                _diagnostics.Error(key.Start, $"SNI key '{key.Value}' is not a valid host name or '*.suffix' wildcard");
+                _diagnostics.Error(key.Start, $"SNI key {DiagnosticText.Quote(key.Value)} is not a valid host name or '*.suffix' wildcard");
                 continue;
             }
 
             if (seen.TryGetValue(pattern, out var first))
             {
-                _diagnostics.Error(key.Start, $"SNI key '{key.Value}' is the same name as '{first.Value}' (line {first.Start.Line}); names are compared without case and trailing dot");
+                _diagnostics.Error(key.Start, $"SNI key {DiagnosticText.Quote(key.Value)} is the same name as {DiagnosticText.Quote(first.Value)} (line {first.Start.Line}); names are compared without case and trailing dot");
                 continue;
             }
 
@@ -374,7 +377,7 @@ internal sealed class ConfigMapper
 
     private SniRouteConfig? ReadSniTarget(string server, string key, ConfigNode node)
     {
-        var usage = $"SNI route '{key}' of {server}";
+        var usage = $"SNI route {DiagnosticText.Quote(key)} of {server}";
         if (node is ConfigScalar { IsNull: true })
         {
             _diagnostics.Error(node.Start, $"{usage} needs an upstream name");
@@ -383,8 +386,8 @@ internal sealed class ConfigMapper
 
         if (node is ConfigScalar scalar)
         {
-            _references.Add(new UpstreamReference(scalar.Value, scalar.Start, usage));
-            return new SniRouteConfig(key, scalar.Value, null);
+            _references.Add(new UpstreamReference(scalar.Value, scalar.Start, usage, scalar.Shown, scalar.Expanded));
+            return new SniRouteConfig(key, scalar.Value, null) { UpstreamWritten = scalar.Expanded ? scalar.Raw : null };
         }
 
         if (Section.Open(node, usage, SniEntryKeys, _diagnostics) is not { } section)
@@ -398,15 +401,15 @@ internal sealed class ConfigMapper
             return null;
         }
 
-        if (_values.String("upstream", upstreamNode) is not { } upstream)
+        if (_values.Scalar("upstream", upstreamNode, "a text value") is not { } upstream)
         {
             return null;
         }
 
-        _references.Add(new UpstreamReference(upstream, upstreamNode.Start, usage));
+        _references.Add(new UpstreamReference(upstream.Value, upstreamNode.Start, usage, upstream.Shown, upstream.Expanded));
 
         // A via here replaces the server's as a whole (tls-proxy-tunnel semantics); `<<: *anchor` inherits fields.
-        return new SniRouteConfig(key, upstream, _vias.Read(section.Get("via"), $"'via' of {usage}"));
+        return new SniRouteConfig(key, upstream.Value, _vias.Read(section.Get("via"), $"'via' of {usage}")) { UpstreamWritten = upstream.Expanded ? upstream.Raw : null };
     }
 
     /// <summary>

@@ -5,7 +5,8 @@ namespace TlsProxyTunnel.Configuration;
 
 /// <summary>
 /// The short description <c>tpt check</c> prints. Only text as written in the file is shown (never values
-/// expanded from the environment) and sensitive header values are redacted.
+/// expanded from the environment), sensitive header values are redacted, and names are escaped
+/// (<see cref="DiagnosticText.Printable"/>) so a control character in a key cannot reach the terminal.
 /// </summary>
 internal static class ConfigSummary
 {
@@ -18,15 +19,15 @@ internal static class ConfigSummary
         output.WriteLine(string.Create(culture, $"servers ({config.Servers.Count}):"));
         foreach (var server in config.Servers)
         {
-            output.WriteLine(string.Create(culture, $"  {server.Name}: {(server.Tls ? "tls" : "tcp")}, maxclients {server.MaxClients}"));
-            output.WriteLine(string.Create(culture, $"    listen: {string.Join(", ", server.Listen.Select(l => l.Text))}"));
+            output.WriteLine(string.Create(culture, $"  {Show(server.Name)}: {(server.Tls ? "tls" : "tcp")}, maxclients {server.MaxClients}"));
+            output.WriteLine(string.Create(culture, $"    listen: {(server.Listen.Count == 0 ? "(none)" : string.Join(", ", server.Listen.Select(l => Show(l.Text))))}"));
             foreach (var route in server.Sni)
             {
                 var via = route.Via is null ? "" : $" [via {Describe(route.Via)}]";
-                output.WriteLine(string.Create(culture, $"    sni {route.Pattern} -> {route.Upstream}{via}"));
+                output.WriteLine(string.Create(culture, $"    sni {Show(route.Pattern)} -> {Show(route.UpstreamWritten ?? route.Upstream)}{via}"));
             }
 
-            output.WriteLine(string.Create(culture, $"    default -> {server.Default}"));
+            output.WriteLine(string.Create(culture, $"    default -> {Show(server.DefaultWritten ?? server.Default)}"));
             if (!server.Via.IsDirect)
             {
                 output.WriteLine(string.Create(culture, $"    via: {Describe(server.Via)}"));
@@ -37,7 +38,7 @@ internal static class ConfigSummary
         output.WriteLine(string.Create(culture, $"upstreams ({user.Count} defined; ban, echo and health built in):"));
         foreach (var upstream in user)
         {
-            output.WriteLine(string.Create(culture, $"  {upstream.Name}: {upstream.Display}"));
+            output.WriteLine(string.Create(culture, $"  {Show(upstream.Name)}: {Show(upstream.Display)}"));
         }
     }
 
@@ -50,7 +51,9 @@ internal static class ConfigSummary
 
         var target = via.UseSniAsTarget
             ? string.Create(CultureInfo.InvariantCulture, $"CONNECT <sni>:{via.TargetPort}")
-            : $"CONNECT {via.TargetDisplay}";
-        return via.Headers.Count == 0 ? target : $"{target} with {string.Join("; ", via.Headers)}";
+            : $"CONNECT {Show(via.TargetDisplay ?? "")}";
+        return via.Headers.Count == 0 ? target : $"{target} with {string.Join("; ", via.Headers.Select(h => Show(h.ToString())))}";
     }
+
+    private static string Show(string text) => DiagnosticText.Printable(text);
 }

@@ -32,7 +32,7 @@ internal static class ConfigValidator
                 }
 
                 var kind = earlier.Address.EndPoint.Equals(later.Address.EndPoint) ? "duplicates" : "overlaps";
-                diagnostics.Error(later.Where, $"listen address '{later.Address.Text}' of server '{later.Server}' {kind} '{earlier.Address.Text}' of server '{earlier.Server}' (line {earlier.Where.Line}); both cannot be bound");
+                diagnostics.Error(later.Where, $"listen address {DiagnosticText.Quote(later.Address.Text)} of server {DiagnosticText.Quote(later.Server)} {kind} {DiagnosticText.Quote(earlier.Address.Text)} of server {DiagnosticText.Quote(earlier.Server)} (line {earlier.Where.Line}); both cannot be bound");
                 break;
             }
         }
@@ -59,8 +59,9 @@ internal static class ConfigValidator
             used.Add(reference.Name);
             if (!known.Contains(reference.Name))
             {
-                var hint = KeySuggester.Hint(reference.Name, known);
-                diagnostics.Error(reference.Where, $"{reference.Usage} names upstream '{reference.Name}', which is not defined under 'upstream' nor built in (ban, echo, health){hint}");
+                // No suggestion for a hidden name: the closest match would hint at the secret.
+                var hint = reference.Hidden ? "" : KeySuggester.Hint(reference.Name, known);
+                diagnostics.Error(reference.Where, $"{reference.Usage} names upstream {reference.Shown}, which is not defined under 'upstream' nor built in (ban, echo, health){hint}");
             }
         }
 
@@ -68,7 +69,7 @@ internal static class ConfigValidator
         {
             if (!used.Contains(name))
             {
-                diagnostics.Warning(where, $"upstream '{name}' is not used by any server's 'default' or 'sni'");
+                diagnostics.Warning(where, $"upstream {DiagnosticText.Quote(name)} is not used by any server's 'default' or 'sni'");
             }
         }
     }

@@ -11,18 +11,20 @@ internal static class EnvironmentExpander
     /// <param name="Value">The expanded text.</param>
     /// <param name="UsedVariables">True when any variable reference was substituted (even by its default), which makes the value sensitive.</param>
     /// <param name="Problems">Unset variables and malformed references, one message each; empty when the value is good.</param>
-    internal sealed record Result(string Value, bool UsedVariables, IReadOnlyList<string> Problems);
+    /// <param name="Substituted">The values taken from the environment (not defaults written in the file): the secret parts of <paramref name="Value"/>.</param>
+    internal sealed record Result(string Value, bool UsedVariables, IReadOnlyList<string> Problems, IReadOnlyList<string> Substituted);
 
     public static Result Expand(string text, Func<string, string?> environment)
     {
         // Most values have no '$' at all; skip the builder for them.
         if (!text.Contains('$', StringComparison.Ordinal))
         {
-            return new Result(text, false, []);
+            return new Result(text, false, [], []);
         }
 
         var output = new StringBuilder(text.Length);
         var problems = new List<string>();
+        var substituted = new List<string>();
         var used = false;
         var i = 0;
         while (i < text.Length)
@@ -43,7 +45,7 @@ internal static class EnvironmentExpander
             }
             else if (next == '{')
             {
-                i = ExpandBraced(text, i, environment, output, problems);
+                i = ExpandBraced(text, i, environment, output, problems, substituted);
                 used = true;
             }
             else if (IsNameStart(next))
@@ -63,6 +65,7 @@ internal static class EnvironmentExpander
                 else
                 {
                     output.Append(value);
+                    substituted.Add(value);
                 }
 
                 used = true;
@@ -76,11 +79,11 @@ internal static class EnvironmentExpander
             }
         }
 
-        return new Result(output.ToString(), used, problems);
+        return new Result(output.ToString(), used, problems, substituted);
     }
 
     /// <summary>Handles <c>${...}</c> starting at <paramref name="dollar"/>; returns the index after it.</summary>
-    private static int ExpandBraced(string text, int dollar, Func<string, string?> environment, StringBuilder output, List<string> problems)
+    private static int ExpandBraced(string text, int dollar, Func<string, string?> environment, StringBuilder output, List<string> problems, List<string> substituted)
     {
         var close = text.IndexOf('}', dollar + 2);
         if (close < 0)
@@ -112,6 +115,7 @@ internal static class EnvironmentExpander
         else
         {
             output.Append(value);
+            substituted.Add(value);
         }
 
         return close + 1;

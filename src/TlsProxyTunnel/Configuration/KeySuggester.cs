@@ -5,6 +5,12 @@ internal static class KeySuggester
 {
     public static string? Closest(string input, IEnumerable<string> candidates)
     {
+        // Keys and names are short; the edit distance costs length times length, so a huge input gets no hint.
+        if (input.Length > MaxInputLength)
+        {
+            return null;
+        }
+
         string? best = null;
         var bestDistance = int.MaxValue;
         foreach (var candidate in candidates)
@@ -30,11 +36,13 @@ internal static class KeySuggester
             : null;
     }
 
+    private const int MaxInputLength = 64;
+
     /// <summary>" (did you mean 'x'?)" or empty, ready to append to a message.</summary>
     public static string Hint(string input, IEnumerable<string> candidates)
     {
         var closest = Closest(input, candidates);
-        return closest is null ? "" : $"; did you mean '{closest}'?";
+        return closest is null ? "" : $"; did you mean {DiagnosticText.Quote(closest)}?";
     }
 
     /// <summary>Optimal string alignment distance: Levenshtein plus adjacent transpositions, the commonest typo.</summary>

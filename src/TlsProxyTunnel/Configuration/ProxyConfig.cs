@@ -65,6 +65,9 @@ internal sealed record ServerConfig
     /// <summary>Upstream name used when no SNI route matches.</summary>
     public string Default { get; init; } = "ban";
 
+    /// <summary><see cref="Default"/> as written (<c>${NAME}</c>) when it came from the environment, so output can show that instead; null otherwise.</summary>
+    public string? DefaultWritten { get; init; }
+
     /// <summary>The server's via; <see cref="ViaConfig.Direct"/> when none is configured.</summary>
     public ViaConfig Via { get; init; } = ViaConfig.Direct;
 
@@ -89,7 +92,11 @@ internal sealed record ListenAddress(IPEndPoint EndPoint, string Text)
 /// <param name="Pattern">An exact host name or <c>*.suffix</c>, normalised (lower case, no trailing dot).</param>
 /// <param name="Upstream">The upstream name.</param>
 /// <param name="Via">The entry's own via, which replaces the server's; null inherits the server's.</param>
-internal sealed record SniRouteConfig(string Pattern, string Upstream, ViaConfig? Via);
+internal sealed record SniRouteConfig(string Pattern, string Upstream, ViaConfig? Via)
+{
+    /// <summary><see cref="Upstream"/> as written (<c>${NAME}</c>) when it came from the environment; null otherwise.</summary>
+    public string? UpstreamWritten { get; init; }
+}
 
 internal enum UpstreamKind
 {

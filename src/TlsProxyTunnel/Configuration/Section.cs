@@ -32,12 +32,19 @@ internal sealed class Section
         var section = new Section(mapping);
         foreach (var entry in mapping.Entries)
         {
+            // A mapping merged into many others brings its keys along: each mistake is reported once, at the key,
+            // and the checks (a suggestion costs an edit distance per key) are not repeated for each merge.
+            if (diagnostics.IsReported(entry.Key.Start))
+            {
+                continue;
+            }
+
             var name = entry.Key.Value;
             if (synonyms is not null && synonyms.TryGetValue(name, out var canonical))
             {
                 if (section._entries.TryGetValue(canonical, out var other))
                 {
-                    diagnostics.Error(entry.Key.Start, $"'{name}' and '{other.Key.Value}' are the same setting; give only one");
+                    diagnostics.Error(entry.Key.Start, $"{DiagnosticText.Quote(name)} and {DiagnosticText.Quote(other.Key.Value)} are the same setting; give only one");
                     continue;
                 }
 
@@ -47,15 +54,15 @@ internal sealed class Section
             if (!keys.Contains(name))
             {
                 var hint = KeySuggester.Closest(name, keys) is { } closest
-                    ? $"; did you mean '{closest}'?"
+                    ? $"; did you mean {DiagnosticText.Quote(closest)}?"
                     : $"; expected one of: {string.Join(", ", keys)}";
-                diagnostics.Error(entry.Key.Start, $"unknown key '{entry.Key.Value}' in {what}{hint}");
+                diagnostics.Error(entry.Key.Start, $"unknown key {DiagnosticText.Quote(entry.Key.Value)} in {what}{hint}");
                 continue;
             }
 
             if (!section._entries.TryAdd(name, entry))
             {
-                diagnostics.Error(entry.Key.Start, $"'{entry.Key.Value}' and '{section._entries[name].Key.Value}' are the same setting; give only one");
+                diagnostics.Error(entry.Key.Start, $"{DiagnosticText.Quote(entry.Key.Value)} and {DiagnosticText.Quote(section._entries[name].Key.Value)} are the same setting; give only one");
             }
         }
 

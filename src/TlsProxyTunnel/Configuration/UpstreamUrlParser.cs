@@ -12,7 +12,7 @@ internal static class UpstreamUrlParser
     public const string AcceptedForms = "tcp://host:port, tcp4://host:port or tcp6://[ipv6]:port";
 
     /// <summary>Returns null on success, otherwise what is wrong.</summary>
-    public static string? Parse(string url, out AddressFamilyFilter family, out string host, out int port)
+    public static string? Parse(string url, out AddressFamilyFilter family, out string host, out int port, ValueEcho echo = default)
     {
         family = AddressFamilyFilter.Any;
         host = "";
@@ -33,7 +33,7 @@ internal static class UpstreamUrlParser
         };
         if (!Enum.IsDefined(family))
         {
-            return $"the scheme '{url[..separator]}' is not supported; use {AcceptedForms}";
+            return $"the scheme {echo.Of(url[..separator])} is not supported; use {AcceptedForms}";
         }
 
         var authority = url[(separator + 3)..];
@@ -47,7 +47,7 @@ internal static class UpstreamUrlParser
             return $"an upstream URL has no path, query or fragment; expected {AcceptedForms}";
         }
 
-        var error = AddressParser.ParseHostAndPort(authority, out host, out port, out var literal);
+        var error = AddressParser.ParseHostAndPort(authority, out host, out port, out var literal, echo);
         if (error is not null)
         {
             return error;

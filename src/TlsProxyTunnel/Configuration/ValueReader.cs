@@ -123,7 +123,7 @@ internal sealed class ValueReader(DiagnosticBag diagnostics)
             return value;
         }
 
-        Diagnostics.Error(scalar.Start, $"'{key}' must be one of {names}, got {scalar.Shown}{KeySuggester.Hint(scalar.Value, choices.Keys)}");
+        Diagnostics.Error(scalar.Start, $"'{key}' must be one of {names}, got {scalar.Shown}{(scalar.Expanded ? "" : KeySuggester.Hint(scalar.Value, choices.Keys))}");
         return null;
     }
 }

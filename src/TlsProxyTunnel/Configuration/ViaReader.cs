@@ -51,7 +51,7 @@ internal sealed class ViaReader(ValueReader values)
         if (section.Get("target") is { } targetNode && values.Scalar("target", targetNode, "host:port") is { } target && target.Value.Length > 0)
         {
             // An empty target (for example ${PROXY:-}) means "no proxy", as in tls-proxy-tunnel.
-            var error = AddressParser.ParseHostAndPort(target.Value.Trim(), out _, out _, out _);
+            var error = AddressParser.ParseHostAndPort(target.Value.Trim(), out _, out _, out _, target.Echo);
             if (error is null)
             {
                 via = via with { Target = target.Value.Trim(), TargetDisplay = target.Raw };
@@ -127,7 +127,7 @@ internal sealed class ViaReader(ValueReader values)
             var name = entry.Key.Value;
             if (!HttpSyntax.IsToken(name))
             {
-                Diagnostics.Error(entry.Key.Start, $"header name '{name}' is not a valid HTTP field name (letters, digits and !#$%&'*+-.^_`|~ only)");
+                Diagnostics.Error(entry.Key.Start, $"header name {DiagnosticText.Quote(name)} is not a valid HTTP field name (letters, digits and !#$%&'*+-.^_`|~ only)");
                 continue;
             }
 
@@ -137,11 +137,18 @@ internal sealed class ViaReader(ValueReader values)
             }
 
             var text = value.IsNull ? "" : value.Value;
-            if (text.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+            if (FirstControlCharacter(text) is { } control)
             {
-                // A line break would let the value inject extra headers into the CONNECT request.
-                Diagnostics.Error(value.Start, $"the value of header '{name}' contains a line break or NUL{(value.Expanded ? " after environment expansion" : "")}; header values must be one line");
+                // RFC 9110 field-value: no control character but HTAB. A line break would also let the value inject
+                // extra headers into the CONNECT request; others are refused by proxies or garble their logs.
+                var which = control is '\r' or '\n' ? "a line break" : value.Expanded ? "a control character" : $"the control character {DiagnosticText.Printable(control.ToString())}";
+                Diagnostics.Error(value.Start, $"the value of header '{name}' contains {which}{(value.Expanded ? " after environment expansion" : "")}; header values must be one line of printable text (tab allowed)");
                 continue;
+            }
+
+            if (value.Raw.Contains("$$", StringComparison.Ordinal))
+            {
+                Diagnostics.Warning(value.Start, $"the value of header '{name}' contains '$$', which is sent as a single '$' (tls-proxy-tunnel sent '$$' unchanged); write '$$$$' to send '$$'");
             }
 
             if (text.Length == 0)
@@ -157,6 +164,20 @@ internal sealed class ViaReader(ValueReader values)
         return headers;
     }
 
+    /// <summary>The first character of <paramref name="text"/> that RFC 9110 does not allow in a field value (controls but HTAB, DEL), or null.</summary>
+    private static char? FirstControlCharacter(string text)
+    {
+        foreach (var c in text)
+        {
+            if ((c < 0x20 && c != '\t') || c == 0x7F)
+            {
+                return c;
+            }
+        }
+
+        return null;
+    }
+
     private ProxyHeader? ReadAuth(ConfigNode node)
     {
         if (Section.Open(node, "'auth'", AuthKeys, Diagnostics) is not { } section)
@@ -164,25 +185,22 @@ internal sealed class ViaReader(ValueReader values)
             return null;
         }
 
-        string? user = null;
-        string? password = null;
-        if (section.Get("username") is { } userNode)
+        var userNode = section.Get("username");
+        var passwordNode = section.Get("password");
+        if (userNode is null || passwordNode is null)
         {
-            user = values.String("username", userNode);
-        }
-        else
-        {
-            Diagnostics.Error(node.Start, "'auth' needs a 'username'");
+            // One message: the bag keeps one diagnostic per position, and both would be at the mapping.
+            var missing = (userNode, passwordNode) switch
+            {
+                (null, null) => "a 'username' and a 'password'",
+                (null, _) => "a 'username'",
+                _ => "a 'password'",
+            };
+            Diagnostics.Error(node.Start, $"'auth' needs {missing}");
         }
 
-        if (section.Get("password") is { } passwordNode)
-        {
-            password = values.String("password", passwordNode);
-        }
-        else
-        {
-            Diagnostics.Error(node.Start, "'auth' needs a 'password'");
-        }
+        var user = userNode is null ? null : values.String("username", userNode);
+        var password = passwordNode is null ? null : values.String("password", passwordNode);
 
         if (user is null || password is null)
         {

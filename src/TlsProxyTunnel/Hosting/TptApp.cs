@@ -39,7 +39,7 @@ internal static class TptApp
                 return 0;
         }
 
-        var location = ConfigFileLocator.Locate(options.ConfigPath, environment, File.Exists);
+        var location = ConfigFileLocator.Locate(options.ConfigPath, environment, File.Exists, Directory.Exists);
         if (location.Path is null)
         {
             await stderr.WriteLineAsync($"tpt: {location.Error}");
@@ -54,7 +54,7 @@ internal static class TptApp
 
         if (loaded.Config is not { } config)
         {
-            await stderr.WriteLineAsync($"tpt: configuration {location.Path} has {loaded.Errors.Count()} error(s); nothing was started");
+            await stderr.WriteLineAsync($"tpt: configuration {location.Path} has {loaded.ErrorCount} error(s); nothing was started");
             return 1;
         }
 

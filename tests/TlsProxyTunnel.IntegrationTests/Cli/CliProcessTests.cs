@@ -5,7 +5,7 @@ namespace TlsProxyTunnel.IntegrationTests.Cli;
 /// <summary>The command line as a user meets it: the real binary, real files, exit codes.</summary>
 public sealed class CliProcessTests
 {
-    private static string RepoRoot()
+    internal static string RepoRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "TlsProxyTunnel.sln")))

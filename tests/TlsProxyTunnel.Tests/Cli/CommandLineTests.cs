@@ -12,6 +12,10 @@ public sealed class CommandLineTests
     [InlineData(new[] { "check" }, "Check", null)]
     [InlineData(new[] { "check", "-c", "x.yaml" }, "Check", "x.yaml")]
     [InlineData(new[] { "--check", "--config=x.yaml" }, "Check", "x.yaml")]
+    [InlineData(new[] { "-c", "x.yaml", "check" }, "Check", "x.yaml")]
+    [InlineData(new[] { "--config=x.yaml", "check" }, "Check", "x.yaml")]
+    [InlineData(new[] { "-c", "check" }, "Run", "check")]
+    [InlineData(new[] { "-c", "check", "check" }, "Check", "check")]
     [InlineData(new[] { "-c", "x.yaml", "--help" }, "Help", null)]
     [InlineData(new[] { "-h" }, "Help", null)]
     [InlineData(new[] { "--version" }, "Version", null)]
@@ -34,7 +38,6 @@ public sealed class CommandLineTests
     [InlineData(new[] { "--config=" }, "--config= needs a file path")]
     [InlineData(new[] { "--bogus" }, "unknown argument '--bogus'")]
     [InlineData(new[] { "-c", "a", "-c", "b" }, "the configuration file is given twice")]
-    [InlineData(new[] { "-c", "a", "check" }, "unknown argument 'check'")]
     public void Rejects_what_it_does_not_understand(string[] args, string error)
     {
         Assert.Equal(error, CommandLine.Parse(args).Error);
@@ -90,5 +93,16 @@ public sealed class ConfigFileLocatorTests
         {
             Assert.Contains(path, found.Error, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public void A_directory_is_called_a_directory_not_a_missing_file()
+    {
+        var cli = ConfigFileLocator.Locate("/etc/tpt", Env(), _ => false, p => p == "/etc/tpt");
+        Assert.Equal("configuration file '/etc/tpt' (from -c/--config) is a directory; give the path of the YAML file in it", cli.Error);
+        var env = ConfigFileLocator.Locate(null, Env(("TPT_CONFIG", "/etc/tpt")), _ => false, p => p == "/etc/tpt");
+        Assert.Contains("(from TPT_CONFIG) is a directory", env.Error, StringComparison.Ordinal);
+        var missing = ConfigFileLocator.Locate("/x/missing.yaml", Env(), _ => false, _ => false);
+        Assert.Contains("does not exist", missing.Error, StringComparison.Ordinal);
     }
 }

@@ -59,4 +59,81 @@ public sealed class ConfigLimitsTests
             File.Delete(path);
         }
     }
+
+    /// <summary>
+    /// The issue's file: one anchored mapping of 600 unknown keys merged into 600 servers. Each key is one mistake
+    /// at one place; it made 361 198 errors (60 MB of log) and 389 MB of memory on a reload.
+    /// </summary>
+    internal static string MergeKeyBomb(int keys, int servers)
+    {
+        var text = new System.Text.StringBuilder("version: 2\nvia: &m {");
+        text.AppendJoin(", ", Enumerable.Range(0, keys).Select(k => $"k{k}: 1"));
+        text.Append("}\nservers:\n");
+        for (var s = 0; s < servers; s++)
+        {
+            text.Append($"  s{s}: {{<<: *m, listen: [\"127.0.0.1:0\"]}}\n");
+        }
+
+        return text.ToString();
+    }
+
+    [Fact]
+    public async Task Errors_multiplied_through_merge_keys_are_reported_once_per_position_and_capped()
+    {
+        var yaml = MergeKeyBomb(600, 600);
+        var result = await Task.Run(() => Load(yaml)).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.False(result.Succeeded);
+        Assert.True(result.Diagnostics.Count <= DiagnosticBag.MaxReported + 1, $"{result.Diagnostics.Count} diagnostics");
+        var errors = result.Errors.ToList();
+        Assert.Equal(errors.Count, errors.Select(e => (e.Line, e.Column)).Distinct().Count());
+        Assert.All(errors.Where(e => !e.Message.Contains("merge keys", StringComparison.Ordinal)), e => Assert.Equal(2, e.Line));
+
+        // The top-level via reports its 600 unknown keys once each; the servers add nothing new but the one
+        // merge that ran past the merge budget (600 x 600 entries is over it).
+        Assert.Equal(601, result.ErrorCount);
+        var note = result.Diagnostics[^1];
+        Assert.Equal(DiagnosticSeverity.Note, note.Severity);
+        Assert.Contains($"and {601 - DiagnosticBag.MaxReported} more error(s)", note.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_larger_merge_key_bomb_loads_in_seconds()
+    {
+        // The issue's 111 KB variant took 68 s and 2.1 GB in 'tpt check'.
+        var yaml = MergeKeyBomb(1200, 1500);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var result = await Task.Run(() => Load(yaml)).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}");
+        Assert.True(result.Diagnostics.Count <= DiagnosticBag.MaxReported + 1);
+        Assert.True(string.Join("\n", result.Diagnostics).Length < 64 * 1024);
+        Assert.Single(result.Errors, e => e.Message.Contains("merge keys", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Merges_past_the_budget_are_one_error_at_the_merge_that_ran_out()
+    {
+        // Valid keys this time: 200 servers each merging 1 000 entries of a 1 000-key mapping is 200 000 entries.
+        var yaml = "version: 2\nx: &m {" + string.Join(", ", Enumerable.Range(0, 1000).Select(k => $"k{k}: 1")) + "}\n";
+        var result = Load(yaml + "servers:\n" + string.Concat(Enumerable.Range(0, 200).Select(s => $"  s{s}: {{<<: *m}}\n")));
+        var budget = result.Errors.Where(e => e.Message.Contains("merge keys", StringComparison.Ordinal)).ToList();
+        var error = Assert.Single(budget);
+        // Line 4 is s0; s100 is the first whose merge does not fit.
+        Assert.Equal(4 + (YamlTreeBuilder.MaxMergedEntries / 1000), error.Line);
+    }
+
+    [Theory]
+    [InlineData("log: {0}")]
+    [InlineData("servers:\n  web:\n    listen: [\"{0}\"]")]
+    [InlineData("servers:\n  web:\n    listen: [\"127.0.0.1:0\"]\n    maxclients: {0}")]
+    [InlineData("servers:\n  web:\n    listen: [\"127.0.0.1:0\"]\n    {0}: 1")]
+    [InlineData("servers:\n  {0}:\n    listen: 1")]
+    [InlineData("upstream:\n  a: {0}")]
+    public void A_huge_value_is_never_echoed(string template)
+    {
+        var huge = new string('x', 10 * 1024 * 1024);
+        var result = Load("version: 2\n" + template.Replace("{0}", huge, StringComparison.Ordinal));
+        Assert.NotEmpty(result.Errors);
+        Assert.All(result.Diagnostics, d => Assert.True(d.ToString().Length < 2048, $"{d.ToString().Length} characters"));
+    }
 }

@@ -72,7 +72,7 @@ public sealed class ConfigValidationTests
     {
         var result = Load(WithServer("    sni:\n      a.example: echo"));
         Assert.True(result.Succeeded);
-        Assert.Contains("is ignored because 'tls' is not true", Assert.Single(result.Warnings).Message, StringComparison.Ordinal);
+        Assert.Contains("routes nothing because 'tls' is not true", Assert.Single(result.Warnings).Message, StringComparison.Ordinal);
         Assert.Empty(result.Config!.Servers[0].Sni);
     }
 
@@ -101,8 +101,12 @@ public sealed class ConfigValidationTests
     [Theory]
     [InlineData("\"Bad Name\": x", "is not a valid HTTP field name")]
     [InlineData("\"X(y)\": x", "is not a valid HTTP field name")]
-    [InlineData("X-A: \"a\\r\\nInjected: 1\"", "contains a line break or NUL")]
-    [InlineData("X-A: \"a\\0b\"", "contains a line break or NUL")]
+    [InlineData("X-A: \"a\\r\\nInjected: 1\"", "contains a line break")]
+    [InlineData("X-A: \"a\\0b\"", "contains the control character \\x00")]
+    [InlineData("X-A: \"a\\x01b\"", "contains the control character \\x01")]
+    [InlineData("X-A: \"a\\x1b[31mb\"", "contains the control character \\x1b")]
+    [InlineData("X-A: \"a\\x7fb\"", "contains the control character \\x7f")]
+    [InlineData("X-A: \"a\\x0bb\"", "contains the control character \\x0b")]
     [InlineData("X-A: [1, 2]", "must be a single value")]
     public void BadHeadersAreErrors(string header, string message)
     {
@@ -174,6 +178,7 @@ public sealed class ConfigValidationTests
     [Theory]
     [InlineData("      headers:\n        Proxy-Authorization: Basic abc\n      auth: {username: u, password: p}", "both set credentials")]
     [InlineData("      auth: {username: u}", "'auth' needs a 'password'")]
+    [InlineData("      auth: {}", "'auth' needs a 'username' and a 'password'")]
     [InlineData("      auth: {username: \"a:b\", password: p}", "cannot contain ':'")]
     [InlineData("      auth: {user: u, password: p}", "did you mean 'username'?")]
     public void AuthErrors(string body, string message)

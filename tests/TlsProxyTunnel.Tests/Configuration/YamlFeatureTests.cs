@@ -184,4 +184,17 @@ public sealed class YamlFeatureTests
         var result = Load(yaml);
         Assert.False(result.Succeeded);
     }
+
+    /// <summary>YamlDotNet reported these at the enclosing node (1:1, or the last scalar) or with an internal error.</summary>
+    [Theory]
+    [InlineData("version: 2\n\n\n\n\nservers:\n  web:\n    listen: [\"127.0.0.1:0\"]\n\tmaxclients: 5\n    default: echo\n", 9, 1)]
+    [InlineData("version: 2\nservers:\n  web:\n    listen: [\"127.0.0.1:0\"]\n    default: echo\n\n\n\n  \tmaxclients: 5\n", 9, 3)]
+    [InlineData("version: 2\nservers:\n  web:\n    default: echo\n    listen:\n      - \"127.0.0.1:0\"\n\n\n\t- x\n", 9, 1)]
+    [InlineData("version: 2\nservers:\n  web:\n    default: echo\n    listen:\n      - \"127.0.0.1:0\"\n\n\n\tmaxclients: 5\n", 9, 1)]
+    public void A_tab_in_the_indentation_is_reported_where_it_is(string yaml, int line, int column)
+    {
+        var error = SingleError(yaml);
+        Assert.Equal((line, column), (error.Line, error.Column));
+        Assert.Contains("tab", error.Message, StringComparison.Ordinal);
+    }
 }

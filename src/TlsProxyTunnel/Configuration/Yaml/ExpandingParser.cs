@@ -75,9 +75,15 @@ internal sealed class ExpandingParser(IParser inner, Func<string, string?> envir
     private Scalar Expand(Scalar scalar)
     {
         var result = EnvironmentExpander.Expand(scalar.Value, environment);
-        foreach (var problem in result.Problems)
+        foreach (var secret in result.Substituted)
         {
-            diagnostics.Error(scalar.Start, problem);
+            diagnostics.AddSecret(scalar.Start, secret);
+        }
+
+        if (result.Problems.Count > 0)
+        {
+            // One diagnostic per position: every problem of this value in one message.
+            diagnostics.Error(scalar.Start, string.Join("; ", result.Problems));
         }
 
         if (!result.UsedVariables && ReferenceEquals(result.Value, scalar.Value))

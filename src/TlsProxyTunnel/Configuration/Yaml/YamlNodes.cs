@@ -31,8 +31,14 @@ internal sealed class ConfigScalar(Mark start, string value, string raw, bool ex
 
     public override string Describe => IsNull ? "nothing (null)" : "a single value";
 
-    /// <summary>The value for an error message: never the expanded text, which may be a secret.</summary>
-    public string Shown => Expanded ? $"'{Raw}' (value from the environment not shown)" : $"'{Raw}'";
+    /// <summary>The value for an error message: never the expanded text, which may be a secret; escaped and cut.</summary>
+    public string Shown => Expanded ? $"{DiagnosticText.Quote(Raw)} (value from the environment not shown)" : DiagnosticText.Quote(Raw);
+
+    /// <summary>How parsers of this value may show its parts in a message.</summary>
+    public ValueEcho Echo => new(Expanded);
+
+    /// <summary>The value where <c>tpt check</c> shows it: as written when it came from the environment.</summary>
+    public string Display => Expanded ? Raw : Value;
 }
 
 internal sealed class ConfigSequence(Mark start, IReadOnlyList<ConfigNode> items) : ConfigNode(start)

@@ -18,6 +18,13 @@ internal static partial class YamlTreeBuilder
     /// </summary>
     internal const int MaxDepth = 64;
 
+    /// <summary>
+    /// Entries that merge keys may copy in the whole document. Aliases share one node, but a merge copies the
+    /// source's entries into each mapping, so 600 keys merged into 600 servers are 360 000 entries from 32 KB
+    /// of YAML. A real configuration merges a few hundred.
+    /// </summary>
+    internal const int MaxMergedEntries = 100_000;
+
     /// <param name="Root">The document's root node; null when the document is empty or unreadable.</param>
     /// <param name="Readable">False after a YAML syntax error, when nothing after it can be trusted.</param>
     internal sealed record Outcome(ConfigNode? Root, bool Readable);
@@ -27,6 +34,7 @@ internal static partial class YamlTreeBuilder
         var parser = new ExpandingParser(new Parser(new StringReader(yaml)), environment, diagnostics);
         var anchors = new Dictionary<string, ConfigNode>(StringComparer.Ordinal);
         var open = new Stack<CollectionBuilder>();
+        var mergeBudget = new MergeBudget();
         ConfigNode? root = null;
         var documents = 0;
         var lastGood = new Mark(0, 1, 1);
@@ -65,7 +73,7 @@ internal static partial class YamlTreeBuilder
                         diagnostics.Error(parser.Current.Start, $"nesting deeper than {MaxDepth} levels; a configuration needs far fewer");
                         return new Outcome(null, false);
                     case MappingStart mapping:
-                        open.Push(new MappingBuilder(mapping.Start, mapping.Anchor.IsEmpty ? null : mapping.Anchor.Value, diagnostics));
+                        open.Push(new MappingBuilder(mapping.Start, mapping.Anchor.IsEmpty ? null : mapping.Anchor.Value, diagnostics, mergeBudget));
                         break;
                     case SequenceStart sequence:
                         open.Push(new SequenceBuilder(sequence.Start, sequence.Anchor.IsEmpty ? null : sequence.Anchor.Value));
@@ -100,18 +108,75 @@ internal static partial class YamlTreeBuilder
         }
         catch (YamlException e)
         {
-            diagnostics.Error(e.Start, $"YAML syntax error: {CleanMessage(e.Message)}");
+            // YamlDotNet places tab errors at the start of the enclosing node (1:1 for a tab on line 9).
+            if (e.Message.Contains("tab", StringComparison.OrdinalIgnoreCase) && IndentationTab(yaml) is { } tab)
+            {
+                diagnostics.Error(tab, TabMessage);
+            }
+            else
+            {
+                diagnostics.Error(e.Start, $"YAML syntax error: {CleanMessage(e.Message)}");
+            }
+
             return new Outcome(null, false);
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException or IndexOutOfRangeException)
         {
-            // YamlDotNet's scanner throws these instead of a YamlException on some malformed input; the
-            // position of the last event it did produce is the best place we have.
-            diagnostics.Error(lastGood, $"YAML syntax error after this point: the document could not be parsed ({e.Message})");
+            // YamlDotNet's scanner throws these instead of a YamlException on some malformed input (a tab in the
+            // indentation inside a flow collection is one); the tab, or else the last event it did produce, is
+            // the best place we have.
+            if (IndentationTab(yaml) is { } tab)
+            {
+                diagnostics.Error(tab, TabMessage);
+            }
+            else
+            {
+                diagnostics.Error(lastGood, $"YAML syntax error after this point: the document could not be parsed ({e.Message})");
+            }
+
             return new Outcome(null, false);
         }
 
         return new Outcome(root, true);
+    }
+
+    private const string TabMessage = "YAML syntax error: a tab character in the indentation; YAML indents with spaces only";
+
+    /// <summary>The first tab in the leading white space of a line that has content, or null.</summary>
+    internal static Mark? IndentationTab(string yaml)
+    {
+        var line = 1;
+        var lineStart = 0;
+        while (lineStart <= yaml.Length)
+        {
+            var end = yaml.IndexOf('\n', lineStart);
+            if (end < 0)
+            {
+                end = yaml.Length;
+            }
+
+            var i = lineStart;
+            var tab = -1;
+            while (i < end && yaml[i] is ' ' or '\t' or '\r')
+            {
+                if (yaml[i] == '\t' && tab < 0)
+                {
+                    tab = i;
+                }
+
+                i++;
+            }
+
+            if (tab >= 0 && i < end)
+            {
+                return new Mark(tab, line, tab - lineStart + 1);
+            }
+
+            line++;
+            lineStart = end + 1;
+        }
+
+        return null;
     }
 
     /// <summary>YamlDotNet prefixes messages with "(Line: …) - (Line: …): "; the diagnostic already says where.</summary>
@@ -140,11 +205,19 @@ internal static partial class YamlTreeBuilder
         public override ConfigNode Build() => new ConfigSequence(Start, _items);
     }
 
-    private sealed class MappingBuilder(Mark start, string? anchor, DiagnosticBag diagnostics) : CollectionBuilder(start, anchor)
+    private sealed class MergeBudget
+    {
+        public int Remaining { get; set; } = MaxMergedEntries;
+
+        /// <summary>Set once the budget ran out and that was reported: later merges are skipped without a word.</summary>
+        public bool Exhausted { get; set; }
+    }
+
+    private sealed class MappingBuilder(Mark start, string? anchor, DiagnosticBag diagnostics, MergeBudget budget) : CollectionBuilder(start, anchor)
     {
         private readonly List<ConfigMapping.Entry> _entries = [];
         private readonly Dictionary<string, ConfigScalar> _keys = new(StringComparer.Ordinal);
-        private readonly List<ConfigNode> _merges = [];
+        private readonly List<(Mark Key, ConfigNode Value)> _merges = [];
         private ConfigNode? _pendingKey;
 
         public override void Add(ConfigNode node)
@@ -165,13 +238,13 @@ internal static partial class YamlTreeBuilder
 
             if (key.IsPlain && key.Value == "<<")
             {
-                _merges.Add(node);
+                _merges.Add((key.Start, node));
                 return;
             }
 
             if (_keys.TryGetValue(key.Value, out var first))
             {
-                diagnostics.Error(key.Start, $"duplicate key '{key.Value}' (first given at line {first.Start.Line}, column {first.Start.Column})");
+                diagnostics.Error(key.Start, $"duplicate key {DiagnosticText.Quote(key.Value)} (first given at line {first.Start.Line}, column {first.Start.Column})");
                 return;
             }
 
@@ -181,7 +254,7 @@ internal static partial class YamlTreeBuilder
 
         public override ConfigNode Build()
         {
-            foreach (var merge in _merges)
+            foreach (var (mergeKey, merge) in _merges)
             {
                 var sources = merge switch
                 {
@@ -198,9 +271,22 @@ internal static partial class YamlTreeBuilder
                 // Earlier sources win over later ones, and the mapping's own keys over all of them.
                 foreach (var entry in sources.SelectMany(s => s.Entries))
                 {
+                    if (budget.Remaining <= 0)
+                    {
+                        if (budget.Exhausted)
+                        {
+                            break;
+                        }
+
+                        budget.Exhausted = true;
+                        diagnostics.Error(mergeKey, $"merge keys ('<<') in this file copy more than {MaxMergedEntries} entries in all; a configuration needs far fewer (the rest were not merged)");
+                        break;
+                    }
+
                     if (_keys.TryAdd(entry.Key.Value, entry.Key))
                     {
                         _entries.Add(entry);
+                        budget.Remaining--;
                     }
                 }
             }
