@@ -203,6 +203,22 @@ public sealed class KubernetesManifestTests
 
     [Theory]
     [MemberData(nameof(Overlays))]
+    public void The_tpt_container_declares_the_ports_the_image_exposes(string overlay)
+    {
+        // The image's own configuration (container-files) and these ConfigMaps replace each other at
+        // /etc/tpt/config.yaml: they keep the same ports, so the image's EXPOSE documents both.
+        var exposed = File.ReadLines(Path.Combine(Repository.Root, "Dockerfile"))
+            .Where(l => l.StartsWith("EXPOSE ", StringComparison.Ordinal))
+            .SelectMany(l => l["EXPOSE ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Select(w => int.Parse(w.Split('/')[0], System.Globalization.CultureInfo.InvariantCulture))
+            .ToHashSet();
+        Assert.NotEmpty(exposed);
+        var declared = Items(RenderedOverlay.Of(overlay).Tpt, "ports").Select(p => Int(p, "containerPort")).ToHashSet();
+        Assert.Equal(exposed.Order(), declared.Order());
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
     public void Every_container_is_locked_down_and_has_requests_and_limits(string overlay)
     {
         var rendered = RenderedOverlay.Of(overlay);
