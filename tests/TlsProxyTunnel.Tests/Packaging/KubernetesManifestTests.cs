@@ -1,330 +1,348 @@
-using System.Globalization;
-using System.Text;
 using TlsProxyTunnel.Configuration;
 using YamlDotNet.RepresentationModel;
+using static TlsProxyTunnel.Tests.Packaging.YamlNodes;
 
 namespace TlsProxyTunnel.Tests.Packaging;
 
 /// <summary>
-/// The example manifests in deploy/kubernetes must agree with each other and with the tpt configuration
-/// they carry: a selector that matches no pod, a probe on the wrong port or a missing Secret key only shows
-/// up in a cluster, and tls-proxy-tunnel's own manifests had exactly these mistakes.
+/// The Kubernetes examples (deploy/kubernetes: a shared base, the sidecar and gateway overlays), rendered as
+/// <c>kubectl apply -k</c> would send them, must agree with each other and with the tpt configuration they
+/// carry: a selector that matches no pod, a probe on the wrong port or a missing Secret key only shows up in
+/// a cluster, and tls-proxy-tunnel's own manifests had exactly these mistakes.
 /// </summary>
 public sealed class KubernetesManifestTests
 {
-    private static readonly string Directory = Path.Combine(RepositoryRoot(), "deploy", "kubernetes");
-    private static readonly List<YamlMappingNode> Objects = LoadObjects();
+    public static TheoryData<string> Overlays => new("sidecar", "gateway");
 
-    private static YamlMappingNode Deployment => Single("Deployment");
+    public static TheoryData<string> Kustomizations => new("base", "sidecar", "gateway");
 
-    private static YamlMappingNode PodSpec => Map(Map(Map(Deployment, "spec"), "template"), "spec");
-
-    private static IEnumerable<YamlMappingNode> Containers =>
-        Items(PodSpec, "initContainers").Concat(Items(PodSpec, "containers"));
-
-    private static YamlMappingNode Tpt => Containers.Single(c => Text(c, "image").Contains("/tpt", StringComparison.Ordinal));
-
-    [Fact]
-    public void The_kustomization_lists_every_manifest_and_only_existing_ones()
+    [Theory]
+    [MemberData(nameof(Kustomizations))]
+    public void Each_kustomization_uses_every_manifest_beside_it_and_only_existing_ones(string name)
     {
-        var kustomization = (YamlMappingNode)LoadDocuments(Path.Combine(Directory, "kustomization.yaml")).Single();
-        var resources = Seq(kustomization, "resources").Select(n => ((YamlScalarNode)n).Value!).ToList();
-        var files = System.IO.Directory.EnumerateFiles(Directory, "*.yaml").Select(Path.GetFileName).Where(f => f != "kustomization.yaml");
-        Assert.Equal(files.Order(StringComparer.Ordinal), resources.Order(StringComparer.Ordinal));
-        Assert.Contains(Seq(kustomization, "images").Cast<YamlMappingNode>(), i => Text(i, "name") == ImageName(Text(Tpt, "image")));
+        var directory = Path.Combine(RenderedOverlay.KubernetesDirectory, name);
+        var kustomization = Kustomization(name);
+        var resources = Strings(kustomization, "resources").ToList();
+        var patches = Items(kustomization, "patches").Select(p => Text(p, "path")).ToList();
+        foreach (var reference in resources.Concat(patches))
+        {
+            var full = Path.Combine(directory, reference);
+            Assert.True(File.Exists(full) || System.IO.Directory.Exists(full), $"{name}/kustomization.yaml names {reference}, which does not exist");
+        }
+
+        var local = resources.Concat(patches).Where(r => !r.Contains('/', StringComparison.Ordinal));
+        var files = System.IO.Directory.EnumerateFiles(directory, "*.yaml").Select(Path.GetFileName).Where(f => f != "kustomization.yaml");
+        Assert.Equal(files.Order(StringComparer.Ordinal), local.Order(StringComparer.Ordinal));
     }
 
     [Fact]
-    public void The_kustomization_has_the_image_keys_the_README_tells_users_to_set()
+    public void The_image_is_set_in_the_base_with_the_keys_the_README_tells_users_to_set()
     {
-        var kustomization = (YamlMappingNode)LoadDocuments(Path.Combine(Directory, "kustomization.yaml")).Single();
-        var image = Seq(kustomization, "images").Cast<YamlMappingNode>().Single(i => Text(i, "name") == ImageName(Text(Tpt, "image")));
-        var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
+        var readme = File.ReadAllText(Path.Combine(Repository.Root, "README.md"));
+        var image = Seq(Kustomization("base"), "images").Cast<YamlMappingNode>()
+            .Single(i => Text(i, "name") == RenderedOverlay.ImageName(Text(TptOfBase(), "image")));
         foreach (var key in (string[])["newName", "newTag"])
         {
             Assert.Contains($"`{key}`", readme, StringComparison.Ordinal);
-            Assert.True(image.Children.ContainsKey(key), $"kustomization.yaml's tpt image has no '{key}' for the README's step to edit");
+            Assert.True(Has(image, key), $"base/kustomization.yaml's tpt image has no '{key}' for the README's step to edit");
         }
+
+        // One place to set it: an overlay's own images: entry would shadow the base's for that overlay alone.
+        Assert.False(Has(Kustomization("sidecar"), "images"), "the sidecar overlay sets its own image");
+        Assert.False(Has(Kustomization("gateway"), "images"), "the gateway overlay sets its own image");
+        Assert.Equal($"{Text(image, "newName")}:{Text(image, "newTag")}", Text(RenderedOverlay.Of("sidecar").Tpt, "image"));
+        Assert.Equal($"{Text(image, "newName")}:{Text(image, "newTag")}", Text(RenderedOverlay.Of("gateway").Tpt, "image"));
     }
 
-    [Fact]
-    public void Tpt_runs_with_watch_so_an_edited_ConfigMap_reaches_it()
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void The_README_applies_each_overlay_by_its_path(string overlay)
     {
-        // configmap.yaml's comment promises that a changed ConfigMap is reloaded: that needs --watch (SIGHUP
-        // is the only other trigger, and nothing in a pod sends it).
-        Assert.Contains("--watch", File.ReadAllText(Path.Combine(Directory, "configmap.yaml")), StringComparison.Ordinal);
-        Assert.Equal(["--watch"], Seq(Tpt, "args").Select(n => ((YamlScalarNode)n).Value));
-        Assert.False(Tpt.Children.ContainsKey("command"), "a command would replace the image's entry point, /app/tpt");
+        var readme = File.ReadAllText(Path.Combine(Repository.Root, "README.md"));
+        Assert.Contains($"kubectl apply -k deploy/kubernetes/{overlay}", readme, StringComparison.Ordinal);
+        Assert.Contains($"kubectl apply -k deploy/kubernetes/{overlay}", File.ReadAllText(Path.Combine(RenderedOverlay.KubernetesDirectory, overlay, "kustomization.yaml")), StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void The_deployment_selector_matches_its_pod_template_labels()
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Tpt_runs_with_watch_so_an_edited_ConfigMap_reaches_it(string overlay)
     {
-        var selector = Labels(Map(Map(Deployment, "spec"), "selector"), "matchLabels");
-        var template = Labels(Map(Map(Deployment, "spec"), "template"), "metadata", "labels");
-        Assert.NotEmpty(selector);
-        Assert.All(selector, l => Assert.True(template.GetValueOrDefault(l.Key) == l.Value, $"selector {l.Key}={l.Value} is not a template label"));
+        var rendered = RenderedOverlay.Of(overlay);
+        // The ConfigMap's comment promises that a change is reloaded: that needs --watch (SIGHUP is the only
+        // other trigger, and nothing in a pod sends it).
+        Assert.Contains("--watch", File.ReadAllText(Path.Combine(RenderedOverlay.KubernetesDirectory, overlay, "configmap.yaml")), StringComparison.Ordinal);
+        Assert.Equal(["--watch"], Strings(rendered.Tpt, "args"));
+        Assert.False(Has(rendered.Tpt, "command"), "a command would replace the image's entry point, /app/tpt");
     }
 
-    [Fact]
-    public void Every_service_selects_the_pods_and_targets_a_declared_container_port()
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void The_deployment_selector_matches_its_pod_template_labels(string overlay)
     {
-        var template = Labels(Map(Map(Deployment, "spec"), "template"), "metadata", "labels");
-        var ports = Containers.SelectMany(c => Items(c, "ports")).ToList();
-        foreach (var service in Objects.Where(o => Text(o, "kind") == "Service"))
+        var rendered = RenderedOverlay.Of(overlay);
+        var selector = Labels(Map(rendered.Deployment, "spec"), "selector", "matchLabels");
+        Assert.True(RenderedOverlay.Selects(selector, rendered.PodLabels), $"{overlay}: the Deployment's selector does not match its own pods");
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Every_service_selects_the_pods_and_targets_a_listen_port_of_the_embedded_config(string overlay)
+    {
+        var rendered = RenderedOverlay.Of(overlay);
+        var reachable = rendered.Config.Servers.SelectMany(s => s.Listen)
+            .Where(l => !System.Net.IPAddress.IsLoopback(l.EndPoint.Address))
+            .Select(l => l.EndPoint.Port)
+            .ToHashSet();
+        foreach (var service in rendered.OfKind("Service"))
         {
-            var selector = Labels(Map(service, "spec"), "selector");
-            Assert.NotEmpty(selector);
-            Assert.All(selector, l => Assert.True(template.GetValueOrDefault(l.Key) == l.Value, $"Service selector {l.Key}={l.Value} matches no pod label"));
+            var name = Text(Map(service, "metadata"), "name");
+            Assert.True(RenderedOverlay.Selects(Labels(Map(service, "spec"), "selector"), rendered.PodLabels), $"{overlay}: Service {name} selects no pod");
             foreach (var port in Items(Map(service, "spec"), "ports"))
             {
-                var target = Text(port, "targetPort");
-                Assert.True(ports.Any(p => Text(p, "name") == target || Text(p, "containerPort") == target), $"Service targetPort {target} is no container port");
+                var target = RenderedOverlay.ResolvePort(rendered.Tpt, Text(port, "targetPort"));
+                Assert.True(reachable.Contains(target), $"{overlay}: Service {name} sends to port {target}, where tpt does not listen on a pod address");
             }
         }
     }
 
-    [Fact]
-    public void Referenced_ConfigMaps_and_Secrets_exist_with_the_referenced_keys()
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void The_metrics_service_is_annotated_for_scraping_the_health_server(string overlay)
     {
-        var references = 0;
-        foreach (var volume in Items(PodSpec, "volumes").Where(v => v.Children.ContainsKey("configMap")))
+        var rendered = RenderedOverlay.Of(overlay);
+        var scraped = rendered.OfKind("Service")
+            .Where(s => Has(Map(s, "metadata"), "annotations") && Labels(Map(s, "metadata"), "annotations").ContainsKey("prometheus.io/scrape"))
+            .ToList();
+        var service = Assert.Single(scraped);
+        var annotations = Labels(Map(service, "metadata"), "annotations");
+        Assert.Equal("true", annotations["prometheus.io/scrape"]);
+        Assert.Equal("/metrics", annotations["prometheus.io/path"]);
+        var port = int.Parse(annotations["prometheus.io/port"], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains(port, rendered.HealthPorts);
+        Assert.All(Items(Map(service, "spec"), "ports"), p => Assert.Contains(RenderedOverlay.ResolvePort(rendered.Tpt, Text(p, "targetPort")), rendered.HealthPorts));
+        Assert.Equal("ClusterIP", Has(Map(service, "spec"), "type") ? Text(Map(service, "spec"), "type") : "ClusterIP");
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Referenced_ConfigMaps_and_Secrets_exist_with_the_referenced_keys(string overlay)
+    {
+        var rendered = RenderedOverlay.Of(overlay);
+        var configReferences = 0;
+        foreach (var volume in Items(rendered.PodSpec, "volumes").Where(v => Has(v, "configMap")))
         {
             var configMap = Map(volume, "configMap");
-            var data = Keys(Named("ConfigMap", Text(configMap, "name")));
+            var data = RenderedOverlay.Keys(rendered.Named("ConfigMap", Text(configMap, "name")));
             foreach (var item in Items(configMap, "items"))
             {
                 Assert.Contains(Text(item, "key"), data);
-                references++;
+                configReferences++;
             }
         }
 
-        foreach (var env in Containers.SelectMany(c => Items(c, "env")).Where(e => e.Children.ContainsKey("valueFrom")))
+        foreach (var env in rendered.Containers.SelectMany(c => Items(c, "env")).Where(e => Has(e, "valueFrom")))
         {
             var from = Map(env, "valueFrom");
-            if (from.Children.ContainsKey("secretKeyRef"))
+            foreach (var (kind, key) in (ReadOnlySpan<(string, string)>)[("Secret", "secretKeyRef"), ("ConfigMap", "configMapKeyRef")])
             {
-                var reference = Map(from, "secretKeyRef");
-                Assert.Contains(Text(reference, "key"), Keys(Named("Secret", Text(reference, "name"))));
-                references++;
-            }
-        }
-
-        Assert.True(references >= 2, "expected the config volume and the proxy credentials to be referenced");
-    }
-
-    [Fact]
-    public void The_config_is_mounted_where_tpt_looks_without_arguments()
-    {
-        var args = Tpt.Children.ContainsKey("args") ? Seq(Tpt, "args").Select(n => ((YamlScalarNode)n).Value!).ToList() : [];
-        Assert.True(!args.Any(a => a is "-c" || a.StartsWith("--config", StringComparison.Ordinal)), "tpt should find /etc/tpt/config.yaml by itself");
-        var mount = Items(Tpt, "volumeMounts").Single(m => Items(PodSpec, "volumes").Any(v => Text(v, "name") == Text(m, "name") && v.Children.ContainsKey("configMap")));
-        Assert.Equal("/etc/tpt", Text(mount, "mountPath"));
-        var volume = Items(PodSpec, "volumes").Single(v => Text(v, "name") == Text(mount, "name"));
-        Assert.Contains(Items(Map(volume, "configMap"), "items"), i => Text(i, "path") == "config.yaml");
-    }
-
-    [Fact]
-    public void The_embedded_config_is_valid_with_the_environment_the_pod_gives_tpt()
-    {
-        var config = EmbeddedConfig();
-        Assert.Contains(config.Servers, s => s.Default == "health");
-        // The credentials reached the CONNECT headers (so the Secret's key and the variable name line up).
-        var secret = Named("Secret", "tpt-proxy-credentials");
-        var expected = Text(Map(secret, "stringData"), "proxy-authorization");
-        Assert.Contains(config.Servers.SelectMany(s => s.Sni).SelectMany(r => r.Via?.Headers ?? []), h => h.Value == expected && h.Sensitive);
-    }
-
-    [Fact]
-    public void Probes_hit_the_health_server_of_the_embedded_config()
-    {
-        var healthPorts = EmbeddedConfig().Servers.Where(s => s.Default == "health").SelectMany(s => s.Listen)
-            .Where(l => !l.EndPoint.Address.Equals(System.Net.IPAddress.Loopback)).Select(l => l.EndPoint.Port).ToHashSet();
-        Assert.NotEmpty(healthPorts);
-        var expectedPath = new Dictionary<string, string> { ["livenessProbe"] = "/health", ["readinessProbe"] = "/ready" };
-        foreach (var kind in (string[])["livenessProbe", "readinessProbe", "startupProbe"])
-        {
-            if (!Tpt.Children.ContainsKey(kind))
-            {
-                Assert.True(kind == "startupProbe", $"the tpt container has no {kind}");
-                continue;
-            }
-
-            var get = Map(Map(Tpt, kind), "httpGet");
-            Assert.Contains(ResolvePort(Tpt, Text(get, "port")), healthPorts);
-            if (expectedPath.TryGetValue(kind, out var path))
-            {
-                Assert.Equal(path, Text(get, "path"));
-            }
-        }
-
-        foreach (var service in Objects.Where(o => Text(o, "kind") == "Service"))
-        {
-            foreach (var port in Items(Map(service, "spec"), "ports"))
-            {
-                Assert.Contains(ResolvePort(Tpt, Text(port, "targetPort")), healthPorts);
-            }
-
-            if (Map(service, "metadata").Children.ContainsKey("annotations"))
-            {
-                var annotations = Labels(Map(service, "metadata"), "annotations");
-                if (annotations.TryGetValue("prometheus.io/port", out var scrape))
+                if (Has(from, key))
                 {
-                    Assert.Contains(int.Parse(scrape, CultureInfo.InvariantCulture), healthPorts);
+                    var reference = Map(from, key);
+                    Assert.Contains(Text(reference, "key"), RenderedOverlay.Keys(rendered.Named(kind, Text(reference, "name"))));
                 }
             }
         }
+
+        Assert.True(configReferences >= 1, $"{overlay}: the tpt config volume names no ConfigMap key");
     }
 
-    [Fact]
-    public void The_tpt_container_declares_exactly_the_listen_ports_of_the_embedded_config()
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void The_config_is_mounted_where_tpt_looks_without_arguments(string overlay)
     {
-        var listening = EmbeddedConfig().Servers.SelectMany(s => s.Listen).Select(l => l.EndPoint.Port).ToHashSet();
-        var declared = Items(Tpt, "ports").Select(p => int.Parse(Text(p, "containerPort"), CultureInfo.InvariantCulture)).ToHashSet();
+        var rendered = RenderedOverlay.Of(overlay);
+        var args = Has(rendered.Tpt, "args") ? Strings(rendered.Tpt, "args").ToList() : [];
+        Assert.True(!args.Any(a => a is "-c" || a.StartsWith("--config", StringComparison.Ordinal)), "tpt should find /etc/tpt/config.yaml by itself");
+        var volumes = Items(rendered.PodSpec, "volumes").ToList();
+        var mount = Items(rendered.Tpt, "volumeMounts").Single(m => volumes.Any(v => Text(v, "name") == Text(m, "name") && Has(v, "configMap")));
+        Assert.Equal("/etc/tpt", Text(mount, "mountPath"));
+        var volume = volumes.Single(v => Text(v, "name") == Text(mount, "name"));
+        Assert.Contains(Items(Map(volume, "configMap"), "items"), i => Text(i, "path") == "config.yaml");
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Probes_hit_the_health_server_of_the_embedded_config(string overlay)
+    {
+        var rendered = RenderedOverlay.Of(overlay);
+        Assert.NotEmpty(rendered.HealthPorts);
+        var expectedPath = new Dictionary<string, string> { ["livenessProbe"] = "/health", ["readinessProbe"] = "/ready", ["startupProbe"] = "/ready" };
+        foreach (var (kind, path) in expectedPath)
+        {
+            if (!Has(rendered.Tpt, kind))
+            {
+                Assert.True(kind == "startupProbe", $"{overlay}: the tpt container has no {kind}");
+                continue;
+            }
+
+            var get = Map(Map(rendered.Tpt, kind), "httpGet");
+            Assert.Contains(RenderedOverlay.ResolvePort(rendered.Tpt, Text(get, "port")), rendered.HealthPorts);
+            Assert.Equal(path, Text(get, "path"));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void The_tpt_container_declares_exactly_the_listen_ports_of_the_embedded_config(string overlay)
+    {
+        var rendered = RenderedOverlay.Of(overlay);
+        var listening = rendered.Config.Servers.SelectMany(s => s.Listen).Select(l => l.EndPoint.Port).ToHashSet();
+        var declared = Items(rendered.Tpt, "ports").Select(p => Int(p, "containerPort")).ToHashSet();
         Assert.Equal(listening.Order(), declared.Order());
     }
 
-    [Fact]
-    public void Every_container_is_locked_down_and_has_requests_and_limits()
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void The_tpt_container_declares_the_ports_the_image_exposes(string overlay)
     {
-        var podSecurity = Map(PodSpec, "securityContext");
-        foreach (var container in Containers)
+        // The image's own configuration (container-files) and these ConfigMaps replace each other at
+        // /etc/tpt/config.yaml: they keep the same ports, so the image's EXPOSE documents both.
+        var exposed = File.ReadLines(Path.Combine(Repository.Root, "Dockerfile"))
+            .Where(l => l.StartsWith("EXPOSE ", StringComparison.Ordinal))
+            .SelectMany(l => l["EXPOSE ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Select(w => int.Parse(w.Split('/')[0], System.Globalization.CultureInfo.InvariantCulture))
+            .ToHashSet();
+        Assert.NotEmpty(exposed);
+        var declared = Items(RenderedOverlay.Of(overlay).Tpt, "ports").Select(p => Int(p, "containerPort")).ToHashSet();
+        Assert.Equal(exposed.Order(), declared.Order());
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void Every_container_is_locked_down_and_has_requests_and_limits(string overlay)
+    {
+        var rendered = RenderedOverlay.Of(overlay);
+        var podSecurity = Map(rendered.PodSpec, "securityContext");
+        Assert.Equal("RuntimeDefault", Text(Map(podSecurity, "seccompProfile"), "type"));
+        foreach (var container in rendered.Containers)
         {
-            var name = Text(container, "name");
+            var name = $"{overlay}/{Text(container, "name")}";
             var security = Map(container, "securityContext");
             Assert.True(Text(security, "readOnlyRootFilesystem") == "true", $"{name}: readOnlyRootFilesystem");
             Assert.True(Text(security, "allowPrivilegeEscalation") == "false", $"{name}: allowPrivilegeEscalation");
-            Assert.Equal(["ALL"], Seq(Map(security, "capabilities"), "drop").Select(n => ((YamlScalarNode)n).Value));
-            var nonRoot = security.Children.ContainsKey("runAsNonRoot") ? Text(security, "runAsNonRoot") : Text(podSecurity, "runAsNonRoot");
+            Assert.Equal(["ALL"], Strings(Map(security, "capabilities"), "drop"));
+            var nonRoot = Has(security, "runAsNonRoot") ? Text(security, "runAsNonRoot") : Text(podSecurity, "runAsNonRoot");
             Assert.True(nonRoot == "true", $"{name}: runAsNonRoot");
             foreach (var section in (string[])["requests", "limits"])
             {
                 var resources = Map(Map(container, "resources"), section);
-                Assert.True(resources.Children.ContainsKey("cpu") && resources.Children.ContainsKey("memory"), $"{name}: resources.{section} needs cpu and memory");
+                Assert.True(Has(resources, "cpu") && Has(resources, "memory"), $"{name}: resources.{section} needs cpu and memory");
             }
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public void The_drain_fits_in_the_termination_grace_period(string overlay)
+    {
+        var rendered = RenderedOverlay.Of(overlay);
+        // Kubernetes counts the grace period from the start of the preStop hook, and sends SIGTERM after it.
+        var preStop = Has(rendered.Tpt, "lifecycle") && Has(Map(rendered.Tpt, "lifecycle"), "preStop")
+            ? TimeSpan.FromSeconds(Int(Map(Map(Map(rendered.Tpt, "lifecycle"), "preStop"), "sleep"), "seconds"))
+            : TimeSpan.Zero;
+        var grace = TimeSpan.FromSeconds(Int(rendered.PodSpec, "terminationGracePeriodSeconds"));
+        Assert.True(preStop + rendered.Config.ShutdownTimeout < grace,
+            $"{overlay}: preStop {preStop.TotalSeconds} s + shutdown_timeout {rendered.Config.ShutdownTimeout.TotalSeconds} s must end before the kill at {grace.TotalSeconds} s");
+        // The comments that explain the numbers name them: keep them true.
+        var configMap = File.ReadAllText(Path.Combine(RenderedOverlay.KubernetesDirectory, overlay, "configmap.yaml"));
+        Assert.Contains($"({grace.TotalSeconds} s", configMap, StringComparison.Ordinal);
+        Assert.Contains($"shutdown_timeout: {rendered.Config.ShutdownTimeout.TotalSeconds}s", configMap, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void The_drain_fits_in_the_termination_grace_period()
+    public void Both_overlays_run_the_same_tpt_container_apart_from_what_the_gateway_resizes()
     {
-        var grace = TimeSpan.FromSeconds(int.Parse(Text(PodSpec, "terminationGracePeriodSeconds"), CultureInfo.InvariantCulture));
-        Assert.True(EmbeddedConfig().ShutdownTimeout < grace, "shutdown_timeout must end before Kubernetes kills the pod");
-    }
-
-    private static ProxyConfig EmbeddedConfig()
-    {
-        var volume = Items(PodSpec, "volumes").Single(v => v.Children.ContainsKey("configMap"));
-        var configMap = Named("ConfigMap", Text(Map(volume, "configMap"), "name"));
-        var yaml = Text(Map(configMap, "data"), "config.yaml");
-        var environment = TptEnvironment();
-        var loaded = ConfigLoader.LoadText(yaml, "configmap", name => environment.GetValueOrDefault(name));
-        Assert.True(loaded.Config is not null, "the ConfigMap's config.yaml is invalid:\n" + string.Join('\n', loaded.Diagnostics));
-        return loaded.Config;
-    }
-
-    /// <summary>The tpt container's environment as the kubelet builds it: plain values and Secret keys.</summary>
-    private static Dictionary<string, string> TptEnvironment()
-    {
-        var environment = new Dictionary<string, string>();
-        foreach (var env in Items(Tpt, "env"))
+        var sidecar = RenderedOverlay.Of("sidecar").Tpt;
+        var gateway = RenderedOverlay.Of("gateway").Tpt;
+        foreach (var key in (string[])["image", "args", "ports", "volumeMounts", "livenessProbe", "readinessProbe", "startupProbe", "securityContext"])
         {
-            if (env.Children.ContainsKey("value"))
-            {
-                environment[Text(env, "name")] = Text(env, "value");
-            }
-            else if (Map(env, "valueFrom").Children.ContainsKey("secretKeyRef"))
-            {
-                var reference = Map(Map(env, "valueFrom"), "secretKeyRef");
-                environment[Text(env, "name")] = SecretValue(Named("Secret", Text(reference, "name")), Text(reference, "key"));
-            }
+            Assert.Equal(Flatten(Key(sidecar, key)), Flatten(Key(gateway, key)));
         }
 
-        return environment;
+        Assert.Equal(RenderedOverlay.Of("sidecar").HealthPorts.Order(), RenderedOverlay.Of("gateway").HealthPorts.Order());
     }
 
-    private static string SecretValue(YamlMappingNode secret, string key) =>
-        secret.Children.TryGetValue("stringData", out var stringData) && ((YamlMappingNode)stringData).Children.ContainsKey(key)
-            ? Text((YamlMappingNode)stringData, key)
-            : Encoding.UTF8.GetString(Convert.FromBase64String(Text(Map(secret, "data"), key)));
-
-    private static int ResolvePort(YamlMappingNode container, string port) =>
-        int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var number)
-            ? number
-            : int.Parse(Text(Items(container, "ports").Single(p => Text(p, "name") == port), "containerPort"), CultureInfo.InvariantCulture);
-
-    private static HashSet<string> Keys(YamlMappingNode configMapOrSecret) =>
-        ((string[])["data", "stringData", "binaryData"])
-            .Where(section => configMapOrSecret.Children.ContainsKey(section))
-            .SelectMany(section => Map(configMapOrSecret, section).Children.Keys)
-            .Select(k => ((YamlScalarNode)k).Value!)
-            .ToHashSet();
-
-    /// <summary>The image without tag or digest, as kustomize's images[].name matches it.</summary>
-    private static string ImageName(string image)
+    [Fact]
+    public void Both_overlays_can_run_in_one_namespace()
     {
-        var name = image.Split('@')[0];
-        var colon = name.LastIndexOf(':');
-        return colon > name.LastIndexOf('/') ? name[..colon] : name;
-    }
+        var sidecar = RenderedOverlay.Of("sidecar");
+        var gateway = RenderedOverlay.Of("gateway");
+        var sidecarNames = sidecar.Objects.Select(o => (Text(o, "kind"), Text(Map(o, "metadata"), "name"))).ToHashSet();
+        Assert.DoesNotContain(gateway.Objects.Select(o => (Text(o, "kind"), Text(Map(o, "metadata"), "name"))), sidecarNames.Contains);
 
-    private static YamlMappingNode Single(string kind)
-    {
-        var matches = Objects.Where(o => Text(o, "kind") == kind).ToList();
-        Assert.True(matches.Count == 1, $"expected one {kind}, found {matches.Count}");
-        return matches[0];
-    }
-
-    private static YamlMappingNode Named(string kind, string name)
-    {
-        var match = Objects.SingleOrDefault(o => Text(o, "kind") == kind && Text(Map(o, "metadata"), "name") == name);
-        Assert.True(match is not null, $"{kind} '{name}' is referenced but not defined in deploy/kubernetes");
-        return match;
-    }
-
-    private static Dictionary<string, string> Labels(YamlMappingNode node, params string[] path)
-    {
-        var map = path.Aggregate(node, Map);
-        return map.Children.ToDictionary(e => ((YamlScalarNode)e.Key).Value!, e => ((YamlScalarNode)e.Value).Value!);
-    }
-
-    private static YamlMappingNode Map(YamlMappingNode node, string key) =>
-        node.Children.TryGetValue(key, out var child) && child is YamlMappingNode map ? map : throw new KeyNotFoundException($"no mapping '{key}' at line {node.Start.Line}");
-
-    private static IEnumerable<YamlNode> Seq(YamlMappingNode node, string key) =>
-        node.Children.TryGetValue(key, out var child) && child is YamlSequenceNode seq ? seq.Children : throw new KeyNotFoundException($"no list '{key}' at line {node.Start.Line}");
-
-    private static IEnumerable<YamlMappingNode> Items(YamlMappingNode node, string key) =>
-        node.Children.ContainsKey(key) ? Seq(node, key).Cast<YamlMappingNode>() : [];
-
-    private static string Text(YamlMappingNode node, string key) =>
-        node.Children.TryGetValue(key, out var child) && child is YamlScalarNode scalar ? scalar.Value! : throw new KeyNotFoundException($"no value '{key}' at line {node.Start.Line}");
-
-    private static List<YamlMappingNode> LoadObjects() =>
-        System.IO.Directory.EnumerateFiles(Directory, "*.yaml")
-            .Where(f => Path.GetFileName(f) != "kustomization.yaml")
-            .SelectMany(LoadDocuments)
-            .Cast<YamlMappingNode>()
-            .ToList();
-
-    private static IEnumerable<YamlNode> LoadDocuments(string path)
-    {
-        var stream = new YamlStream();
-        using var reader = new StreamReader(path);
-        stream.Load(reader);
-        return stream.Documents.Select(d => d.RootNode);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        // No selector of one reaches the other's pods (a Service would send clients to the wrong pods, a
+        // PodDisruptionBudget would count them).
+        foreach (var (from, to) in (ReadOnlySpan<(RenderedOverlay, RenderedOverlay)>)[(sidecar, gateway), (gateway, sidecar)])
         {
-            if (File.Exists(Path.Combine(dir.FullName, "TlsProxyTunnel.sln")))
+            foreach (var selector in Selectors(from))
             {
-                return dir.FullName;
+                Assert.False(RenderedOverlay.Selects(selector, to.PodLabels), $"a selector of {from.Name} selects the pods of {to.Name}");
             }
         }
+    }
 
-        throw new InvalidOperationException($"no TlsProxyTunnel.sln above {AppContext.BaseDirectory}");
+    private static IEnumerable<Dictionary<string, string>> Selectors(RenderedOverlay rendered) =>
+        rendered.OfKind("Service").Select(s => Labels(Map(s, "spec"), "selector"))
+            .Concat(rendered.OfKind("Deployment").Concat(rendered.OfKind("PodDisruptionBudget")).Select(o => Labels(Map(o, "spec"), "selector", "matchLabels")));
+
+    private static YamlMappingNode Kustomization(string name)
+    {
+        using var reader = new StreamReader(Path.Combine(RenderedOverlay.KubernetesDirectory, name, "kustomization.yaml"));
+        return (YamlMappingNode)LoadDocuments(reader).Single();
+    }
+
+    private static YamlMappingNode TptOfBase()
+    {
+        using var reader = new StreamReader(Path.Combine(RenderedOverlay.KubernetesDirectory, "base", "deployment.yaml"));
+        var deployment = (YamlMappingNode)LoadDocuments(reader).Single();
+        return Items(Map(Map(Map(deployment, "spec"), "template"), "spec"), "containers").Single(c => Text(c, "name") == "tpt");
+    }
+
+    private static YamlNode? Key(YamlMappingNode node, string key) => node.Children.TryGetValue(key, out var value) ? value : null;
+
+    /// <summary>A node as sorted path=value lines, so two renderings compare key order aside.</summary>
+    private static List<string> Flatten(YamlNode? node)
+    {
+        var lines = new List<string>();
+        Walk(node, "", lines);
+        lines.Sort(StringComparer.Ordinal);
+        return lines;
+
+        static void Walk(YamlNode? node, string path, List<string> lines)
+        {
+            switch (node)
+            {
+                case YamlMappingNode map:
+                    foreach (var (key, value) in map.Children)
+                    {
+                        Walk(value, $"{path}.{((YamlScalarNode)key).Value}", lines);
+                    }
+
+                    break;
+                case YamlSequenceNode seq:
+                    for (var i = 0; i < seq.Children.Count; i++)
+                    {
+                        Walk(seq.Children[i], $"{path}[{i}]", lines);
+                    }
+
+                    break;
+                case YamlScalarNode scalar:
+                    lines.Add($"{path}={scalar.Value}");
+                    break;
+                default:
+                    lines.Add($"{path}=(absent)");
+                    break;
+            }
+        }
     }
 }
