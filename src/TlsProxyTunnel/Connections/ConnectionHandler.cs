@@ -62,6 +62,14 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
             }
 
             connection.Close();
+
+            // Hello bytes that were read but never passed on (failed hello, unreachable upstream, ban) were still
+            // received: rx counts what the client sent, not only what reached an upstream.
+            if (!connection.InitialBytes.IsEmpty)
+            {
+                connection.Counters.AddFromClient(connection.InitialBytes.Length);
+            }
+
             connection.ReleaseInitialBytes();
 
             server.Limiter.Release();
