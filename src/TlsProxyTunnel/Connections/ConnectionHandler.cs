@@ -24,7 +24,7 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
         {
             if (config.Tls)
             {
-                hello = await ClientHelloReader.ReadAsync(connection.Client, config.ClientHelloMaxBytes, config.ClientHelloTimeout);
+                hello = await ClientHelloReader.ReadAsync(connection.Client, config.ClientHelloMaxBytes, config.ClientHelloTimeout, server.Router);
                 connection.SetInitialBytes(hello.Buffer, hello.Length);
                 connection.Sni = hello.Sni;
             }
