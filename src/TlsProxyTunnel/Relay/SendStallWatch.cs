@@ -17,20 +17,13 @@ namespace TlsProxyTunnel.Relay;
 /// </remarks>
 internal sealed class SendStallWatch : IDisposable
 {
-    private const int Slots = 2;
-
     private readonly long _timeoutMs;
     private readonly long _periodMs;
     private readonly Action _onStalled;
-    private readonly Socket?[] _targets = new Socket?[Slots];
 
-    // Written by the pumps: when the pending send of each slot started (0 when none is pending).
-    private readonly long[] _pendingSince = new long[Slots];
-
-    // Owned by the timer callback.
-    private readonly long[] _seenSince = new long[Slots];
-    private readonly long[] _progressAt = new long[Slots];
-    private readonly long[] _acked = new long[Slots];
+    // One per direction, inline rather than arrays: this object lives as long as its connection.
+    private Slot _slot0;
+    private Slot _slot1;
 
     private Timer? _timer;
     private int _armed;
@@ -47,8 +40,9 @@ internal sealed class SendStallWatch : IDisposable
     /// <summary>A send to <paramref name="target"/> in <paramref name="slot"/> (0 or 1) did not complete at once.</summary>
     public void SendPending(int slot, Socket target)
     {
-        _targets[slot] = target;
-        Volatile.Write(ref _pendingSince[slot], Math.Max(1, Environment.TickCount64));
+        ref var state = ref At(slot);
+        state.Target = target;
+        Volatile.Write(ref state.PendingSince, Math.Max(1, Environment.TickCount64));
 
         // Interlocked is a full fence: the timer either sees this send pending or is armed again here.
         if (Interlocked.CompareExchange(ref _armed, 1, 0) == 0)
@@ -57,7 +51,7 @@ internal sealed class SendStallWatch : IDisposable
         }
     }
 
-    public void SendDone(int slot) => Volatile.Write(ref _pendingSince[slot], 0);
+    public void SendDone(int slot) => Volatile.Write(ref At(slot).PendingSince, 0);
 
     public void Dispose()
     {
@@ -98,30 +92,31 @@ internal sealed class SendStallWatch : IDisposable
 
         var now = Environment.TickCount64;
         var anyPending = false;
-        for (var slot = 0; slot < Slots; slot++)
+        for (var slot = 0; slot < 2; slot++)
         {
-            var since = Volatile.Read(ref _pendingSince[slot]);
+            ref var state = ref At(slot);
+            var since = Volatile.Read(ref state.PendingSince);
             if (since == 0)
             {
                 continue;
             }
 
             anyPending = true;
-            var acked = ReadBytesAcked(_targets[slot]);
-            if (since != _seenSince[slot])
+            var acked = ReadBytesAcked(state.Target);
+            if (since != state.SeenSince)
             {
                 // A new pending send: progress is counted from its start.
-                _seenSince[slot] = since;
-                _progressAt[slot] = since;
-                _acked[slot] = acked;
+                state.SeenSince = since;
+                state.ProgressAt = since;
+                state.Acked = acked;
             }
-            else if (acked != _acked[slot])
+            else if (acked != state.Acked)
             {
-                _acked[slot] = acked;
-                _progressAt[slot] = now;
+                state.Acked = acked;
+                state.ProgressAt = now;
             }
 
-            if (now - _progressAt[slot] >= _timeoutMs)
+            if (now - state.ProgressAt >= _timeoutMs)
             {
                 if (Interlocked.Exchange(ref _fired, 1) == 0)
                 {
@@ -137,6 +132,8 @@ internal sealed class SendStallWatch : IDisposable
             Arm();
         }
     }
+
+    private ref Slot At(int slot) => ref slot == 0 ? ref _slot0 : ref _slot1;
 
     /// <summary>tcp_info.tcpi_bytes_acked (Linux 4.1+), or -1 when it cannot be read.</summary>
     private static long ReadBytesAcked(Socket? socket)
@@ -159,5 +156,18 @@ internal sealed class SendStallWatch : IDisposable
         {
             return -1;
         }
+    }
+
+    private struct Slot
+    {
+        public Socket? Target;
+
+        /// <summary>Written by the pump: when its pending send started (0 when none is pending).</summary>
+        public long PendingSince;
+
+        // The rest belongs to the timer callback.
+        public long SeenSince;
+        public long ProgressAt;
+        public long Acked;
     }
 }
