@@ -160,6 +160,28 @@ public sealed partial class RelayEndTests(Xunit.Abstractions.ITestOutputHelper o
     }
 
     [Fact]
+    public async Task An_echo_client_that_never_reads_is_cut_by_write_timeout_even_while_it_stays_connected()
+    {
+        await using var tpt = await TptRun.StartAsync("""
+            version: 2
+            servers:
+              e:
+                listen: ["127.0.0.1:0"]
+                default: echo
+                write_timeout: 1s
+            """, 1);
+        var baseline = tpt.Process.OpenSocketCount();
+        using var client = await RawClient.ConnectAsync(tpt.EndPoint("e"));
+        client.Socket.ReceiveBufferSize = 4096;
+        await SendUntilBlockedAsync(client.Socket);
+
+        // The client is still there, only not reading: the echo's send to it makes no progress.
+        var line = await tpt.Process.WaitForLineAsync(l => l.Contains("server=e ", StringComparison.Ordinal) && l.Contains(" outcome=", StringComparison.Ordinal), Bound);
+        Assert.Equal("write_timeout", Field(line, "outcome"));
+        Assert.True(await tpt.Process.WaitForSocketCountAsync(baseline, Bound) <= baseline);
+    }
+
+    [Fact]
     public async Task A_slow_upstream_that_keeps_reading_is_not_cut_by_write_timeout()
     {
         // The client fills every buffer on the way at once (MBs), then the backend reads ~40 KB/s for 3 s: each
