@@ -184,8 +184,8 @@ public sealed partial class RelayEndTests(Xunit.Abstractions.ITestOutputHelper o
     [Fact]
     public async Task A_slow_upstream_that_keeps_reading_is_not_cut_by_write_timeout()
     {
-        // The client fills every buffer on the way at once (MBs), then the backend reads ~40 KB/s for 3 s: each
-        // 64 KiB relay send stays pending longer than write_timeout, yet the backend keeps making progress.
+        // The client fills every buffer on the way at once (MBs), then the backend reads ~20 KB/s for 3 s: each
+        // 64 KiB relay send stays pending longer than write_timeout (2 s), yet the backend keeps making progress.
         // After that it reads at full speed so the test ends.
         var received = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var backend = new ScriptedBackend(
@@ -215,7 +215,7 @@ public sealed partial class RelayEndTests(Xunit.Abstractions.ITestOutputHelper o
                     total += read;
                     if (slow.Elapsed < TimeSpan.FromSeconds(3))
                     {
-                        await Task.Delay(50);
+                        await Task.Delay(100);
                     }
                 }
 
@@ -223,7 +223,7 @@ public sealed partial class RelayEndTests(Xunit.Abstractions.ITestOutputHelper o
                 socket.Shutdown(SocketShutdown.Send);
             },
             receiveBuffer: 4096);
-        await using var tpt = await TptRun.StartAsync(Config(backend.Port, "    write_timeout: 1s\n"), 1);
+        await using var tpt = await TptRun.StartAsync(Config(backend.Port, "    write_timeout: 2s\n"), 1);
         var hello = CraftedHello.WithSni("slow.test");
         var payload = new byte[6 * 1024 * 1024];
         using (var client = await RawClient.ConnectAsync(tpt.EndPoint("r")))
