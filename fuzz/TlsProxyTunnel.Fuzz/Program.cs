@@ -66,6 +66,19 @@ internal static class Program
         Check(outcome == again && length == length2 && ech == ech2, "parse is not deterministic");
         Check(length >= 0 && length <= ClientHelloParser.MaxHostNameLength, $"host name length {length}");
         Check(outcome == ClientHelloOutcome.SniFound || length == 0, "host name written without SniFound");
+
+        // The list form the reader uses: same verdict, its first name is the single form's name, and choosing
+        // among the names (as the reader does, without routes) never throws.
+        Span<byte> names = stackalloc byte[4 * ClientHelloParser.MinNameListLength];
+        var listOutcome = ClientHelloParser.ParseServerNames(data, names, out var namesLength, out _, maxBytes);
+        Check(listOutcome == outcome, $"list parse said {listOutcome}, single parse {outcome}");
+        Check(namesLength >= 0 && namesLength <= names.Length, $"names length {namesLength}");
+        if (listOutcome == ClientHelloOutcome.SniFound)
+        {
+            var first = names[1..(1 + names[0])];
+            Check(first.SequenceEqual(hostName[..length]), "the first listed name is not the single parse's name");
+            TlsProxyTunnel.Connections.ClientHelloReader.ChooseName<string>(names[..namesLength], null, out _);
+        }
         if (outcome != ClientHelloOutcome.SniFound)
         {
             return;

@@ -15,7 +15,7 @@ internal sealed class ConfigMapper
         ["version", "log", "log-format", "servers", "upstream", "via", "shutdown_timeout", "resolver"];
 
     internal static readonly IReadOnlyList<string> ServerKeys =
-        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout"];
+        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout"];
 
     internal static readonly IReadOnlyList<string> ResolverKeys = ["nameservers", "min_ttl", "max_ttl", "timeout", "stale_for"];
 
@@ -261,6 +261,11 @@ internal sealed class ConfigMapper
         if (section.Get("idle_timeout") is { } idleNode && _values.Duration("idle_timeout", idleNode, allowOff: true) is { } idle)
         {
             server = server with { IdleTimeout = idle == TimeSpan.Zero ? null : idle };
+        }
+
+        if (section.Get("write_timeout") is { } writeNode && _values.Duration("write_timeout", writeNode, allowOff: true) is { } write)
+        {
+            server = server with { WriteTimeout = write == TimeSpan.Zero ? null : write };
         }
 
         if (section.Get("sni") is { } sniNode)

@@ -80,6 +80,9 @@ internal sealed record ServerConfig
 
     /// <summary>Close connections with no traffic either way for this long; null means never.</summary>
     public TimeSpan? IdleTimeout { get; init; }
+
+    /// <summary>Close a connection when a send to either side makes no progress for this long; null means never.</summary>
+    public TimeSpan? WriteTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <param name="EndPoint">The parsed address.</param>

@@ -58,7 +58,7 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
 
     public bool IsAborted => Volatile.Read(ref _aborted) != 0;
 
-    /// <summary>Why <see cref="Abort"/> was called (idle timeout, shutdown), reported instead of the relay's view.</summary>
+    /// <summary>Why <see cref="Abort"/> was called (idle timeout, write timeout, shutdown), reported instead of the relay's view.</summary>
     public ConnectionOutcome AbortReason { get; private set; } = ConnectionOutcome.Aborted;
 
     /// <summary>Registers the upstream socket so that <see cref="Abort"/> can cut it too.</summary>
@@ -73,6 +73,19 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
 
     /// <summary>Cuts both sockets with RST; pending operations complete at once. Safe to call from any thread, any number of times.</summary>
     public void Abort() => Abort(ConnectionOutcome.Aborted);
+
+    /// <summary>
+    /// Cuts both sockets with RST without claiming the end for an outside reason: the relay calls this once one
+    /// side has failed, and that side's failure (client_error, upstream_error) stays the outcome.
+    /// </summary>
+    public void Cut()
+    {
+        Reset(Client);
+        if (_upstream is { } upstream)
+        {
+            Reset(upstream);
+        }
+    }
 
     public void Abort(ConnectionOutcome reason)
     {

@@ -15,7 +15,10 @@ internal struct HelloReadResult
 
     public int Length;
 
-    /// <summary>The normalised host name when <see cref="Outcome"/> is <see cref="HelloReadOutcome.Sni"/>.</summary>
+    /// <summary>
+    /// The normalised host name when <see cref="Outcome"/> is <see cref="HelloReadOutcome.Sni"/>: of the names the
+    /// client sent, the first that matches a route, else the first valid one.
+    /// </summary>
     public string? Sni;
 
 }
@@ -29,7 +32,14 @@ internal static class ClientHelloReader
     // Most hellos (even post-quantum ones, ~1.8 KB) fit; larger ones grow the buffer up to the cap.
     private const int InitialBufferSize = 4096;
 
-    public static async ValueTask<HelloReadResult> ReadAsync(Socket client, int maxBytes, TimeSpan timeout)
+    // Server names considered per hello: at least 8 of the longest, far more than any client sends. A hostile
+    // hello with more is still parsed whole; the names past this are not tried.
+    private const int NameListBytes = 8 * ClientHelloParser.MinNameListLength;
+
+    /// <param name="router">The routes the names are tried against, in the client's order; null routes nothing
+    /// (the first valid name is then the SNI).</param>
+    public static async ValueTask<HelloReadResult> ReadAsync<TRoute>(Socket client, int maxBytes, TimeSpan timeout, SniRouter<TRoute>? router)
+        where TRoute : class
     {
         var result = default(HelloReadResult);
         using var deadline = new CancellationTokenSource(timeout);
@@ -52,12 +62,12 @@ internal static class ClientHelloReader
                 if (read == 0)
                 {
                     // EOF: decide on what we have; an incomplete hello from a client that has gone cannot be routed.
-                    result.Outcome = Classify(ref result, maxBytes, eof: true);
+                    result.Outcome = Classify(ref result, maxBytes, router, eof: true);
                     return result;
                 }
 
                 result.Length += read;
-                var outcome = Classify(ref result, maxBytes, eof: false);
+                var outcome = Classify(ref result, maxBytes, router, eof: false);
                 if (outcome != HelloReadOutcome.NotRead)
                 {
                     result.Outcome = outcome;
@@ -83,10 +93,11 @@ internal static class ClientHelloReader
     }
 
     /// <summary>Returns <see cref="HelloReadOutcome.NotRead"/> when more bytes are needed.</summary>
-    private static HelloReadOutcome Classify(ref HelloReadResult result, int maxBytes, bool eof)
+    private static HelloReadOutcome Classify<TRoute>(ref HelloReadResult result, int maxBytes, SniRouter<TRoute>? router, bool eof)
+        where TRoute : class
     {
-        Span<byte> hostName = stackalloc byte[256];
-        var outcome = ClientHelloParser.Parse(result.Buffer.AsSpan(0, result.Length), hostName, out var hostNameLength, maxBytes);
+        Span<byte> names = stackalloc byte[NameListBytes];
+        var outcome = ClientHelloParser.ParseServerNames(result.Buffer.AsSpan(0, result.Length), names, out var namesLength, out _, maxBytes);
         switch (outcome)
         {
             case ClientHelloOutcome.NeedMoreData:
@@ -97,14 +108,8 @@ internal static class ClientHelloReader
 
                 return result.Length >= maxBytes ? HelloReadOutcome.TooLarge : HelloReadOutcome.NotRead;
             case ClientHelloOutcome.SniFound:
-                Span<char> name = stackalloc char[256];
-                if (HostName.TryNormalize(hostName[..hostNameLength], name, out var nameLength))
-                {
-                    result.Sni = new string(name[..nameLength]);
-                    return HelloReadOutcome.Sni;
-                }
-
-                return HelloReadOutcome.InvalidSni;
+                var chosen = ChooseName(names[..namesLength], router, out result.Sni);
+                return chosen;
             case ClientHelloOutcome.NoSni:
                 return HelloReadOutcome.NoSni;
             case ClientHelloOutcome.NotTls:
@@ -114,6 +119,40 @@ internal static class ClientHelloReader
             default:
                 return HelloReadOutcome.TooLarge;
         }
+    }
+
+    /// <summary>
+    /// Tries the client's names in its order, as tls-proxy-tunnel does: the first valid name that matches a route
+    /// is the SNI (and the CONNECT target of <c>use_sni_as_target</c>); when none matches, the first valid name.
+    /// </summary>
+    /// <returns><see cref="HelloReadOutcome.Sni"/>, or <see cref="HelloReadOutcome.InvalidSni"/> when no name is a valid host name.</returns>
+    internal static HelloReadOutcome ChooseName<TRoute>(ReadOnlySpan<byte> nameList, SniRouter<TRoute>? router, out string? sni)
+        where TRoute : class
+    {
+        sni = null;
+        Span<char> name = stackalloc char[ClientHelloParser.MaxHostNameLength + 1];
+        foreach (var raw in new ServerNameList(nameList))
+        {
+            if (!HostName.TryNormalize(raw, name, out var length))
+            {
+                continue;
+            }
+
+            if (router?.Match(name[..length]) is not null)
+            {
+                sni = new string(name[..length]);
+                return HelloReadOutcome.Sni;
+            }
+
+            sni ??= new string(name[..length]);
+            if (router is null || router.Count == 0)
+            {
+                // Nothing to match: the first valid name is the answer.
+                break;
+            }
+        }
+
+        return sni is null ? HelloReadOutcome.InvalidSni : HelloReadOutcome.Sni;
     }
 
     private static void Grow(ref HelloReadResult result, int maxBytes)

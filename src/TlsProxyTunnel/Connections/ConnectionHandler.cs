@@ -24,7 +24,7 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
         {
             if (config.Tls)
             {
-                hello = await ClientHelloReader.ReadAsync(connection.Client, config.ClientHelloMaxBytes, config.ClientHelloTimeout);
+                hello = await ClientHelloReader.ReadAsync(connection.Client, config.ClientHelloMaxBytes, config.ClientHelloTimeout, server.Router);
                 connection.SetInitialBytes(hello.Buffer, hello.Length);
                 connection.Sni = hello.Sni;
             }
@@ -62,6 +62,14 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
             }
 
             connection.Close();
+
+            // Hello bytes that were read but never passed on (failed hello, unreachable upstream, ban) were still
+            // received: rx counts what the client sent, not only what reached an upstream.
+            if (!connection.InitialBytes.IsEmpty)
+            {
+                connection.Counters.AddFromClient(connection.InitialBytes.Length);
+            }
+
             connection.ReleaseInitialBytes();
 
             server.Limiter.Release();

@@ -33,6 +33,9 @@ internal enum ConnectionOutcome
     /// <summary>No traffic either way for idle_timeout.</summary>
     IdleTimeout,
 
+    /// <summary>A send to one side made no progress for write_timeout (that side stopped reading).</summary>
+    WriteTimeout,
+
     /// <summary>Cut at the end of the shutdown drain.</summary>
     Aborted,
 }
@@ -53,6 +56,7 @@ internal static class ConnectionOutcomes
         ConnectionOutcome.ClientError => "client_error",
         ConnectionOutcome.UpstreamError => "upstream_error",
         ConnectionOutcome.IdleTimeout => "idle_timeout",
+        ConnectionOutcome.WriteTimeout => "write_timeout",
         ConnectionOutcome.Aborted => "aborted",
         _ => "unknown",
     };

@@ -15,9 +15,6 @@ internal static partial class Log
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Listening: server {Server} on {Listen} (tls={Tls}, maxclients={MaxClients})")]
     public static partial void Listening(ILogger logger, string server, string listen, bool tls, int maxClients);
 
-    [LoggerMessage(EventId = 3, Level = LogLevel.Critical, Message = "Cannot listen on {Listen} for server {Server}: {Error}")]
-    public static partial void BindFailed(ILogger logger, string server, string listen, string error);
-
     [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "Accepting on {Listen} failed ({Error}); backing off {DelayMs} ms ({Suppressed} similar errors not logged)")]
     public static partial void AcceptFailed(ILogger logger, string listen, string error, int delayMs, long suppressed);
 

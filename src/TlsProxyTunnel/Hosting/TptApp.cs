@@ -121,6 +121,12 @@ internal static class TptApp
         using var host = builder.Build();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("TlsProxyTunnel");
         Log.Starting(logger, Version, config.SourcePath);
+        if (host.Services.GetRequiredService<ListenerService>().BindAtStart() is { } bindError)
+        {
+            await stderr.WriteLineAsync($"tpt: {bindError}");
+            return 1;
+        }
+
         try
         {
             await host.RunAsync();

@@ -34,12 +34,31 @@ internal sealed class ListenerService(
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly DescriptorGuard _descriptors = new((before, now) => Log.FileLimitChanged(logger, before, now));
     private volatile bool _stopping;
+    private List<BoundListener>? _prebound;
 
     public RuntimeSnapshot Current => _snapshot;
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Binds every address of the first generation before the host starts, so that a failure is one plain line
+    /// from the caller (not a hosting error with a stack trace) and nothing has announced itself as listening.
+    /// </summary>
+    /// <returns>Null when every address is bound; otherwise why not, with whatever was bound closed again.</returns>
+    public string? BindAtStart()
     {
         if (!TryBindAll(_snapshot, out var added, out var error))
+        {
+            return error;
+        }
+
+        _prebound = added;
+        return null;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var added = _prebound;
+        _prebound = null;
+        if (added is null && !TryBindAll(_snapshot, out added, out var error))
         {
             _started.TrySetCanceled(cancellationToken);
             throw new StartupException(error);
@@ -142,11 +161,9 @@ internal sealed class ListenerService(
                     var shown = listen.EndPoint.Port == 0 ? new ListenAddress(bound, bound.ToString()) : listen;
                     var limit = snapshot.Servers[server.Name].ConnectionLimit;
                     added.Add(new BoundListener(key, server.Name, shown, socket, metrics.Listener(server.Name, shown.Text, limit)));
-                    Log.Listening(logger, server.Name, shown.Text, server.Tls, limit);
                 }
                 catch (SocketException e)
                 {
-                    Log.BindFailed(logger, server.Name, listen.Text, $"{e.SocketErrorCode}: {e.Message}");
                     foreach (var listener in added)
                     {
                         listener.Close();
@@ -154,14 +171,29 @@ internal sealed class ListenerService(
                     }
 
                     added.Clear();
-                    error = $"cannot listen on {listen.Text} for server {server.Name}: {e.Message}";
+                    error = $"cannot listen on {listen.Text}: {Describe(e)} (server {server.Name})";
                     return false;
                 }
             }
         }
 
+        // Announced only once all are bound: a start or reload that fails binds nothing it reports.
+        foreach (var listener in added)
+        {
+            var server = snapshot.Servers[listener.Server];
+            Log.Listening(logger, listener.Server, listener.Listen.Text, server.Config.Tls, server.ConnectionLimit);
+        }
+
         return true;
     }
+
+    private static string Describe(SocketException e) => e.SocketErrorCode switch
+    {
+        SocketError.AddressAlreadyInUse => "address in use",
+        SocketError.AccessDenied => "permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)",
+        SocketError.AddressNotAvailable => "address not available (not an address of this host)",
+        _ => e.Message,
+    };
 
     // Port 0 means "any port" and several servers may ask for it; those belong to their server.
     private static string KeyOf(string server, ListenAddress listen) => listen.EndPoint.Port == 0 ? $"{server}/{listen.Text}" : listen.Text;

@@ -11,29 +11,33 @@ internal enum RelayResult
     ClientFailed,
     UpstreamFailed,
 
-    /// <summary>Ended from outside (idle timeout, shutdown).</summary>
+    /// <summary>Ended from outside (idle timeout, write timeout, shutdown).</summary>
     Aborted,
 }
 
 /// <summary>
 /// Copies bytes both ways until both directions have ended. A FIN on one side becomes a shutdown of the
-/// other side's send direction; an error on either side ends both.
+/// other side's send direction; an error on either side ends both; a send that makes no progress for
+/// write_timeout ends both (<see cref="SendStallWatch"/>).
 /// </summary>
 internal static class DuplexRelay
 {
     // Measured on loopback: larger buffers cut syscalls per GB; 64 KiB is YARP's figure too.
     internal const int BufferSize = 64 * 1024;
 
-    public static async Task<RelayResult> RunAsync(Socket client, Socket upstream, RelayCounters counters, Action abortBoth)
+    /// <param name="cutBoth">Resets both sockets once one side has failed; it must not record an outcome of its own,
+    /// because the failing side's is the one reported.</param>
+    /// <param name="stall">Watches sends that stay pending; null when write_timeout is off.</param>
+    public static async Task<RelayResult> RunAsync(Socket client, Socket upstream, RelayCounters counters, Action cutBoth, SendStallWatch? stall = null)
     {
-        var up = PumpAsync(client, upstream, counters, PumpDirection.ToUpstream);
-        var down = PumpAsync(upstream, client, counters, PumpDirection.ToClient);
+        var up = PumpAsync(client, upstream, counters, PumpDirection.ToUpstream, stall);
+        var down = PumpAsync(upstream, client, counters, PumpDirection.ToClient, stall);
 
         // Whichever fails first decides the blame; the other is cut so it does not linger half-dead.
         var first = await Task.WhenAny(up, down);
         if (first.Result != PumpResult.Eof)
         {
-            abortBoth();
+            cutBoth();
         }
 
         var upResult = await up;
@@ -82,8 +86,9 @@ internal static class DuplexRelay
     /// One direction. Idle sockets hold no buffer: a zero-byte receive waits for data, and the buffer is rented
     /// only while data flows (kept across reads that fill it, because more is then almost surely queued).
     /// </summary>
-    internal static async Task<PumpResult> PumpAsync(Socket from, Socket to, RelayCounters counters, PumpDirection direction)
+    internal static async Task<PumpResult> PumpAsync(Socket from, Socket to, RelayCounters counters, PumpDirection direction, SendStallWatch? stall = null)
     {
+        var slot = direction == PumpDirection.ToClient ? 1 : 0;
         byte[]? buffer = null;
         try
         {
@@ -133,7 +138,7 @@ internal static class DuplexRelay
 
                 try
                 {
-                    await SendAllAsync(to, buffer.AsMemory(0, read));
+                    await SendAllAsync(to, buffer.AsMemory(0, read), stall, slot);
                 }
                 catch (SocketException e) when (e.SocketErrorCode == SocketError.OperationAborted)
                 {
@@ -174,11 +179,30 @@ internal static class DuplexRelay
         }
     }
 
-    public static async ValueTask SendAllAsync(Socket socket, ReadOnlyMemory<byte> data)
+    public static async ValueTask SendAllAsync(Socket socket, ReadOnlyMemory<byte> data, SendStallWatch? stall = null, int slot = 0)
     {
         while (!data.IsEmpty)
         {
-            var sent = await socket.SendAsync(data, SocketFlags.None);
+            var pending = socket.SendAsync(data, SocketFlags.None);
+            int sent;
+            if (pending.IsCompleted || stall is null)
+            {
+                sent = await pending;
+            }
+            else
+            {
+                // The receiver's window is full: only now is the send worth watching.
+                stall.SendPending(slot, socket);
+                try
+                {
+                    sent = await pending;
+                }
+                finally
+                {
+                    stall.SendDone(slot);
+                }
+            }
+
             data = data[sent..];
         }
     }

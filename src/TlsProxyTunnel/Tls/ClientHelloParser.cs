@@ -24,11 +24,12 @@ namespace TlsProxyTunnel.Tls;
 /// and so are bytes left after the last extension.</item>
 /// <item>A second server_name extension is Malformed: RFC 8446 §4.2 forbids duplicate
 /// extensions and two names would make routing ambiguous. Other duplicates are not policed.</item>
-/// <item>In the server_name list the FIRST entry of name_type 0 decides; entries of unknown
-/// name types are skipped (they are assumed to carry a 16-bit length like host_name, as Go
-/// and sniproxy assume), so "unknown, then host_name" routes on the host_name.</item>
-/// <item>If that first host_name is empty or longer than 255 bytes the result is NoSni, even
-/// when a later entry looks usable: the client's first choice was unusable.</item>
+/// <item>Every host_name entry (name_type 0) of 1 to 255 bytes is reported, in the client's order
+/// (<see cref="ParseServerNames"/>); the router takes the first that matches a route, as
+/// tls-proxy-tunnel does. Entries of unknown name types are skipped (they are assumed to carry a
+/// 16-bit length like host_name, as Go and sniproxy assume), and so are empty or longer host_names:
+/// no route can match them. <see cref="Parse(ReadOnlySpan{byte}, Span{byte}, out int, int)"/> reports
+/// the first usable one.</item>
 /// <item>An empty server_name extension (the ServerHello form) is NoSni, not Malformed.</item>
 /// <item>ECH (0xfe0d) needs nothing special: the outer hello's SNI is the public name to route
 /// on. The overload with <c>echOffered</c> reports it so the caller can log it.</item>
@@ -38,6 +39,9 @@ internal static class ClientHelloParser
 {
     /// <summary>Size <c>hostName</c> must have: the longest host_name we ever report.</summary>
     public const int MaxHostNameLength = 255;
+
+    /// <summary>Least size of the <c>names</c> buffer of <see cref="ParseServerNames"/>: one entry of the longest name.</summary>
+    public const int MinNameListLength = MaxHostNameLength + 1;
 
     /// <summary>Default cap on the bytes (record headers included) a hello may take.</summary>
     public const int DefaultMaxBytes = 16384;
@@ -77,10 +81,43 @@ internal static class ClientHelloParser
             return ClientHelloOutcome.Malformed;
         }
 
-        var outcome = ParseCore(data, hostName, out var length, out var ech, maxBytes);
+        // Room for exactly one entry of any length: later names are validated but not kept.
+        Span<byte> list = stackalloc byte[MinNameListLength];
+        var outcome = ParseServerNames(data, list, out _, out echOffered, maxBytes);
         if (outcome == ClientHelloOutcome.SniFound)
         {
-            hostNameLength = length;
+            hostNameLength = list[0];
+            list.Slice(1, hostNameLength).CopyTo(hostName);
+        }
+
+        return outcome;
+    }
+
+    /// <summary>
+    /// Parses the ClientHello at the start of <paramref name="data"/> and reports every usable host_name of its
+    /// server_name extension, in the client's order.
+    /// </summary>
+    /// <param name="data">Every byte received from the client so far, from the first.</param>
+    /// <param name="names">Receives the names as entries of one length byte and the raw name (read them with
+    /// <see cref="ServerNameList"/>). At least <see cref="MinNameListLength"/> bytes, so the first name always
+    /// fits; names that do not fit after it are validated but dropped.</param>
+    /// <param name="namesLength">Bytes written to <paramref name="names"/>; 0 unless SniFound.</param>
+    /// <param name="echOffered">True when a complete hello carries an encrypted_client_hello extension.</param>
+    /// <param name="maxBytes">Cap on the bytes the hello may need, record headers included.</param>
+    public static ClientHelloOutcome ParseServerNames(ReadOnlySpan<byte> data, Span<byte> names, out int namesLength, out bool echOffered, int maxBytes = DefaultMaxBytes)
+    {
+        namesLength = 0;
+        echOffered = false;
+        if (names.Length < MinNameListLength)
+        {
+            Debug.Assert(false, "names must hold 256 bytes.");
+            return ClientHelloOutcome.Malformed;
+        }
+
+        var outcome = ParseCore(data, names, out var length, out var ech, maxBytes);
+        if (outcome == ClientHelloOutcome.SniFound)
+        {
+            namesLength = length;
         }
 
         if (outcome is ClientHelloOutcome.SniFound or ClientHelloOutcome.NoSni)
@@ -91,9 +128,9 @@ internal static class ClientHelloParser
         return outcome;
     }
 
-    private static ClientHelloOutcome ParseCore(ReadOnlySpan<byte> data, Span<byte> hostName, out int hostNameLength, out bool echOffered, int maxBytes)
+    private static ClientHelloOutcome ParseCore(ReadOnlySpan<byte> data, Span<byte> names, out int namesLength, out bool echOffered, int maxBytes)
     {
-        hostNameLength = 0;
+        namesLength = 0;
         echOffered = false;
         var reader = new HandshakeReader(data, maxBytes);
 
@@ -203,7 +240,7 @@ internal static class ClientHelloParser
                 }
 
                 sawServerName = true;
-                if (!ReadServerName(ref reader, extensionLength, hostName, out found, out hostNameLength, out outcome))
+                if (!ReadServerName(ref reader, extensionLength, names, out found, out namesLength, out outcome))
                 {
                     return outcome;
                 }
@@ -226,10 +263,10 @@ internal static class ClientHelloParser
     }
 
     /// <summary>Reads the server_name extension body; false with an outcome when parsing must stop.</summary>
-    private static bool ReadServerName(ref HandshakeReader reader, int extensionLength, Span<byte> hostName, out bool found, out int hostNameLength, out ClientHelloOutcome outcome)
+    private static bool ReadServerName(ref HandshakeReader reader, int extensionLength, Span<byte> names, out bool found, out int namesLength, out ClientHelloOutcome outcome)
     {
         found = false;
-        hostNameLength = 0;
+        namesLength = 0;
         outcome = ClientHelloOutcome.NeedMoreData;
         if (extensionLength == 0)
         {
@@ -248,7 +285,6 @@ internal static class ClientHelloParser
             return false;
         }
 
-        var decided = false;
         while (reader.Consumed < extensionEnd)
         {
             if (extensionEnd - reader.Consumed < 3)
@@ -269,21 +305,18 @@ internal static class ClientHelloParser
                 return false;
             }
 
-            if (nameType == NameTypeHostName && !decided)
+            if (nameType == NameTypeHostName && nameLength is > 0 and <= MaxHostNameLength && names.Length - namesLength > nameLength)
             {
-                decided = true;
-                if (nameLength is > 0 and <= MaxHostNameLength)
+                if (!reader.TryCopy(names.Slice(namesLength + 1, nameLength)))
                 {
-                    if (!reader.TryCopy(hostName[..nameLength]))
-                    {
-                        outcome = reader.Error;
-                        return false;
-                    }
-
-                    found = true;
-                    hostNameLength = nameLength;
-                    continue;
+                    outcome = reader.Error;
+                    return false;
                 }
+
+                names[namesLength] = (byte)nameLength;
+                namesLength += 1 + nameLength;
+                found = true;
+                continue;
             }
 
             if (!reader.TrySkip(nameLength))

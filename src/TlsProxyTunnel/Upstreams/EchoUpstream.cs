@@ -28,7 +28,11 @@ internal sealed class EchoUpstream : IUpstream
             connection.ReleaseInitialBytes();
         }
 
-        var result = await DuplexRelay.PumpAsync(connection.Client, connection.Client, connection.Counters, DuplexRelay.PumpDirection.Echo);
+        // A client that sends but never reads would otherwise hold the echo's send, and the connection, forever.
+        using var stall = connection.Server.Config.WriteTimeout is { } writeTimeout
+            ? new SendStallWatch(writeTimeout, () => connection.Abort(ConnectionOutcome.WriteTimeout))
+            : null;
+        var result = await DuplexRelay.PumpAsync(connection.Client, connection.Client, connection.Counters, DuplexRelay.PumpDirection.Echo, stall);
         return result switch
         {
             DuplexRelay.PumpResult.Eof => ConnectionOutcome.Completed,

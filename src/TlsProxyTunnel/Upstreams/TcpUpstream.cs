@@ -104,7 +104,10 @@ internal sealed class TcpUpstream(UpstreamConfig config, UpstreamConnector conne
             ? new Timer(static s => ((StatsTicker)s!).Tick(), new StatsTicker(logger, connection, authorityDisplay), interval, interval)
             : null;
 
-        var result = await DuplexRelay.RunAsync(connection.Client, upstream, connection.Counters, connection.Abort);
+        using var stall = connection.Server.Config.WriteTimeout is { } writeTimeout
+            ? new SendStallWatch(writeTimeout, () => connection.Abort(ConnectionOutcome.WriteTimeout))
+            : null;
+        var result = await DuplexRelay.RunAsync(connection.Client, upstream, connection.Counters, connection.Cut, stall);
         return result switch
         {
             RelayResult.Completed => ConnectionOutcome.Completed,

@@ -6,7 +6,13 @@ namespace TlsProxyTunnel.IntegrationTests.Reliability;
 /// </summary>
 public static class CraftedHello
 {
-    public static byte[] WithSni(ReadOnlySpan<byte> hostName)
+    public static byte[] WithSni(ReadOnlySpan<byte> hostName) => WithServerNames([hostName.ToArray()]);
+
+    /// <summary>One server_name extension listing several host_name entries, in this order.</summary>
+    public static byte[] WithServerNames(params string[] hostNames) =>
+        WithServerNames([.. hostNames.Select(n => System.Text.Encoding.UTF8.GetBytes(n))]);
+
+    private static byte[] WithServerNames(byte[][] hostNames)
     {
         var body = new List<byte> { 0x03, 0x03 };
         body.AddRange(new byte[32]);
@@ -17,13 +23,19 @@ public static class CraftedHello
 
         var extensions = new List<byte>();
 
-        // server_name: list length, one host_name entry.
+        // server_name: list length, then one host_name entry per name.
+        var list = new List<byte>();
+        foreach (var hostName in hostNames)
+        {
+            list.Add(0);
+            Add16(list, hostName.Length);
+            list.AddRange(hostName);
+        }
+
         Add16(extensions, 0x0000);
-        Add16(extensions, hostName.Length + 5);
-        Add16(extensions, hostName.Length + 3);
-        extensions.Add(0);
-        Add16(extensions, hostName.Length);
-        extensions.AddRange(hostName.ToArray());
+        Add16(extensions, list.Count + 2);
+        Add16(extensions, list.Count);
+        extensions.AddRange(list);
 
         // supported_versions: TLS 1.3.
         extensions.AddRange([0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04]);

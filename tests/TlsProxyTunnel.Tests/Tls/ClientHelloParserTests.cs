@@ -362,8 +362,12 @@ public sealed class ClientHelloParserTests
         AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder().WithServerNameEntries((0, [])).Build());
 
     [Fact]
-    public void Case34_ZeroLengthFirstHostNameThenAnother_NoSni() =>
-        AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder().WithServerNameEntries((0, []), (0, "b.test"u8.ToArray())).Build());
+    public void Case34_ZeroLengthFirstHostNameThenAnother_TakesTheUsableOne() =>
+        AssertSni("b.test", new ClientHelloBuilder().WithServerNameEntries((0, []), (0, "b.test"u8.ToArray())).Build());
+
+    [Fact]
+    public void Case34_OnlyAZeroLengthHostName_NoSni() =>
+        AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder().WithServerNameEntries((0, [])).Build());
 
     [Fact]
     public void Case35_ExtensionLength14ListLength3_Malformed()

@@ -8,8 +8,14 @@ internal static class ConnectRequestWriter
 {
     /// <summary>
     /// Returns <c>CONNECT authority HTTP/1.1</c>, a <c>Host</c> header (RFC 9110 expects one and some
-    /// proxies insist), the configured headers in config order, then the blank line.
+    /// proxies insist) unless the configuration sets one itself, the configured headers in config order,
+    /// then the blank line.
     /// </summary>
+    /// <remarks>
+    /// A configured <c>Host</c> (any case) replaces ours rather than joining it: tls-proxy-tunnel's own
+    /// container and OpenShift configs set one, and two Host headers make a request that RFC 9112 §3.2
+    /// says a server must reject.
+    /// </remarks>
     /// <param name="authority"><c>host:port</c>; never contains CR, LF or NUL.</param>
     /// <param name="headers">Headers in the order they must appear on the wire.</param>
     /// <exception cref="ArgumentException">
@@ -28,7 +34,11 @@ internal static class ConnectRequestWriter
 
         var sb = new StringBuilder(64 + (headers.Count * 48));
         sb.Append("CONNECT ").Append(authority).Append(" HTTP/1.1\r\n");
-        sb.Append("Host: ").Append(authority).Append("\r\n");
+        if (!SetsHost(headers))
+        {
+            sb.Append("Host: ").Append(authority).Append("\r\n");
+        }
+
         foreach (var header in headers)
         {
             ArgumentNullException.ThrowIfNull(header, nameof(headers));
@@ -47,6 +57,19 @@ internal static class ConnectRequestWriter
         // Header values from the environment may hold non-ASCII text; UTF-8 is what proxies most
         // commonly accept (RFC 9110 treats such octets as opaque obs-text).
         return Encoding.UTF8.GetBytes(sb.ToString());
+    }
+
+    private static bool SetsHost(IReadOnlyList<ProxyHeader> headers)
+    {
+        foreach (var header in headers)
+        {
+            if (string.Equals(header?.Name, "Host", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool ContainsLineBreak(string s) => s.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0;

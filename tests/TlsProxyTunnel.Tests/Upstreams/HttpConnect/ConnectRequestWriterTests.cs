@@ -32,6 +32,23 @@ public sealed class ConnectRequestWriterTests
     }
 
     [Theory]
+    [InlineData("Host")]
+    [InlineData("host")]
+    [InlineData("HOST")]
+    public void A_configured_host_header_is_the_only_host_header(string name)
+    {
+        ProxyHeader[] headers =
+        [
+            new("X-A", "1", Sensitive: false),
+            new(name, "www.test1.com:4433", Sensitive: false),
+        ];
+
+        var text = Encoding.ASCII.GetString(ConnectRequestWriter.Build("inner.test:443", headers));
+
+        Assert.Equal($"CONNECT inner.test:443 HTTP/1.1\r\nX-A: 1\r\n{name}: www.test1.com:4433\r\n\r\n", text);
+    }
+
+    [Theory]
     [InlineData("evil.com:443\r\nX-Injected: 1")]
     [InlineData("evil.com:443\n")]
     [InlineData("evil\0.com:443")]
