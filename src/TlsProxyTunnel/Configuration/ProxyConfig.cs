@@ -83,6 +83,9 @@ internal sealed record ServerConfig
 
     /// <summary>Close a connection when a send to either side makes no progress for this long; null means never.</summary>
     public TimeSpan? WriteTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary><c>terminate_tls</c>: decrypt client TLS; null relays the bytes as they are.</summary>
+    public TerminateTlsSettings? TerminateTls { get; init; }
 }
 
 /// <param name="EndPoint">The parsed address.</param>
@@ -136,6 +139,12 @@ internal sealed record UpstreamConfig
 
     /// <summary>The URL as written in the file, before environment expansion; safe to log.</summary>
     public string Display { get; init; } = "";
+
+    /// <summary>The mapping form's <c>connect_timeout</c> (TCP connect and TLS handshake); null leaves the via's.</summary>
+    public TimeSpan? ConnectTimeout { get; init; }
+
+    /// <summary>The mapping form's <c>tls</c>: originate TLS to this upstream; null relays the bytes as they are.</summary>
+    public UpstreamTlsSettings? Tls { get; init; }
 
     public static UpstreamConfig BuiltIn(string name, UpstreamKind kind) => new() { Name = name, Kind = kind, Display = name };
 

@@ -1,0 +1,75 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+
+namespace TlsProxyTunnel.Configuration;
+
+// The contract between configuration and data path for TLS that tpt speaks itself (issue #11): the loader
+// fills these with certificates already read and checked, so nothing touches a file on the hot path.
+
+/// <summary>How an originated connection checks the upstream's certificate.</summary>
+internal enum TlsVerifyMode
+{
+    /// <summary>Chain and name (the default).</summary>
+    Full,
+
+    /// <summary>Chain only (ptw's <c>--no-hostname-check</c>).</summary>
+    Chain,
+
+    /// <summary>Nothing; must be written out, and warns at load.</summary>
+    None,
+}
+
+/// <summary>Whether a terminating server asks clients for a certificate.</summary>
+internal enum ClientCertificateMode
+{
+    None,
+    Optional,
+    Require,
+}
+
+/// <summary><c>upstream.NAME.tls</c>: originate TLS to this upstream.</summary>
+internal sealed record UpstreamTlsSettings
+{
+    /// <summary>SNI sent and name checked; null means the address's host name (no SNI for an IP literal).</summary>
+    public string? ServerName { get; init; }
+
+    /// <summary><c>server_name: from_client</c>: send and check the client's SNI.</summary>
+    public bool ServerNameFromClient { get; init; }
+
+    public TlsVerifyMode Verify { get; init; } = TlsVerifyMode.Full;
+
+    /// <summary><c>ca</c>: trust roots added to the system store (or replacing it with <see cref="CaOnly"/>).</summary>
+    public X509Certificate2Collection ExtraRoots { get; init; } = [];
+
+    public bool CaOnly { get; init; }
+
+    /// <summary><c>cert</c> + <c>key</c>: the client certificate, with its private key; null when none.</summary>
+    public X509Certificate2? ClientCertificate { get; init; }
+
+    public IReadOnlyList<SslApplicationProtocol> Alpn { get; init; } = [];
+}
+
+/// <summary>A server certificate loaded once, with its chain context built once (building per handshake is slow).</summary>
+/// <param name="Certificate">The leaf, with its private key.</param>
+/// <param name="Context">Built with <see cref="SslStreamCertificateContext.Create(X509Certificate2, X509Certificate2Collection?, bool, SslCertificateTrust?)"/>.</param>
+/// <param name="Display">The certificate file as written in the configuration, safe to log.</param>
+internal sealed record ServerCertificate(X509Certificate2 Certificate, SslStreamCertificateContext Context, string Display);
+
+/// <param name="Pattern">An exact host name or <c>*.suffix</c>, normalised as <c>sni</c> keys are.</param>
+internal sealed record SniCertificate(string Pattern, ServerCertificate Certificate);
+
+/// <summary><c>servers.NAME.terminate_tls</c>: decrypt client TLS after the hello has been read and routed.</summary>
+internal sealed record TerminateTlsSettings
+{
+    public required ServerCertificate Default { get; init; }
+
+    /// <summary><c>certs</c>: per SNI pattern, in file order.</summary>
+    public IReadOnlyList<SniCertificate> Certificates { get; init; } = [];
+
+    /// <summary><c>client_ca</c>: the roots client certificates are verified against; empty when none.</summary>
+    public X509Certificate2Collection ClientCa { get; init; } = [];
+
+    public ClientCertificateMode ClientCertificate { get; init; } = ClientCertificateMode.None;
+
+    public IReadOnlyList<SslApplicationProtocol> Alpn { get; init; } = [];
+}
