@@ -70,6 +70,10 @@ internal sealed class ListenerService(
             StartAccepting(listener);
         }
 
+        // Announced here, not when bound before the host started: the Listening lines tell an operator (and the
+        // tests) that the process is up, so they come after the hosted services before this one (the SIGHUP
+        // handler among them) have started.
+        Announce(_snapshot, added);
         metrics.ConfigGeneration = _snapshot.Generation;
         readiness.MarkReady();
         _started.TrySetResult();
@@ -123,6 +127,7 @@ internal sealed class ListenerService(
                 StartAccepting(listener);
             }
 
+            Announce(next, added);
             foreach (var key in removed)
             {
                 var listener = _listeners[key];
@@ -136,6 +141,16 @@ internal sealed class ListenerService(
         finally
         {
             _reloadGate.Release();
+        }
+    }
+
+    /// <summary>Logs the addresses now accepting; only ever all of a start or reload, never part of one that failed.</summary>
+    private void Announce(RuntimeSnapshot snapshot, List<BoundListener> added)
+    {
+        foreach (var listener in added)
+        {
+            var server = snapshot.Servers[listener.Server];
+            Log.Listening(logger, listener.Server, listener.Listen.Text, server.Config.Tls, server.ConnectionLimit);
         }
     }
 
@@ -175,13 +190,6 @@ internal sealed class ListenerService(
                     return false;
                 }
             }
-        }
-
-        // Announced only once all are bound: a start or reload that fails binds nothing it reports.
-        foreach (var listener in added)
-        {
-            var server = snapshot.Servers[listener.Server];
-            Log.Listening(logger, listener.Server, listener.Listen.Text, server.Config.Tls, server.ConnectionLimit);
         }
 
         return true;
