@@ -163,8 +163,13 @@ internal sealed class ProxyMetrics
 
     private long _reloadsSucceeded;
     private long _reloadsFailed;
+    private volatile bool _lastReloadSucceeded = true;
 
-    public void OnReload(bool succeeded) => Interlocked.Increment(ref succeeded ? ref _reloadsSucceeded : ref _reloadsFailed);
+    public void OnReload(bool succeeded)
+    {
+        Interlocked.Increment(ref succeeded ? ref _reloadsSucceeded : ref _reloadsFailed);
+        _lastReloadSucceeded = succeeded;
+    }
 
     public void RemoveListener(string server, string listen) => _listeners.TryRemove((server, listen), out _);
 
@@ -281,6 +286,10 @@ internal sealed class ProxyMetrics
         w.Family("tpt_config_reloads_total", "counter", "Configuration reloads by result");
         w.Sample("tpt_config_reloads_total", Interlocked.Read(ref _reloadsSucceeded), ("result", "success"));
         w.Sample("tpt_config_reloads_total", Interlocked.Read(ref _reloadsFailed), ("result", "failure"));
+
+        // A gauge, not only the counters: a failed reload fixed by the next one ends the alert at once.
+        w.Family("tpt_config_last_reload_successful", "gauge", "1 when the last reload was applied or none was tried, 0 when it was rejected (the previous configuration still runs)");
+        w.Sample("tpt_config_last_reload_successful", _lastReloadSucceeded ? 1 : 0);
 
         foreach (var collect in Collectors)
         {
