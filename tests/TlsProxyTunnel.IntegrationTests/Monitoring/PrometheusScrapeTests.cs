@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using TlsProxyTunnel.IntegrationTests.Packaging;
 
 namespace TlsProxyTunnel.IntegrationTests.Monitoring;
@@ -72,5 +73,57 @@ public sealed class PrometheusScrapeTests(MonitoredTptFixture tpt) : IClassFixtu
             .SelectMany(g => g.GetProperty("rules").EnumerateArray()).ToList();
         Assert.NotEmpty(loaded);
         Assert.All(loaded, r => Assert.NotEqual("err", r.GetProperty("health").GetString()));
+    }
+
+    [Fact]
+    public async Task Every_dashboard_query_is_valid_PromQL_and_shows_data_for_a_loaded_tpt()
+    {
+        await using var prometheus = await PrometheusServer.StartAsync(tpt.Health);
+
+        // The dashboard's variables as Grafana would fill them for "All" and a 15 s scrape interval.
+        var queries = DashboardQueries()
+            .Select(q => (q.Panel, Query: q.Expression
+                .Replace("$job", "tpt", StringComparison.Ordinal)
+                .Replace("$instance", ".*", StringComparison.Ordinal)
+                .Replace("$server", ".*", StringComparison.Ordinal)
+                .Replace("$__rate_interval", "1m", StringComparison.Ordinal)))
+            .ToList();
+        Assert.NotEmpty(queries);
+        Assert.All(queries, q => Assert.DoesNotContain("$", q.Query, StringComparison.Ordinal));
+
+        var empty = queries.ToList();
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            // QueryAsync fails the test on a query Prometheus rejects (400 bad_data).
+            foreach (var q in empty.ToList())
+            {
+                if ((await prometheus.QueryAsync(q.Query)).Count > 0)
+                {
+                    empty.Remove(q);
+                }
+            }
+
+            if (empty.Count == 0)
+            {
+                break;
+            }
+
+            Assert.True(deadline.Elapsed < SeriesDeadline, "dashboard queries with no data:\n" + string.Join("\n", empty.Select(q => $"{q.Panel}: {q.Query}")));
+
+            // A rate needs two scrapes in its window; polling the API, as above.
+            await Task.Delay(250);
+        }
+    }
+
+    private static List<(string Panel, string Expression)> DashboardQueries()
+    {
+        using var dashboard = JsonDocument.Parse(File.ReadAllText(Path.Combine(Repository.Root, "deploy", "grafana", "tpt-dashboard.json")));
+        var panels = dashboard.RootElement.GetProperty("panels").EnumerateArray()
+            .SelectMany(p => p.TryGetProperty("panels", out var nested) ? nested.EnumerateArray().Prepend(p) : [p]);
+        return panels
+            .Where(p => p.TryGetProperty("targets", out _))
+            .SelectMany(p => p.GetProperty("targets").EnumerateArray().Select(t => (p.GetProperty("title").GetString()!, t.GetProperty("expr").GetString()!)))
+            .ToList();
     }
 }

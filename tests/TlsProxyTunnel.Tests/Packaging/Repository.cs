@@ -1,0 +1,20 @@
+namespace TlsProxyTunnel.Tests.Packaging;
+
+/// <summary>The checkout the tests run from, found upwards from the test binaries.</summary>
+internal static class Repository
+{
+    public static readonly string Root = Find();
+
+    private static string Find()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "TlsProxyTunnel.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"no TlsProxyTunnel.sln above {AppContext.BaseDirectory}");
+    }
+}
