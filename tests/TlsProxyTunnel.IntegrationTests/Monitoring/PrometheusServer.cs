@@ -193,10 +193,9 @@ public sealed class PrometheusServer : IAsyncDisposable
             info.ArgumentList.Add(arg);
         }
 
-        var process = new Process { StartInfo = info };
+        var process = Promtool.StartOrExplain(info);
         process.OutputDataReceived += (_, e) => Append(output, e.Data);
         process.ErrorDataReceived += (_, e) => Append(output, e.Data);
-        process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;

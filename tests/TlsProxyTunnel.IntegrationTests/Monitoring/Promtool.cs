@@ -19,7 +19,7 @@ public static class Promtool
             info.ArgumentList.Add(arg);
         }
 
-        using var process = Process.Start(info)!;
+        using var process = StartOrExplain(info);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (stdin is not null)
@@ -39,5 +39,18 @@ public static class Promtool
         }
 
         return (process.ExitCode, await stdout + await stderr);
+    }
+
+    /// <summary>Starts a tool of the prometheus package, or fails naming the package to install.</summary>
+    internal static Process StartOrExplain(ProcessStartInfo info)
+    {
+        try
+        {
+            return Process.Start(info)!;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"{info.FileName} is missing: install the Debian package 'prometheus' (.ci/run does)", e);
+        }
     }
 }
