@@ -43,7 +43,11 @@ public sealed class PrometheusServer : IAsyncDisposable
     }
 
     /// <summary>Starts Prometheus scraping <paramref name="target"/> (job <c>tpt</c>) every second, with <paramref name="ruleFiles"/> loaded.</summary>
-    public static async Task<PrometheusServer> StartAsync(IPEndPoint target, params string[] ruleFiles)
+    public static Task<PrometheusServer> StartAsync(IPEndPoint target, params string[] ruleFiles) =>
+        StartAsync(target, TptProcess.FreePort, ruleFiles);
+
+    /// <param name="ports">Where to try to listen, one call per attempt (a test hands it a taken port first).</param>
+    internal static async Task<PrometheusServer> StartAsync(IPEndPoint target, Func<int> ports, params string[] ruleFiles)
     {
         var directory = Path.Combine(Path.GetTempPath(), $"tpt-prometheus-{Guid.NewGuid():N}");
         Directory.CreateDirectory(directory);
@@ -64,7 +68,7 @@ public sealed class PrometheusServer : IAsyncDisposable
         {
             for (var attempt = 1; ; attempt++)
             {
-                var port = TptProcess.FreePort();
+                var port = ports();
                 var output = new StringBuilder();
                 var process = Launch(config, Path.Combine(directory, $"data-{attempt}"), port, output);
                 var server = new PrometheusServer(process, output, directory, port);
@@ -154,15 +158,19 @@ public sealed class PrometheusServer : IAsyncDisposable
 
             try
             {
-                using var response = await _http.GetAsync(new Uri("/-/ready", UriKind.Relative));
-                if (response.StatusCode == HttpStatusCode.OK)
+                // Whoever else holds a taken port may accept and never answer, or answer: only Prometheus's own
+                // readiness text counts, and a short per-request timeout gets back to checking for its exit.
+                using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                using var response = await _http.GetAsync(new Uri("/-/ready", UriKind.Relative), attempt.Token);
+                var body = await response.Content.ReadAsStringAsync(attempt.Token);
+                if (response.StatusCode == HttpStatusCode.OK && body.Contains("Prometheus", StringComparison.Ordinal) && !_process.HasExited)
                 {
                     return;
                 }
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
             {
-                // Not listening yet.
+                // Not listening yet, or not Prometheus answering.
             }
 
             if (deadline.Elapsed > StartTimeout)
