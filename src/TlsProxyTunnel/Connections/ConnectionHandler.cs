@@ -75,7 +75,7 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
             server.Limiter.Release();
             listenerMetrics.Leave();
             var duration = Stopwatch.GetElapsedTime(connection.StartTimestamp);
-            server.Metrics.OnClosed(ConnectionOutcomes.IsError(outcome), connection.Counters.FromClient, connection.Counters.ToClient, duration);
+            server.Metrics.OnClosed(outcome, connection.Counters.FromClient, connection.Counters.ToClient, duration);
             if (logger.IsEnabled(LogLevel.Information))
             {
                 Log.Access(

@@ -11,7 +11,7 @@ namespace TlsProxyTunnel.Diagnostics;
 /// of connections has ended an idle proxy would keep its peak heap (and the pooled buffers) resident for good,
 /// which a sidecar with a memory limit pays for. When <see cref="MemoryTrimPolicy"/> sees load gone, one
 /// aggressive collection decommits the free heap and lets the array pool drop its buffers.
-/// Also publishes the process's resident memory and descriptor count in /metrics.
+/// Also publishes the process's resident memory, descriptor count and descriptor limit in /metrics.
 /// </summary>
 internal sealed class MemoryTrimmer : BackgroundService
 {
@@ -72,6 +72,14 @@ internal sealed class MemoryTrimmer : BackgroundService
         {
             w.Family("process_open_fds", "gauge", "Number of open file descriptors");
             w.Sample("process_open_fds", open);
+        }
+
+        // The soft limit, read afresh like DescriptorGuard does, so an alert on open/max sees a limit raised at
+        // run time. Where /proc cannot tell, or there is no limit, no sample rather than a made-up one.
+        if (DescriptorGuard.SoftLimit() is { } max and < long.MaxValue)
+        {
+            w.Family("process_max_fds", "gauge", "Maximum number of open file descriptors (the soft RLIMIT_NOFILE)");
+            w.Sample("process_max_fds", max);
         }
     }
 }

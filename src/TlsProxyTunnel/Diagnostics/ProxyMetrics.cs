@@ -7,6 +7,7 @@ namespace TlsProxyTunnel.Diagnostics;
 internal sealed class ServerMetrics(string name)
 {
     private readonly long[] _helloOutcomes = new long[Enum.GetValues<HelloReadOutcome>().Length];
+    private readonly long[] _outcomes = new long[Enum.GetValues<ConnectionOutcome>().Length];
     private long _accepted;
     private long _rejected;
     private long _closed;
@@ -38,9 +39,12 @@ internal sealed class ServerMetrics(string name)
 
     public long HelloOutcomeCount(HelloReadOutcome outcome) => Interlocked.Read(ref _helloOutcomes[(int)outcome]);
 
-    public void OnClosed(bool errored, long fromClient, long toClient, TimeSpan duration)
+    public long OutcomeCount(ConnectionOutcome outcome) => Interlocked.Read(ref _outcomes[(int)outcome]);
+
+    public void OnClosed(ConnectionOutcome outcome, long fromClient, long toClient, TimeSpan duration)
     {
-        Interlocked.Increment(ref errored ? ref _errored : ref _closed);
+        Interlocked.Increment(ref _outcomes[(int)outcome]);
+        Interlocked.Increment(ref ConnectionOutcomes.IsError(outcome) ? ref _errored : ref _closed);
         Interlocked.Add(ref _bytesFromClients, fromClient);
         Interlocked.Add(ref _bytesToClients, toClient);
         Durations.Observe(duration.TotalSeconds);
@@ -87,6 +91,18 @@ internal sealed class RouteMetrics(string server, string route, string upstream)
     public void OnTaken() => Interlocked.Increment(ref _taken);
 }
 
+/// <summary>Failures of one configured upstream. One per upstream name, so cardinality is bounded by the config.</summary>
+internal sealed class UpstreamMetrics(string name)
+{
+    private long _connectFailures;
+
+    public string Name { get; } = name;
+
+    public long ConnectFailures => Interlocked.Read(ref _connectFailures);
+
+    public void OnConnectFailed() => Interlocked.Increment(ref _connectFailures);
+}
+
 /// <summary>A cumulative histogram with fixed buckets, lock-free.</summary>
 internal sealed class DurationHistogram
 {
@@ -130,6 +146,7 @@ internal sealed class ProxyMetrics
     private readonly ConcurrentDictionary<string, ServerMetrics> _servers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Server, string Listen), ListenerMetrics> _listeners = new();
     private readonly ConcurrentDictionary<(string Server, string Route), RouteMetrics> _routes = new();
+    private readonly ConcurrentDictionary<string, UpstreamMetrics> _upstreams = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<int, long> _connectStatuses = new();
     private readonly ConcurrentDictionary<string, long> _connectFailures = new(StringComparer.Ordinal);
 
@@ -146,8 +163,13 @@ internal sealed class ProxyMetrics
 
     private long _reloadsSucceeded;
     private long _reloadsFailed;
+    private volatile bool _lastReloadSucceeded = true;
 
-    public void OnReload(bool succeeded) => Interlocked.Increment(ref succeeded ? ref _reloadsSucceeded : ref _reloadsFailed);
+    public void OnReload(bool succeeded)
+    {
+        Interlocked.Increment(ref succeeded ? ref _reloadsSucceeded : ref _reloadsFailed);
+        _lastReloadSucceeded = succeeded;
+    }
 
     public void RemoveListener(string server, string listen) => _listeners.TryRemove((server, listen), out _);
 
@@ -157,6 +179,9 @@ internal sealed class ProxyMetrics
             static (k, u) => new RouteMetrics(k.Server, k.Route, u),
             static (k, existing, u) => existing.Upstream == u ? existing : new RouteMetrics(k.Server, k.Route, u),
             upstream);
+
+    /// <summary>Created when the upstream is built (at start and reload), so its series is there, at 0, before any failure.</summary>
+    public UpstreamMetrics Upstream(string name) => _upstreams.GetOrAdd(name, static n => new UpstreamMetrics(n));
 
     public void OnConnectStatus(int status) => _connectStatuses.AddOrUpdate(status, 1, static (_, n) => n + 1);
 
@@ -184,11 +209,22 @@ internal sealed class ProxyMetrics
         }
 
         WriteCounter(w, servers, "tpt_connections_accepted_total", "Connections accepted", s => s.Accepted);
-        WriteCounter(w, servers, "tpt_connections_rejected_total", "Connections rejected because the server was at maxclients", s => s.Rejected);
+        WriteCounter(w, servers, "tpt_connections_rejected_total", "Connections refused because the server was at maxclients or the process near its descriptor limit", s => s.Rejected);
         WriteCounter(w, servers, "tpt_connections_closed_total", "Connections that ended without error", s => s.Closed);
         WriteCounter(w, servers, "tpt_connections_errored_total", "Connections that ended with an error", s => s.Errored);
         WriteCounter(w, servers, "tpt_received_bytes_total", "Bytes received from clients", s => s.BytesFromClients);
         WriteCounter(w, servers, "tpt_sent_bytes_total", "Bytes sent to clients", s => s.BytesToClients);
+
+        // Every outcome of every server, zeros included: a series that first appears at 1 hides that increase
+        // from rate() and increase(), which is all the dashboard and alerts look at.
+        w.Family("tpt_connection_outcomes_total", "counter", "Connections by how they ended (the access log's outcome)");
+        foreach (var s in servers)
+        {
+            foreach (var outcome in Enum.GetValues<ConnectionOutcome>())
+            {
+                w.Sample("tpt_connection_outcomes_total", s.OutcomeCount(outcome), ("name", s.Name), ("outcome", ConnectionOutcomes.Label(outcome)));
+            }
+        }
 
         w.Family("tpt_client_hello_total", "counter", "Outcomes of reading the TLS ClientHello");
         foreach (var s in servers)
@@ -207,6 +243,12 @@ internal sealed class ProxyMetrics
         foreach (var r in _routes.Values.OrderBy(r => r.Server, StringComparer.Ordinal).ThenBy(r => r.Route, StringComparer.Ordinal))
         {
             w.Sample("tpt_route_total", r.Taken, ("name", r.Server), ("route", r.Route), ("upstream", r.Upstream));
+        }
+
+        w.Family("tpt_upstream_connect_failures_total", "counter", "Connections whose upstream (or its CONNECT proxy) could not be resolved or connected within connect_timeout");
+        foreach (var u in _upstreams.Values.OrderBy(u => u.Name, StringComparer.Ordinal))
+        {
+            w.Sample("tpt_upstream_connect_failures_total", u.ConnectFailures, ("upstream", u.Name));
         }
 
         w.Family("tpt_connect_responses_total", "counter", "HTTP CONNECT proxy responses by status code");
@@ -244,6 +286,10 @@ internal sealed class ProxyMetrics
         w.Family("tpt_config_reloads_total", "counter", "Configuration reloads by result");
         w.Sample("tpt_config_reloads_total", Interlocked.Read(ref _reloadsSucceeded), ("result", "success"));
         w.Sample("tpt_config_reloads_total", Interlocked.Read(ref _reloadsFailed), ("result", "failure"));
+
+        // A gauge, not only the counters: a failed reload fixed by the next one ends the alert at once.
+        w.Family("tpt_config_last_reload_successful", "gauge", "1 when the last reload was applied or none was tried, 0 when it was rejected (the previous configuration still runs)");
+        w.Sample("tpt_config_last_reload_successful", _lastReloadSucceeded ? 1 : 0);
 
         foreach (var collect in Collectors)
         {

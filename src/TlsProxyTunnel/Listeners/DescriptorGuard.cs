@@ -116,7 +116,7 @@ internal sealed class DescriptorGuard : IDisposable
     /// The soft limit from /proc/self/limits ("Max open files  SOFT  HARD  files"); "unlimited" is long.MaxValue.
     /// Null when the file cannot be read: not Linux, or no descriptor free to open it.
     /// </summary>
-    private static long? SoftLimit()
+    internal static long? SoftLimit()
     {
         try
         {

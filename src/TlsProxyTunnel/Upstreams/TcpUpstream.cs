@@ -15,6 +15,8 @@ namespace TlsProxyTunnel.Upstreams;
 /// </summary>
 internal sealed class TcpUpstream(UpstreamConfig config, UpstreamConnector connector, ProxyMetrics metrics, ILogger logger) : IUpstream
 {
+    private readonly UpstreamMetrics _metrics = metrics.Upstream(config.Name);
+
     public string Name => config.Name;
 
     public UpstreamConfig Config => config;
@@ -45,6 +47,7 @@ internal sealed class TcpUpstream(UpstreamConfig config, UpstreamConnector conne
         var attempt = await connector.ConnectAsync(config, via.ConnectTimeout);
         if (attempt.Socket is not { } upstream)
         {
+            _metrics.OnConnectFailed();
             Log.UpstreamUnreachable(logger, connection.Server.Name, config.Display, attempt.Error ?? "unknown error");
             return ConnectionOutcome.UpstreamUnreachable;
         }

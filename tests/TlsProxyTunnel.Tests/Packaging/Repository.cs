@@ -1,5 +1,6 @@
 namespace TlsProxyTunnel.Tests.Packaging;
 
+/// <summary>The checkout the tests run from, found upwards from the test binaries.</summary>
 internal static class Repository
 {
     public static readonly string Root = Find();
