@@ -4,7 +4,8 @@ namespace TlsProxyTunnel.Configuration;
 
 /// <summary>
 /// The short description <c>tpt check</c> prints. Only text as written in the file is shown (never values
-/// expanded from the environment) and sensitive header values are redacted.
+/// expanded from the environment) and sensitive header values are redacted. The status page shows upstreams
+/// and vias through <see cref="Shown"/> and <see cref="ShownTarget"/>, so both follow one rule.
 /// </summary>
 internal static class ConfigSummary
 {
@@ -36,20 +37,22 @@ internal static class ConfigSummary
         output.WriteLine(string.Create(culture, $"upstreams ({user.Count} defined; ban, echo and health built in):"));
         foreach (var upstream in user)
         {
-            output.WriteLine(string.Create(culture, $"  {upstream.Name}: {upstream.Display}"));
+            output.WriteLine(string.Create(culture, $"  {upstream.Name}: {Shown(upstream)}"));
         }
     }
 
+    /// <summary>An upstream as the file wrote it: its URL before expansion, or a built-in's name.</summary>
+    internal static string Shown(UpstreamConfig upstream) => upstream.Display;
+
+    /// <summary>Where a via sends its CONNECT, as the file wrote it, without the headers.</summary>
+    internal static string ShownTarget(ViaConfig via) =>
+        via.IsDirect ? "direct"
+        : via.UseSniAsTarget ? string.Create(CultureInfo.InvariantCulture, $"CONNECT <sni>:{via.TargetPort}")
+        : $"CONNECT {via.TargetDisplay}";
+
     private static string Describe(ViaConfig via)
     {
-        if (via.IsDirect)
-        {
-            return "direct";
-        }
-
-        var target = via.UseSniAsTarget
-            ? string.Create(CultureInfo.InvariantCulture, $"CONNECT <sni>:{via.TargetPort}")
-            : $"CONNECT {via.TargetDisplay}";
-        return via.Headers.Count == 0 ? target : $"{target} with {string.Join("; ", via.Headers)}";
+        var target = ShownTarget(via);
+        return via.IsDirect || via.Headers.Count == 0 ? target : $"{target} with {string.Join("; ", via.Headers)}";
     }
 }

@@ -87,6 +87,9 @@ internal sealed class RouteMetrics(string server, string route, string upstream)
     public void OnTaken() => Interlocked.Increment(ref _taken);
 }
 
+/// <summary>When the latest reload was attempted and whether it put a new generation in use.</summary>
+internal sealed record ReloadRecord(DateTimeOffset At, bool Succeeded);
+
 /// <summary>A cumulative histogram with fixed buckets, lock-free.</summary>
 internal sealed class DurationHistogram
 {
@@ -132,8 +135,13 @@ internal sealed class ProxyMetrics
     private readonly ConcurrentDictionary<(string Server, string Route), RouteMetrics> _routes = new();
     private readonly ConcurrentDictionary<int, long> _connectStatuses = new();
     private readonly ConcurrentDictionary<string, long> _connectFailures = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long> _upstreamConnectFailures = new(StringComparer.Ordinal);
+    private volatile ReloadRecord? _lastReload;
 
     public long ConfigGeneration { get; set; }
+
+    /// <summary>The clock that stamps <see cref="LastReload"/>.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 
     public ServerMetrics Server(string name) => _servers.GetOrAdd(name, static n => new ServerMetrics(n));
 
@@ -147,7 +155,33 @@ internal sealed class ProxyMetrics
     private long _reloadsSucceeded;
     private long _reloadsFailed;
 
-    public void OnReload(bool succeeded) => Interlocked.Increment(ref succeeded ? ref _reloadsSucceeded : ref _reloadsFailed);
+    public void OnReload(bool succeeded)
+    {
+        Interlocked.Increment(ref succeeded ? ref _reloadsSucceeded : ref _reloadsFailed);
+        _lastReload = new ReloadRecord(Time.GetUtcNow(), succeeded);
+    }
+
+    public long ReloadsSucceeded => Interlocked.Read(ref _reloadsSucceeded);
+
+    public long ReloadsFailed => Interlocked.Read(ref _reloadsFailed);
+
+    /// <summary>The latest reload attempt; null until the first.</summary>
+    public ReloadRecord? LastReload => _lastReload;
+
+    /// <summary>Every server counted since start, including those a reload removed.</summary>
+    public IReadOnlyList<ServerMetrics> Servers => [.. _servers.Values];
+
+    /// <summary>The listen addresses bound now.</summary>
+    public IReadOnlyList<ListenerMetrics> Listeners => [.. _listeners.Values];
+
+    /// <summary>Responses of CONNECT proxies by status code, lowest first.</summary>
+    public IReadOnlyList<KeyValuePair<int, long>> ConnectStatuses => [.. _connectStatuses.OrderBy(p => p.Key)];
+
+    /// <summary>CONNECT handshakes that failed before a status was read, by reason.</summary>
+    public IReadOnlyList<KeyValuePair<string, long>> ConnectFailures => [.. _connectFailures.OrderBy(p => p.Key, StringComparer.Ordinal)];
+
+    /// <summary>TCP connects to an upstream (every address tried) that failed, by upstream name.</summary>
+    public IReadOnlyList<KeyValuePair<string, long>> UpstreamConnectFailures => [.. _upstreamConnectFailures.OrderBy(p => p.Key, StringComparer.Ordinal)];
 
     public void RemoveListener(string server, string listen) => _listeners.TryRemove((server, listen), out _);
 
@@ -161,6 +195,8 @@ internal sealed class ProxyMetrics
     public void OnConnectStatus(int status) => _connectStatuses.AddOrUpdate(status, 1, static (_, n) => n + 1);
 
     public void OnConnectFailure(string reason) => _connectFailures.AddOrUpdate(reason, 1, static (_, n) => n + 1);
+
+    public void OnUpstreamConnectFailure(string upstream) => _upstreamConnectFailures.AddOrUpdate(upstream, 1, static (_, n) => n + 1);
 
     /// <summary>Extra sources (DNS, reloads) that write their own families.</summary>
     public List<Action<PrometheusTextWriter>> Collectors { get; } = [];
@@ -219,6 +255,12 @@ internal sealed class ProxyMetrics
         foreach (var (reason, count) in _connectFailures.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             w.Sample("tpt_connect_failures_total", count, ("reason", reason));
+        }
+
+        w.Family("tpt_upstream_connect_failures_total", "counter", "TCP connects to an upstream that failed on every address");
+        foreach (var (upstream, count) in UpstreamConnectFailures)
+        {
+            w.Sample("tpt_upstream_connect_failures_total", count, ("upstream", upstream));
         }
 
         w.Family("tpt_connection_duration_seconds", "histogram", "Duration of connections");

@@ -45,6 +45,7 @@ internal sealed class TcpUpstream(UpstreamConfig config, UpstreamConnector conne
         var attempt = await connector.ConnectAsync(config, via.ConnectTimeout);
         if (attempt.Socket is not { } upstream)
         {
+            metrics.OnUpstreamConnectFailure(config.Name);
             Log.UpstreamUnreachable(logger, connection.Server.Name, config.Display, attempt.Error ?? "unknown error");
             return ConnectionOutcome.UpstreamUnreachable;
         }
