@@ -68,6 +68,22 @@ public sealed class StatusPageFixture : IAsyncLifetime
             """);
         Tpt = await TptProcess.StartAsync(_config.Path, expectedListeners: 3);
 
+        await SendExampleTrafficAsync();
+
+        // 'limited' holds one connection (1 of 1) for the fixture's life and turns the next away.
+        var appHello = await OpenSsl.CaptureClientHelloAsync("app.example.test");
+        _held = await RawClient.ConnectAsync(Tpt.EndPoint("limited"));
+        await _held.SendAsync(appHello);
+        Assert.Equal("APP", await _held.ReadBannerAsync());
+        await ExchangeAsync(Tpt.EndPoint("limited"), appHello);
+    }
+
+    /// <summary>
+    /// <see cref="AppConnections"/> connections to the backend, one to the refusing upstream, one through the
+    /// 407 proxy and one to the default (ban). Each ends when tpt closes it, so its outcome is counted by then.
+    /// </summary>
+    public async Task SendExampleTrafficAsync()
+    {
         var edge = Tpt.EndPoint(OddServer);
         var appHello = await OpenSsl.CaptureClientHelloAsync("app.example.test");
         for (var i = 0; i < AppConnections; i++)
@@ -76,16 +92,9 @@ public sealed class StatusPageFixture : IAsyncLifetime
             App.NextFinished();
         }
 
-        // Each of these ends when tpt closes it: by then its outcome is counted.
         await ExchangeAsync(edge, await OpenSsl.CaptureClientHelloAsync("down.example.test"));
         await ExchangeAsync(edge, await OpenSsl.CaptureClientHelloAsync("proxied.example.test"));
         await ExchangeAsync(edge, await OpenSsl.CaptureClientHelloAsync("unknown.example.test"));
-
-        // 'limited' holds one connection (1 of 1) for the fixture's life and turns the next away.
-        _held = await RawClient.ConnectAsync(Tpt.EndPoint("limited"));
-        await _held.SendAsync(appHello);
-        Assert.Equal("APP", await _held.ReadBannerAsync());
-        await ExchangeAsync(Tpt.EndPoint("limited"), appHello);
     }
 
     public async Task DisposeAsync()
