@@ -6,7 +6,8 @@ namespace TlsProxyTunnel.Configuration;
 /// <summary>
 /// The short description <c>tpt check</c> prints. Only text as written in the file is shown (never values
 /// expanded from the environment), sensitive header values are redacted, and names are escaped
-/// (<see cref="DiagnosticText.Printable"/>) so a control character in a key cannot reach the terminal.
+/// (<see cref="DiagnosticText.Printable"/>) so a control character in a key cannot reach the terminal. The status
+/// page shows upstreams and vias through <see cref="Shown"/> and <see cref="ShownTarget"/>, so both follow one rule.
 /// </summary>
 internal static class ConfigSummary
 {
@@ -38,21 +39,23 @@ internal static class ConfigSummary
         output.WriteLine(string.Create(culture, $"upstreams ({user.Count} defined; ban, echo and health built in):"));
         foreach (var upstream in user)
         {
-            output.WriteLine(string.Create(culture, $"  {Show(upstream.Name)}: {Show(upstream.Display)}"));
+            output.WriteLine(string.Create(culture, $"  {Show(upstream.Name)}: {Show(Shown(upstream))}"));
         }
     }
 
+    /// <summary>An upstream as the file wrote it: its URL before expansion, or a built-in's name.</summary>
+    internal static string Shown(UpstreamConfig upstream) => upstream.Display;
+
+    /// <summary>Where a via sends its CONNECT, as the file wrote it, without the headers.</summary>
+    internal static string ShownTarget(ViaConfig via) =>
+        via.IsDirect ? "direct"
+        : via.UseSniAsTarget ? string.Create(CultureInfo.InvariantCulture, $"CONNECT <sni>:{via.TargetPort}")
+        : $"CONNECT {via.TargetDisplay}";
+
     private static string Describe(ViaConfig via)
     {
-        if (via.IsDirect)
-        {
-            return "direct";
-        }
-
-        var target = via.UseSniAsTarget
-            ? string.Create(CultureInfo.InvariantCulture, $"CONNECT <sni>:{via.TargetPort}")
-            : $"CONNECT {Show(via.TargetDisplay ?? "")}";
-        return via.Headers.Count == 0 ? target : $"{target} with {string.Join("; ", via.Headers.Select(h => Show(h.ToString())))}";
+        var target = ShownTarget(via);
+        return via.IsDirect || via.Headers.Count == 0 ? target : $"{target} with {string.Join("; ", via.Headers.Select(h => Show(h.ToString())))}";
     }
 
     private static string Show(string text) => DiagnosticText.Printable(text);

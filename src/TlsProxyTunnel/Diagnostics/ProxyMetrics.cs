@@ -103,6 +103,9 @@ internal sealed class UpstreamMetrics(string name)
     public void OnConnectFailed() => Interlocked.Increment(ref _connectFailures);
 }
 
+/// <summary>When the latest reload was attempted and whether it put a new generation in use.</summary>
+internal sealed record ReloadRecord(DateTimeOffset At, bool Succeeded);
+
 /// <summary>A cumulative histogram with fixed buckets, lock-free.</summary>
 internal sealed class DurationHistogram
 {
@@ -149,8 +152,12 @@ internal sealed class ProxyMetrics
     private readonly ConcurrentDictionary<string, UpstreamMetrics> _upstreams = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<int, long> _connectStatuses = new();
     private readonly ConcurrentDictionary<string, long> _connectFailures = new(StringComparer.Ordinal);
+    private volatile ReloadRecord? _lastReload;
 
     public long ConfigGeneration { get; set; }
+
+    /// <summary>The clock that stamps <see cref="LastReload"/>.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 
     public ServerMetrics Server(string name) => _servers.GetOrAdd(name, static n => new ServerMetrics(n));
 
@@ -169,7 +176,30 @@ internal sealed class ProxyMetrics
     {
         Interlocked.Increment(ref succeeded ? ref _reloadsSucceeded : ref _reloadsFailed);
         _lastReloadSucceeded = succeeded;
+        _lastReload = new ReloadRecord(Time.GetUtcNow(), succeeded);
     }
+
+    public long ReloadsSucceeded => Interlocked.Read(ref _reloadsSucceeded);
+
+    public long ReloadsFailed => Interlocked.Read(ref _reloadsFailed);
+
+    /// <summary>The latest reload attempt; null until the first.</summary>
+    public ReloadRecord? LastReload => _lastReload;
+
+    /// <summary>Every server counted since start, including those a reload removed.</summary>
+    public IReadOnlyList<ServerMetrics> Servers => [.. _servers.Values];
+
+    /// <summary>The listen addresses bound now.</summary>
+    public IReadOnlyList<ListenerMetrics> Listeners => [.. _listeners.Values];
+
+    /// <summary>Responses of CONNECT proxies by status code, lowest first.</summary>
+    public IReadOnlyList<KeyValuePair<int, long>> ConnectStatuses => [.. _connectStatuses.OrderBy(p => p.Key)];
+
+    /// <summary>CONNECT handshakes that failed before a status was read, by reason.</summary>
+    public IReadOnlyList<KeyValuePair<string, long>> ConnectFailures => [.. _connectFailures.OrderBy(p => p.Key, StringComparer.Ordinal)];
+
+    /// <summary>TCP connects to an upstream (every address tried) that failed, by upstream name.</summary>
+    public IReadOnlyList<KeyValuePair<string, long>> UpstreamConnectFailures => [.. _upstreams.Values.OrderBy(u => u.Name, StringComparer.Ordinal).Select(u => KeyValuePair.Create(u.Name, u.ConnectFailures))];
 
     public void RemoveListener(string server, string listen) => _listeners.TryRemove((server, listen), out _);
 
@@ -186,6 +216,7 @@ internal sealed class ProxyMetrics
     public void OnConnectStatus(int status) => _connectStatuses.AddOrUpdate(status, 1, static (_, n) => n + 1);
 
     public void OnConnectFailure(string reason) => _connectFailures.AddOrUpdate(reason, 1, static (_, n) => n + 1);
+
 
     /// <summary>Extra sources (DNS, reloads) that write their own families.</summary>
     public List<Action<PrometheusTextWriter>> Collectors { get; } = [];

@@ -113,12 +113,7 @@ internal sealed partial class DnsHostResolver : IHostResolver, IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(host);
         ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
 
-        var name = host.Trim();
-        if (name.StartsWith('[') && name.EndsWith(']'))
-        {
-            name = name[1..^1];
-        }
-
+        var name = Unbracket(host);
         if (IPAddress.TryParse(name, out var literal))
         {
             return ValueTask.FromResult(Matches(literal, family)
@@ -126,15 +121,13 @@ internal sealed partial class DnsHostResolver : IHostResolver, IDisposable
                 : ResolveResult.Failure($"'{name}' is an {FamilyName(literal)} address but the upstream allows {FamilyText(family)} only"));
         }
 
-        var absolute = name.EndsWith('.');
-        name = name.TrimEnd('.').ToLowerInvariant();
-
+        var key = CacheKey(name, family);
+        name = key.Name.TrimEnd('.');
         if (TryResolveLocally(name, family, out var local))
         {
             return ValueTask.FromResult(local);
         }
 
-        var key = (absolute ? name + "." : name, family);
         var entry = _cache.GetOrAdd(key, static _ => new Entry());
         Task<ResolveResult> pending;
         lock (entry.Gate)
@@ -168,6 +161,45 @@ internal sealed partial class DnsHostResolver : IHostResolver, IDisposable
         }
 
         return AwaitLookupAsync(pending, ct);
+    }
+
+    /// <summary>
+    /// What <see cref="ResolveAsync"/> would start from for this name now, without asking anyone: the cached
+    /// answer with its age and TTL, or where the name resolves without DNS. Null when it was never looked up.
+    /// </summary>
+    public DnsCacheView? Inspect(string host, AddressFamilyFilter family)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(host);
+        var name = Unbracket(host);
+        if (IPAddress.TryParse(name, out var literal))
+        {
+            return new DnsCacheView(DnsAnswerState.Local, [literal], null, null);
+        }
+
+        var key = CacheKey(name, family);
+        if (TryResolveLocally(key.Name.TrimEnd('.'), family, out var local))
+        {
+            return new DnsCacheView(DnsAnswerState.Local, local.Addresses, null, null);
+        }
+
+        if (!_cache.TryGetValue(key, out var entry))
+        {
+            return null;
+        }
+
+        lock (entry.Gate)
+        {
+            var now = _time.GetUtcNow();
+            if (entry.Good is not null)
+            {
+                var state = now < entry.ExpiresAt ? DnsAnswerState.Fresh : now < entry.StaleUntil ? DnsAnswerState.Stale : DnsAnswerState.Expired;
+                return new DnsCacheView(state, entry.Good.Addresses, now - entry.ResolvedAt, entry.ExpiresAt - entry.ResolvedAt);
+            }
+
+            return entry.Negative is not null
+                ? new DnsCacheView(DnsAnswerState.Failed, [], null, null)
+                : new DnsCacheView(DnsAnswerState.Pending, [], null, null);
+        }
     }
 
     public void Dispose()
@@ -231,6 +263,7 @@ internal sealed partial class DnsHostResolver : IHostResolver, IDisposable
                 entry.Good = result;
                 entry.GoodStale = ResolveResult.Success(result.Addresses, stale: true);
                 entry.Negative = null;
+                entry.ResolvedAt = now;
                 entry.RefreshAt = now + (ttl * RefreshAtFraction);
                 entry.ExpiresAt = now + ttl;
                 entry.StaleUntil = entry.ExpiresAt + _settings.StaleFor;
@@ -474,6 +507,20 @@ internal sealed partial class DnsHostResolver : IHostResolver, IDisposable
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
+    private static string Unbracket(string host)
+    {
+        var name = host.Trim();
+        return name.StartsWith('[') && name.EndsWith(']') ? name[1..^1] : name;
+    }
+
+    /// <summary>The cache key of a name that is not an IP literal: lower case, a trailing dot kept as the one mark of an absolute name.</summary>
+    private static (string Name, AddressFamilyFilter Family) CacheKey(string name, AddressFamilyFilter family)
+    {
+        var absolute = name.EndsWith('.');
+        name = name.TrimEnd('.').ToLowerInvariant();
+        return (absolute ? name + "." : name, family);
+    }
+
     private static List<IPAddress> Order(IEnumerable<IPAddress> addresses) =>
         [.. addresses.Where(a => a.AddressFamily == AddressFamily.InterNetwork), .. addresses.Where(a => a.AddressFamily != AddressFamily.InterNetwork)];
 
@@ -515,6 +562,7 @@ internal sealed partial class DnsHostResolver : IHostResolver, IDisposable
         public ResolveResult? Good;
         public ResolveResult? GoodStale;
         public ResolveResult? Negative;
+        public DateTimeOffset ResolvedAt;
         public DateTimeOffset RefreshAt;
         public DateTimeOffset ExpiresAt;
         public DateTimeOffset StaleUntil;
@@ -523,3 +571,29 @@ internal sealed partial class DnsHostResolver : IHostResolver, IDisposable
         public Task<ResolveResult>? InFlight;
     }
 }
+
+/// <summary>Where a name's answer stands in the resolver right now.</summary>
+internal enum DnsAnswerState
+{
+    /// <summary>Within its TTL.</summary>
+    Fresh,
+
+    /// <summary>Past its TTL; refreshing failed, so it is still served for up to <c>resolver.stale_for</c>.</summary>
+    Stale,
+
+    /// <summary>Past its TTL and its stale window: the next use asks DNS again.</summary>
+    Expired,
+
+    /// <summary>The last lookup failed and no earlier answer is usable.</summary>
+    Failed,
+
+    /// <summary>The first lookup is still under way.</summary>
+    Pending,
+
+    /// <summary>An IP literal, a hosts-file name or a localhost name: no DNS, no TTL.</summary>
+    Local,
+}
+
+/// <param name="Age">How long ago the answer was received; null for answers that did not come from DNS.</param>
+/// <param name="Ttl">The lifetime it was given (the record TTL clamped to [min_ttl, max_ttl]); null likewise.</param>
+internal sealed record DnsCacheView(DnsAnswerState State, IReadOnlyList<IPAddress> Addresses, TimeSpan? Age, TimeSpan? Ttl);

@@ -7,6 +7,7 @@ using TlsProxyTunnel.Cli;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.Diagnostics.Status;
 using TlsProxyTunnel.Dns;
 using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Runtime;
@@ -155,11 +156,19 @@ internal static class TptApp
             return resolver;
         });
         services.AddSingleton<IHostResolver>(sp => sp.GetRequiredService<DnsHostResolver>());
+        // The status page reads the generation in use from the listeners, which are built after it: look them up per request.
+        services.AddSingleton(sp => new StatusCollector(
+            sp.GetRequiredService<ProxyMetrics>(),
+            sp.GetRequiredService<ReadinessState>(),
+            () => sp.GetRequiredService<ListenerService>().Current,
+            sp.GetRequiredService<DnsHostResolver>(),
+            TimeProvider.System));
         services.AddSingleton(sp => new RuntimeSnapshotBuilder(
             sp.GetRequiredService<ProxyMetrics>(),
             sp.GetRequiredService<ReadinessState>(),
             sp.GetRequiredService<IHostResolver>(),
-            sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<StatusCollector>()));
         services.AddSingleton(sp => sp.GetRequiredService<RuntimeSnapshotBuilder>().Build(config, 1));
 
         // Registration order is start order: signals first, so a signal during start-up already shuts down cleanly.

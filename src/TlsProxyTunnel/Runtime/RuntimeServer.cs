@@ -26,6 +26,9 @@ internal sealed class RuntimeServer(ServerConfig config, SniRouter<Route> router
 
     public Route DefaultRoute { get; } = defaultRoute;
 
+    /// <summary>Every route in file order, the default last (for the status page; the data path uses <see cref="Select"/>).</summary>
+    public IReadOnlyList<Route> Routes { get; init; } = [defaultRoute];
+
     public ConnectionLimiter Limiter { get; } = limiter;
 
     public ServerMetrics Metrics { get; } = metrics;

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.Diagnostics.Status;
 using TlsProxyTunnel.Dns;
 using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Routing;
@@ -10,13 +11,13 @@ using TlsProxyTunnel.Upstreams.Health;
 namespace TlsProxyTunnel.Runtime;
 
 /// <summary>Compiles a validated configuration into the immutable tables the data path reads.</summary>
-internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers)
+internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers, StatusCollector? status = null)
 {
     private readonly Dictionary<string, ConnectionLimiter> _limiters = new(StringComparer.Ordinal);
     private readonly UpstreamConnector _connector = new(resolver, new AddressRotation());
     private readonly BanUpstream _ban = new();
     private readonly EchoUpstream _echo = new();
-    private readonly HealthUpstream _health = new(metrics, readiness);
+    private readonly HealthUpstream _health = new(metrics, readiness, status);
 
     public RuntimeSnapshot Build(ProxyConfig config, long generation)
     {
@@ -37,7 +38,7 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
         {
             var routes = server.Sni.Select(r => new KeyValuePair<string, Route>(
                 r.Pattern,
-                new Route(r.Pattern, upstreams[r.Upstream], r.Via ?? server.Via, metrics.Route(server.Name, r.Pattern, r.Upstream))));
+                new Route(r.Pattern, upstreams[r.Upstream], r.Via ?? server.Via, metrics.Route(server.Name, r.Pattern, r.Upstream)))).ToList();
             var defaultRoute = new Route("default", upstreams[server.Default], server.Via, metrics.Route(server.Name, "default", server.Default));
 
             // A server keeps its limiter across reloads so connections that outlive a generation still count.
@@ -48,7 +49,10 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
 
             // Without tls the sni routes are never taken, so only the default decides.
             var probeOnly = defaultRoute.Upstream == _health && (!server.Tls || server.Sni.All(r => upstreams[r.Upstream] == _health));
-            servers[server.Name] = new RuntimeServer(server, new SniRouter<Route>(server.Tls ? routes : []), defaultRoute, limiter, metrics.Server(server.Name), probeOnly);
+            servers[server.Name] = new RuntimeServer(server, new SniRouter<Route>(server.Tls ? routes : []), defaultRoute, limiter, metrics.Server(server.Name), probeOnly)
+            {
+                Routes = [.. routes.Select(r => r.Value), defaultRoute],
+            };
         }
 
         return new RuntimeSnapshot(config, generation, servers);

@@ -72,8 +72,18 @@ public sealed class DnsmasqResolverTests
         }, time);
 
         Assert.True((await Resolve(resolver, "kept.test", AddressFamilyFilter.V4)).Succeeded);
+        Assert.Null(resolver.Inspect("other.test", AddressFamilyFilter.V4));
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        // What the status page shows: the record's TTL of 1 s raised to min_ttl, and the answer's age.
+        var fresh = resolver.Inspect("KEPT.test", AddressFamilyFilter.V4)!;
+        Assert.Equal(DnsAnswerState.Fresh, fresh.State);
+        Assert.Equal(TimeSpan.FromSeconds(5), fresh.Ttl);
+        Assert.Equal(TimeSpan.FromSeconds(2), fresh.Age);
+        Assert.Equal([IPAddress.Parse("192.0.2.4")], fresh.Addresses);
+
         await dns.KillAsync().WaitAsync(TestTimeout);
-        time.Advance(TimeSpan.FromSeconds(6));
+        time.Advance(TimeSpan.FromSeconds(4));
 
         var stale = await Resolve(resolver, "kept.test", AddressFamilyFilter.V4);
 
@@ -81,6 +91,7 @@ public sealed class DnsmasqResolverTests
         Assert.True(stale.Stale);
         Assert.Equal([IPAddress.Parse("192.0.2.4")], stale.Addresses);
         Assert.Equal(1, resolver.FailureCount);
+        Assert.Equal(DnsAnswerState.Stale, resolver.Inspect("kept.test", AddressFamilyFilter.V4)!.State);
 
         // Right after a failure callers get the stale answer at once, without another lookup.
         var lookups = resolver.LookupCount;
@@ -95,6 +106,8 @@ public sealed class DnsmasqResolverTests
         Assert.False(gone.Succeeded);
         Assert.Contains("kept.test", gone.Error, StringComparison.Ordinal);
         Assert.True(resolver.FailureCount >= 2);
+        Assert.Equal(DnsAnswerState.Failed, resolver.Inspect("kept.test", AddressFamilyFilter.V4)!.State);
+        Assert.Equal(DnsAnswerState.Local, resolver.Inspect("127.0.0.1", AddressFamilyFilter.V4)!.State);
     }
 
     [Fact]

@@ -5,7 +5,7 @@ namespace TlsProxyTunnel.IntegrationTests.Reliability;
 
 /// <summary>
 /// Proxy credentials and values expanded from the environment reach the proxy, and nothing else: not the logs at
-/// trace level, not `tpt check`, not /metrics.
+/// trace level, not `tpt check`, not /metrics, not the status page.
 /// </summary>
 public sealed class SecretsTests
 {
@@ -55,7 +55,7 @@ public sealed class SecretsTests
         ];
 
         var tpt = await TptProcess.StartAsync(config.Path, 2, Environment);
-        string metrics;
+        string metrics, statusHtml, statusJson;
         await using (tpt)
         {
             foreach (var name in new[] { "lit.test", "env.test" })
@@ -70,6 +70,8 @@ public sealed class SecretsTests
             }
 
             metrics = (await HttpProbe.GetAsync(tpt.EndPoint("health"), "/metrics")).Body;
+            statusHtml = (await HttpProbe.GetAsync(tpt.EndPoint("health"), "/status")).Body;
+            statusJson = (await HttpProbe.GetAsync(tpt.EndPoint("health"), "/status?format=json")).Body;
             tpt.Signal(TptProcess.SIGTERM);
             Assert.Equal(0, await tpt.WaitForExitAsync());
         }
@@ -85,7 +87,9 @@ public sealed class SecretsTests
         Assert.Equal(0, check.ExitCode);
         Assert.Contains("env.test", check.Stdout + check.Stderr, StringComparison.Ordinal);
 
-        foreach (var (where, text) in new[] { ("logs", tpt.AllOutput), ("tpt check", check.Stdout + check.Stderr), ("/metrics", metrics) })
+        // The status page shows the via as written, so it was really rendered.
+        Assert.Contains("CONNECT ${TARGET_HOST}:443", statusJson, StringComparison.Ordinal);
+        foreach (var (where, text) in new[] { ("logs", tpt.AllOutput), ("tpt check", check.Stdout + check.Stderr), ("/metrics", metrics), ("/status", statusHtml), ("/status?format=json", statusJson) })
         {
             Assert.Contains("tpt", text, StringComparison.Ordinal);
             foreach (var secret in secrets)

@@ -13,6 +13,7 @@ internal enum HealthPath
     Other,
     Metrics,
     Ready,
+    Status,
 }
 
 /// <summary>What the health responder needs from one HTTP/1.x request head.</summary>
@@ -31,6 +32,9 @@ internal struct HealthRequest
     public int HeadLength;
 
     public bool Http10;
+
+    /// <summary>The query asks for <c>format=json</c> (the status page's machine-readable form).</summary>
+    public bool Json;
 }
 
 /// <summary>A strict, allocation-free parser for request heads. Never throws.</summary>
@@ -161,8 +165,31 @@ internal static class HealthRequestParser
         var path = query < 0 ? target : target[..query];
         request.Path = path.SequenceEqual("/metrics"u8) ? HealthPath.Metrics
             : path.SequenceEqual("/ready"u8) ? HealthPath.Ready
+            : path.SequenceEqual("/status"u8) ? HealthPath.Status
             : HealthPath.Other;
+        request.Json = query >= 0 && AsksForJson(target[(query + 1)..]);
         return true;
+    }
+
+    /// <summary>Whether one of the <c>&amp;</c>-separated parameters is <c>format=json</c>; the others are ignored.</summary>
+    private static bool AsksForJson(ReadOnlySpan<byte> query)
+    {
+        while (true)
+        {
+            var amp = query.IndexOf((byte)'&');
+            var parameter = amp < 0 ? query : query[..amp];
+            if (EqualsIgnoreCase(parameter, "format=json"u8))
+            {
+                return true;
+            }
+
+            if (amp < 0)
+            {
+                return false;
+            }
+
+            query = query[(amp + 1)..];
+        }
     }
 
     private static bool IsToken(ReadOnlySpan<byte> value)

@@ -3,18 +3,19 @@ using System.Net.Sockets;
 using System.Text;
 using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.Diagnostics.Status;
 using TlsProxyTunnel.Runtime;
 
 namespace TlsProxyTunnel.Upstreams.Health;
 
 /// <summary>
 /// A small HTTP/1.1 responder for probes: any path answers 200 OK, <c>/metrics</c> the Prometheus text,
-/// <c>/ready</c> 200 or 503. Bounded so no client can hold a connection it does not use: the server's
+/// <c>/ready</c> 200 or 503, <c>/status</c> the status page (HTML, or JSON with <c>?format=json</c>). Bounded so no client can hold a connection it does not use: the server's
 /// <c>client_hello_timeout</c> is the deadline for each whole request head (from the connection's start for
 /// the first, from its first byte for the next ones) and for writing each response; an idle keep-alive
 /// connection waits for its next request at most <see cref="KeepAliveTimeout"/> (or that deadline if shorter).
 /// </summary>
-internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readiness) : IUpstream
+internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readiness, StatusCollector? status = null) : IUpstream
 {
     internal const int MaxHeadBytes = 8 * 1024;
     internal static readonly TimeSpan KeepAliveTimeout = TimeSpan.FromSeconds(5);
@@ -99,6 +100,9 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
                 var sent = request.Path switch
                 {
                     HealthPath.Metrics => await RespondAsync(connection, "200 OK", PrometheusTextWriter.ContentType, metrics.Render(), request.IsHead, keepAlive, deadline.Token),
+                    HealthPath.Status when status is null => await RespondAsync(connection, "404 Not Found", "text/plain; charset=utf-8", "no status page here", request.IsHead, keepAlive, deadline.Token),
+                    HealthPath.Status when request.Json => await RespondAsync(connection, "200 OK", StatusJsonWriter.ContentType, StatusJsonWriter.Write(status.Collect()), request.IsHead, keepAlive, deadline.Token),
+                    HealthPath.Status => await RespondAsync(connection, "200 OK", StatusHtmlWriter.ContentType, Encoding.UTF8.GetBytes(StatusHtmlWriter.Write(status.Collect())), request.IsHead, keepAlive, deadline.Token, HtmlHeaders),
                     HealthPath.Ready when !readiness.IsReady => await RespondAsync(connection, "503 Service Unavailable", "text/plain; charset=utf-8", "NOT READY", request.IsHead, keepAlive, deadline.Token),
                     _ => await RespondAsync(connection, "200 OK", "text/plain; charset=utf-8", request.Path == HealthPath.Ready ? "READY" : "OK", request.IsHead, keepAlive, deadline.Token),
                 };
@@ -132,11 +136,16 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
         }
     }
 
+    // The status page is only inline CSS: forbid everything else, and let no browser guess another type.
+    private const string HtmlHeaders = $"Content-Security-Policy: {StatusHtmlWriter.ContentSecurityPolicy}\r\nX-Content-Type-Options: nosniff\r\n";
+
+    private static ValueTask<bool> RespondAsync(ClientConnection connection, string status, string contentType, string body, bool head, bool keepAlive, CancellationToken deadline) =>
+        RespondAsync(connection, status, contentType, Encoding.UTF8.GetBytes(body), head, keepAlive, deadline);
+
     /// <summary>Writes one response; false when the deadline passed first.</summary>
-    private static async ValueTask<bool> RespondAsync(ClientConnection connection, string status, string contentType, string body, bool head, bool keepAlive, CancellationToken deadline)
+    private static async ValueTask<bool> RespondAsync(ClientConnection connection, string status, string contentType, byte[] bodyBytes, bool head, bool keepAlive, CancellationToken deadline, string extraHeaders = "")
     {
-        var bodyBytes = Encoding.UTF8.GetBytes(body);
-        var text = $"HTTP/1.1 {status}\r\nContent-Type: {contentType}\r\nContent-Length: {bodyBytes.Length}\r\nCache-Control: no-store\r\nConnection: {(keepAlive ? "keep-alive" : "close")}\r\n\r\n";
+        var text = $"HTTP/1.1 {status}\r\nContent-Type: {contentType}\r\nContent-Length: {bodyBytes.Length}\r\nCache-Control: no-store\r\n{extraHeaders}Connection: {(keepAlive ? "keep-alive" : "close")}\r\n\r\n";
         var headBytes = Encoding.ASCII.GetBytes(text);
         ReadOnlyMemory<byte> response = head ? headBytes : [.. headBytes, .. bodyBytes];
         while (!response.IsEmpty)
