@@ -1,6 +1,9 @@
 namespace TlsProxyTunnel.IntegrationTests.Compat;
 
-/// <summary>The suite's files bind fixed ports (127.0.0.1:55800-55899): one at a time, and after every parallel test (whose port-0 listeners could take one of them).</summary>
+/// <summary>
+/// The suite's files are run one at a time, after the parallel tests: their timing checks (stats intervals, drain)
+/// are written for a quiet machine. Their fixed ports are replaced by free ones (<see cref="VTestSuite.Copy"/>).
+/// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class FixedPorts
 {

@@ -296,7 +296,7 @@ public sealed partial class TptProcess : IAsyncDisposable
         }
     }
 
-    [GeneratedRegex(@"Listening: server (.+) on (\S+) \(")]
+    [GeneratedRegex(@"Listening: server (.+?) on (\S+) \(")]
     private static partial Regex ListeningLine();
 
     public const int SIGTERM = 15;
