@@ -38,8 +38,8 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
         {
             var routes = server.Sni.Select(r => new KeyValuePair<string, Route>(
                 r.Pattern,
-                new Route(r.Pattern, upstreams[r.Upstream], r.Via ?? server.Via, metrics.Route(server.Name, r.Pattern, r.Upstream)))).ToList();
-            var defaultRoute = new Route("default", upstreams[server.Default], server.Via, metrics.Route(server.Name, "default", server.Default));
+                new Route(r.Pattern, upstreams[r.Upstream], r.Via ?? server.Via, metrics.Route(server.Name, r.Pattern, r.UpstreamWritten ?? r.Upstream)))).ToList();
+            var defaultRoute = new Route("default", upstreams[server.Default], server.Via, metrics.Route(server.Name, "default", server.DefaultWritten ?? server.Default));
 
             // A server keeps its limiter across reloads so connections that outlive a generation still count.
             if (!_limiters.TryGetValue(server.Name, out var limiter))

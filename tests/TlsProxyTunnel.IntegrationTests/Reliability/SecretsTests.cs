@@ -15,6 +15,7 @@ public sealed class SecretsTests
         ["PROXY_PASS"] = "Env-Pa55-9c1e0b",
         ["TOKEN"] = "tok-5b7d2e94",
         ["TARGET_HOST"] = "secret-target-31c8.test",
+        ["PICKED"] = "echo",
         ["TPT_LOG"] = "trace",
     };
 
@@ -39,6 +40,9 @@ public sealed class SecretsTests
                     upstream: proxy
                     via: {target: "${TARGET_HOST}:443", stats_interval: 50ms, auth: {username: "${PROXY_USER}", password: "${PROXY_PASS}"}, headers: {X-Token: "${TOKEN}"}}
                 default: ban
+              picked:
+                listen: ["127.0.0.1:0"]
+                default: "${PICKED}"
               health:
                 listen: ["127.0.0.1:0"]
                 default: health
@@ -54,7 +58,7 @@ public sealed class SecretsTests
             "secret-target-31c8",
         ];
 
-        var tpt = await TptProcess.StartAsync(config.Path, 2, Environment);
+        var tpt = await TptProcess.StartAsync(config.Path, 3, Environment);
         string metrics, statusHtml, statusJson;
         await using (tpt)
         {
@@ -86,6 +90,9 @@ public sealed class SecretsTests
         var check = await TptProcess.RunToExitAsync(["check", "-c", config.Path], Environment);
         Assert.Equal(0, check.ExitCode);
         Assert.Contains("env.test", check.Stdout + check.Stderr, StringComparison.Ordinal);
+
+        // A route whose upstream the environment chose is labelled with the name as written, as tpt check shows it.
+        Assert.Contains("tpt_route_total{name=\"picked\",route=\"default\",upstream=\"${PICKED}\"}", metrics, StringComparison.Ordinal);
 
         // The status page shows the via as written, so it was really rendered.
         Assert.Contains("CONNECT ${TARGET_HOST}:443", statusJson, StringComparison.Ordinal);
