@@ -1,5 +1,6 @@
 using TlsProxyTunnel.Configuration.Yaml;
 using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.Routing;
 using YamlDotNet.Core;
 
 namespace TlsProxyTunnel.Configuration;
@@ -349,11 +350,7 @@ internal sealed class ConfigMapper
         foreach (var entry in mapping.Entries)
         {
             var key = entry.Key;
-            var pattern = HostNameRules.Normalize(key.Value);
-            var valid = pattern.StartsWith("*.", StringComparison.Ordinal)
-                ? HostNameRules.IsValid(pattern[2..])
-                : HostNameRules.IsValid(pattern);
-            if (!valid)
+            if (!HostName.IsValidPattern(key.Value, out var pattern))
             {
                 _diagnostics.Error(key.Start, $"SNI key {DiagnosticText.Quote(key.Value)} is not a valid host name or '*.suffix' wildcard");
                 continue;
