@@ -12,7 +12,7 @@ namespace TlsProxyTunnel.Tests.Packaging;
 /// </summary>
 public sealed class KubernetesManifestTests
 {
-    private static readonly string Directory = Path.Combine(RepositoryRoot(), "deploy", "kubernetes");
+    private static readonly string Directory = Path.Combine(Repository.Root, "deploy", "kubernetes");
     private static readonly List<YamlMappingNode> Objects = LoadObjects();
 
     private static YamlMappingNode Deployment => Single("Deployment");
@@ -39,7 +39,7 @@ public sealed class KubernetesManifestTests
     {
         var kustomization = (YamlMappingNode)LoadDocuments(Path.Combine(Directory, "kustomization.yaml")).Single();
         var image = Seq(kustomization, "images").Cast<YamlMappingNode>().Single(i => Text(i, "name") == ImageName(Text(Tpt, "image")));
-        var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
+        var readme = File.ReadAllText(Path.Combine(Repository.Root, "README.md"));
         foreach (var key in (string[])["newName", "newTag"])
         {
             Assert.Contains($"`{key}`", readme, StringComparison.Ordinal);
@@ -315,16 +315,4 @@ public sealed class KubernetesManifestTests
         return stream.Documents.Select(d => d.RootNode);
     }
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "TlsProxyTunnel.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no TlsProxyTunnel.sln above {AppContext.BaseDirectory}");
-    }
 }
