@@ -176,7 +176,7 @@ internal sealed partial class ConfigReloader(
                 return false;
             }
 
-            var next = builder.Build(config, previous.Generation + 1);
+            var next = builder.Build(config, previous);
             var result = await listeners.ApplyAsync(next);
             if (!result.Applied)
             {

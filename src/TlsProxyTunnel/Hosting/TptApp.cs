@@ -154,7 +154,7 @@ internal static class TptApp
             sp.GetRequiredService<ReadinessState>(),
             sp.GetRequiredService<IHostResolver>(),
             sp.GetRequiredService<ILoggerFactory>()));
-        services.AddSingleton(sp => sp.GetRequiredService<RuntimeSnapshotBuilder>().Build(config, 1));
+        services.AddSingleton(sp => sp.GetRequiredService<RuntimeSnapshotBuilder>().Build(config, previous: null));
 
         // Registration order is start order: signals first, so a signal during start-up already shuts down cleanly.
         services.AddSingleton<ShutdownSignals>();
