@@ -177,7 +177,7 @@ internal sealed class ConfigMapper
                 continue;
             }
 
-            upstreams[name] = new UpstreamConfig { Name = name, Kind = UpstreamKind.Tcp, Host = host, Port = port, Family = family, Display = url.Raw };
+            upstreams[name] = new UpstreamConfig { Name = name, Kind = UpstreamKind.Tcp, Host = host, Port = port, Family = family, Display = url.Raw, HiddenHost = url.Expanded ? UpstreamConfig.HiddenHostText(name) : null };
         }
 
         return upstreams;

@@ -174,10 +174,10 @@ internal static class TptApp
     private static void WriteDnsMetrics(PrometheusTextWriter w, DnsHostResolver resolver)
     {
         w.Family("tpt_dns_lookups_total", "counter", "DNS questions sent");
-        w.Sample("tpt_dns_lookups_total", resolver.LookupCount);
+        w.Sample("tpt_dns_lookups_total", resolver.Counters.Lookups);
         w.Family("tpt_dns_failures_total", "counter", "DNS lookups that failed");
-        w.Sample("tpt_dns_failures_total", resolver.FailureCount);
+        w.Sample("tpt_dns_failures_total", resolver.Counters.Failures);
         w.Family("tpt_dns_stale_answers_total", "counter", "Answers served from an expired record because refreshing it failed");
-        w.Sample("tpt_dns_stale_answers_total", resolver.StaleAnswerCount);
+        w.Sample("tpt_dns_stale_answers_total", resolver.Counters.StaleAnswers);
     }
 }
