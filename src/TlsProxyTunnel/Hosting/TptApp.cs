@@ -8,6 +8,7 @@ using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Dns;
+using TlsProxyTunnel.Explain;
 using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Runtime;
 using TlsProxyTunnel.Upstreams.Health;
@@ -26,7 +27,7 @@ internal static class TptApp
         if (options.Error is not null)
         {
             await stderr.WriteLineAsync($"tpt: {options.Error}\nRun 'tpt --help' for usage.");
-            return 1;
+            return options.ErrorExitCode;
         }
 
         switch (options.Command)
@@ -37,6 +38,18 @@ internal static class TptApp
             case CliCommand.Version:
                 await stdout.WriteLineAsync($"tpt {Version}");
                 return 0;
+        }
+
+        // Read before the configuration: a --hello file that cannot be read is a usage error (2), not a config error.
+        ExplainInput? explainInput = null;
+        if (options.Command == CliCommand.Explain)
+        {
+            explainInput = ExplainCommand.Input(options, out var inputError);
+            if (explainInput is null)
+            {
+                await stderr.WriteLineAsync($"tpt: {inputError}");
+                return 2;
+            }
         }
 
         var location = ConfigFileLocator.Locate(options.ConfigPath, environment, File.Exists, Directory.Exists);
@@ -63,6 +76,11 @@ internal static class TptApp
         if (environmentFilter.Failed)
         {
             return 1;
+        }
+
+        if (explainInput is not null)
+        {
+            return await ExplainCommand.RunAsync(config, explainInput, options.Json, stdout);
         }
 
         if (options.Command == CliCommand.Check)
