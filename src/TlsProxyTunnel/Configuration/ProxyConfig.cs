@@ -140,7 +140,7 @@ internal sealed record UpstreamConfig
     /// </summary>
     public string? HiddenHost { get; init; }
 
-    public static string HiddenHostText(string upstream) => $"the host of upstream '{upstream}' {ValueEcho.HiddenText}";
+    public static string HiddenHostText(string upstream) => $"the host of upstream {DiagnosticText.Quote(upstream)} {ValueEcho.HiddenText}";
 
     public static UpstreamConfig BuiltIn(string name, UpstreamKind kind) => new() { Name = name, Kind = kind, Display = name };
 

@@ -26,15 +26,15 @@ internal static class ExplanationWriter
             var listen = server.Server.Listen.Count == 0 ? "no listen address" : "listen " + string.Join(", ", server.Server.Listen.Select(l => Show(l.Text)));
             if (server.Skipped is not null)
             {
-                output.WriteLine($"server {DiagnosticText.Quote(server.Server.Name)} (tcp, {listen}): skipped: {server.Skipped}");
+                output.WriteLine($"server {Quote(server.Server.Name)} (tcp, {listen}): skipped: {server.Skipped}");
                 continue;
             }
 
-            output.WriteLine($"server {DiagnosticText.Quote(server.Server.Name)} (tls, {listen}):");
+            output.WriteLine($"server {Quote(server.Server.Name)} (tls, {listen}):");
             var rule = server.Match switch
             {
-                MatchKind.Exact => $"exact {DiagnosticText.Quote(server.Rule!)}",
-                MatchKind.Wildcard => $"wildcard {DiagnosticText.Quote(server.Rule!)}",
+                MatchKind.Exact => $"exact {Quote(server.Rule!)}",
+                MatchKind.Wildcard => $"wildcard {Quote(server.Rule!)}",
                 MatchKind.Default => "default",
                 _ => "none (closed)",
             };
@@ -46,13 +46,13 @@ internal static class ExplanationWriter
 
             if (upstream.Config is not { } config)
             {
-                output.WriteLine($"  upstream: {DiagnosticText.Quote(upstream.Written)} {ValueEcho.HiddenText}; not described, since that would show the value");
+                output.WriteLine($"  upstream: {Quote(upstream.Written)} {ValueEcho.HiddenText}; not described, since that would show the value");
                 continue;
             }
 
             output.WriteLine(config.Kind == UpstreamKind.Tcp
-                ? $"  upstream: {DiagnosticText.Quote(config.Name)} {Show(config.Display)}{(server.Via is null ? "" : " (the proxy: tpt connects here and sends CONNECT)")}"
-                : $"  upstream: {DiagnosticText.Quote(config.Name)} (built in)");
+                ? $"  upstream: {Quote(config.Name)} {Show(config.Display)}{(server.Via is null ? "" : " (the proxy: tpt connects here and sends CONNECT)")}"
+                : $"  upstream: {Quote(config.Name)} (built in)");
             if (config.Kind == UpstreamKind.Tcp && addresses.TryGetValue(config.Name, out var resolved))
             {
                 output.WriteLine(resolved.Succeeded
@@ -145,8 +145,8 @@ internal static class ExplanationWriter
         var source = explanation.Input.Name is not null ? "name" : $"hello {Show(explanation.Input.HelloFile ?? "")}";
         return reading.Outcome switch
         {
-            HelloReadOutcome.Sni => $"{source} {DiagnosticText.Quote(reading.RawName!)} -> {reading.Name}",
-            HelloReadOutcome.InvalidSni => $"{source} {DiagnosticText.Quote(reading.RawName!)}: not a valid host name (counts as no name)",
+            HelloReadOutcome.Sni => $"{source} {Quote(reading.RawName!)} -> {reading.Name}",
+            HelloReadOutcome.InvalidSni => $"{source} {Quote(reading.RawName!)}: not a valid host name (counts as no name)",
             HelloReadOutcome.NoSni => $"{source}: a ClientHello without a server name",
             HelloReadOutcome.NotTls => $"{source}: not a TLS handshake",
             HelloReadOutcome.Malformed => $"{source}: a malformed ClientHello",
@@ -222,5 +222,8 @@ internal static class ExplanationWriter
         json.WriteEndObject();
     }
 
-    private static string Show(string text) => DiagnosticText.Printable(text);
+    /// <summary>Escaped, and cut far later than in diagnostics: a 253-character name or a CONNECT line is shown whole.</summary>
+    internal static string Show(string text) => DiagnosticText.Printable(text, RouteExplainer.MaxShownLength);
+
+    internal static string Quote(string text) => DiagnosticText.Quote(text, RouteExplainer.MaxShownLength);
 }

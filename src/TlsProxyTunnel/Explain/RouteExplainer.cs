@@ -18,6 +18,9 @@ internal static class RouteExplainer
     /// <summary>What a hidden value is shown as.</summary>
     public const string HiddenText = "(hidden)";
 
+    /// <summary>Text longer than this is cut when shown; long enough for any host name, CONNECT line or resolver error.</summary>
+    public const int MaxShownLength = 1024;
+
     public static Explanation Explain(ProxyConfig config, ExplainInput input)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -81,13 +84,13 @@ internal static class RouteExplainer
             {
                 var wildcard = route.Pattern.StartsWith("*.", StringComparison.Ordinal);
                 var why = wildcard
-                    ? $"no sni key is the name itself, and {DiagnosticText.Quote(route.Pattern)} is the most specific wildcard that matches it"
-                    : $"the sni key {DiagnosticText.Quote(route.Pattern)} is the name itself";
+                    ? $"no sni key is the name itself, and {ExplanationWriter.Quote(route.Pattern)} is the most specific wildcard that matches it"
+                    : $"the sni key {ExplanationWriter.Quote(route.Pattern)} is the name itself";
                 var upstream = Upstream(config, route.Upstream, route.UpstreamWritten);
                 return new ServerExplanation(server, null, reading, wildcard ? MatchKind.Wildcard : MatchKind.Exact, route.Pattern, why, upstream, Via(route.Via ?? server.Via, upstream, reading));
             }
 
-            var none = server.Sni.Count == 0 ? "the server has no sni keys" : $"no sni key matches {DiagnosticText.Quote(reading.Name!)}";
+            var none = server.Sni.Count == 0 ? "the server has no sni keys" : $"no sni key matches {ExplanationWriter.Quote(reading.Name!)}";
             return Default(server, reading, $"{none}: the default route", defaultUpstream);
         }
 
@@ -101,7 +104,7 @@ internal static class RouteExplainer
 
         var reason = reading.Outcome switch
         {
-            HelloReadOutcome.InvalidSni => $"{DiagnosticText.Quote(reading.RawName ?? "")} is not a valid host name (ASCII letters, digits, '-', '_' and dots, labels of 1 to 63, not an IP address), so it counts as no name",
+            HelloReadOutcome.InvalidSni => $"{ExplanationWriter.Quote(reading.RawName ?? "")} is not a valid host name (ASCII letters, digits, '-', '_' and dots, labels of 1 to 63, not an IP address), so it counts as no name",
             HelloReadOutcome.NoSni => "the ClientHello carries no server name",
             HelloReadOutcome.NotTls => "the bytes are not a TLS handshake",
             _ => "the ClientHello is malformed",
@@ -116,7 +119,7 @@ internal static class RouteExplainer
         written is not null ? new UpstreamExplanation(written, null) : new UpstreamExplanation(name, config.Upstreams[name]);
 
     private static string Shown(UpstreamExplanation upstream) =>
-        upstream.Hidden ? $"{DiagnosticText.Quote(upstream.Written)} {ValueEcho.HiddenText}" : DiagnosticText.Quote(upstream.Written);
+        upstream.Hidden ? $"{ExplanationWriter.Quote(upstream.Written)} {ValueEcho.HiddenText}" : ExplanationWriter.Quote(upstream.Written);
 
     /// <summary>The CONNECT a <c>tcp://</c> upstream would send through <paramref name="via"/>, as <c>TcpUpstream</c> builds it.</summary>
     private static ViaExplanation? Via(ViaConfig via, UpstreamExplanation upstream, NameReading reading)
@@ -151,7 +154,7 @@ internal static class RouteExplainer
         }
         catch (ArgumentException)
         {
-            return new ViaExplanation(null, [], $"the CONNECT target {DiagnosticText.Quote(authority)} cannot be sent");
+            return new ViaExplanation(null, [], $"the CONNECT target {ExplanationWriter.Quote(authority)} cannot be sent");
         }
 
         var lines = request.Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
