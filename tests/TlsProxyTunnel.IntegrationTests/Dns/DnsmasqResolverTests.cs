@@ -164,6 +164,24 @@ public sealed class DnsmasqResolverTests
     }
 
     [Fact]
+    public async Task A_hidden_name_is_never_quoted_in_an_error_not_even_inside_a_search_candidate()
+    {
+        await using var dns = await DnsmasqFixture.StartAsync(["192.0.2.8 other.svc.test"], ttl: 60).WaitAsync(TestTimeout);
+        using var resolver = Create(dns, new ResolverSettings(), resolvConf: "search svc.test\noptions ndots:5\n");
+        var hidden = new HostToResolve("secret-name", "the host of upstream 'api' (hidden: from the environment)", Hidden: true);
+
+        var result = await resolver.ResolveAsync(hidden, AddressFamilyFilter.V4, default).AsTask().WaitAsync(TestTimeout);
+
+        Assert.False(result.Succeeded);
+        Assert.StartsWith("cannot resolve the host of upstream 'api' (hidden: from the environment) (IPv4): ", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret", result.Error, StringComparison.Ordinal);
+
+        // Both candidates were asked for; the error names the one it reports by its search domain only.
+        Assert.Contains("secret-name.svc.test", dns.Output, StringComparison.Ordinal);
+        Assert.Matches(@"\(hidden\)(\.svc\.test)? A", result.Error);
+    }
+
+    [Fact]
     public async Task Hosts_file_localhost_and_literals_resolve_without_dns()
     {
         await using var dns = await DnsmasqFixture.StartAsync([], ttl: 60).WaitAsync(TestTimeout);
