@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 
+using TlsProxyTunnel.Routing;
+
 namespace TlsProxyTunnel.Configuration;
 
 /// <summary>
@@ -156,7 +158,7 @@ internal static class AddressParser
             return null;
         }
 
-        return HostNameRules.IsValid(host.EndsWith('.') ? host[..^1] : host)
+        return HostName.TryNormalize(host, out _)
             ? null
             : $"{echo.Of(host)} is not a valid host name or IP address (labels of letters, digits, '-' and '_', at most 63 characters each)";
     }

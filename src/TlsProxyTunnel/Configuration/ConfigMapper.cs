@@ -1,5 +1,6 @@
 using TlsProxyTunnel.Configuration.Yaml;
 using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.Routing;
 using YamlDotNet.Core;
 
 namespace TlsProxyTunnel.Configuration;
@@ -143,9 +144,8 @@ internal sealed class ConfigMapper
             return upstreams;
         }
 
-        if (node is not ConfigMapping mapping)
+        if (Section.MappingOf(node, "'upstream' must be a mapping of upstream name to URL", _diagnostics) is not { } mapping)
         {
-            _diagnostics.Error(node.Start, $"'upstream' must be a mapping of upstream name to URL, got {node.Describe}");
             return upstreams;
         }
 
@@ -177,7 +177,7 @@ internal sealed class ConfigMapper
                 continue;
             }
 
-            upstreams[name] = new UpstreamConfig { Name = name, Kind = UpstreamKind.Tcp, Host = host, Port = port, Family = family, Display = url.Raw };
+            upstreams[name] = new UpstreamConfig { Name = name, Kind = UpstreamKind.Tcp, Host = host, Port = port, Family = family, Display = url.Raw, HiddenHost = url.Expanded ? UpstreamConfig.HiddenHostText(name) : null };
         }
 
         return upstreams;
@@ -185,9 +185,8 @@ internal sealed class ConfigMapper
 
     private List<ServerConfig>? ReadServers(ConfigNode node)
     {
-        if (node is not ConfigMapping mapping)
+        if (Section.MappingOf(node, "'servers' must be a mapping of server name to its settings", _diagnostics) is not { } mapping)
         {
-            _diagnostics.Error(node.Start, $"'servers' must be a mapping of server name to its settings, got {node.Describe}");
             return null;
         }
 
@@ -223,7 +222,7 @@ internal sealed class ConfigMapper
             WarnOnFamilyMismatch(server, protocolNode);
         }
 
-        if (section.Get("tls") is { } tlsNode && _values.Bool("tls", tlsNode) is { } tls)
+        if (section.Bool("tls", _values) is { } tls)
         {
             server = server with { Tls = tls };
         }
@@ -243,22 +242,22 @@ internal sealed class ConfigMapper
             server = server with { Via = via };
         }
 
-        if (section.Get("maxclients") is { } maxNode && _values.Int("maxclients", maxNode, 1, int.MaxValue) is { } maxClients)
+        if (section.Int("maxclients", _values, 1, int.MaxValue) is { } maxClients)
         {
             server = server with { MaxClients = maxClients };
         }
 
-        if (section.Get("client_hello_max_bytes") is { } helloBytesNode && _values.Int("client_hello_max_bytes", helloBytesNode, 512, 1024 * 1024) is { } helloBytes)
+        if (section.Int("client_hello_max_bytes", _values, 512, 1024 * 1024) is { } helloBytes)
         {
             server = server with { ClientHelloMaxBytes = helloBytes };
         }
 
-        if (section.Get("client_hello_timeout") is { } helloTimeoutNode && _values.Duration("client_hello_timeout", helloTimeoutNode) is { } helloTimeout)
+        if (section.Duration("client_hello_timeout", _values) is { } helloTimeout)
         {
             server = server with { ClientHelloTimeout = helloTimeout };
         }
 
-        if (section.Get("idle_timeout") is { } idleNode && _values.Duration("idle_timeout", idleNode, allowOff: true) is { } idle)
+        if (section.Duration("idle_timeout", _values, allowOff: true) is { } idle)
         {
             server = server with { IdleTimeout = idle == TimeSpan.Zero ? null : idle };
         }
@@ -344,9 +343,8 @@ internal sealed class ConfigMapper
     private List<SniRouteConfig> ReadSni(string server, ConfigNode node)
     {
         var routes = new List<SniRouteConfig>();
-        if (node is not ConfigMapping mapping)
+        if (Section.MappingOf(node, "'sni' must be a mapping of server name to upstream", _diagnostics) is not { } mapping)
         {
-            _diagnostics.Error(node.Start, $"'sni' must be a mapping of server name to upstream, got {node.Describe}");
             return routes;
         }
 
@@ -354,11 +352,7 @@ internal sealed class ConfigMapper
         foreach (var entry in mapping.Entries)
         {
             var key = entry.Key;
-            var pattern = HostNameRules.Normalize(key.Value);
-            var valid = pattern.StartsWith("*.", StringComparison.Ordinal)
-                ? HostNameRules.IsValid(pattern[2..])
-                : HostNameRules.IsValid(pattern);
-            if (!valid)
+            if (!HostName.IsValidPattern(key.Value, out var pattern))
             {
                 _diagnostics.Error(key.Start, $"SNI key {DiagnosticText.Quote(key.Value)} is not a valid host name or '*.suffix' wildcard");
                 continue;
@@ -455,22 +449,22 @@ internal sealed class ConfigMapper
             resolver = resolver with { Nameservers = ReadNameservers(serversNode) };
         }
 
-        if (section.Get("min_ttl") is { } minNode && _values.Duration("min_ttl", minNode) is { } min)
+        if (section.Duration("min_ttl", _values) is { } min)
         {
             resolver = resolver with { MinTtl = min };
         }
 
-        if (section.Get("max_ttl") is { } maxNode && _values.Duration("max_ttl", maxNode) is { } max)
+        if (section.Duration("max_ttl", _values) is { } max)
         {
             resolver = resolver with { MaxTtl = max };
         }
 
-        if (section.Get("timeout") is { } timeoutNode && _values.Duration("timeout", timeoutNode) is { } timeout)
+        if (section.Duration("timeout", _values) is { } timeout)
         {
             resolver = resolver with { Timeout = timeout };
         }
 
-        if (section.Get("stale_for") is { } staleNode && _values.Duration("stale_for", staleNode, allowOff: true) is { } stale)
+        if (section.Duration("stale_for", _values, allowOff: true) is { } stale)
         {
             resolver = resolver with { StaleFor = stale };
         }

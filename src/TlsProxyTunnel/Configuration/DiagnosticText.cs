@@ -14,17 +14,17 @@ internal static class DiagnosticText
     public const int MaxShownLength = 80;
 
     /// <summary><paramref name="text"/> in single quotes, escaped and cut.</summary>
-    public static string Quote(string text) => $"'{Printable(text)}'";
+    public static string Quote(string text, int maxLength = MaxShownLength) => $"'{Printable(text, maxLength)}'";
 
     /// <summary>
     /// <paramref name="text"/> with control characters (C0, DEL, C1) and bidirectional overrides written as
-    /// <c>\xNN</c> or <c>\uNNNN</c> escapes, cut to <see cref="MaxShownLength"/> characters.
+    /// <c>\xNN</c> or <c>\uNNNN</c> escapes, cut to <paramref name="maxLength"/> characters.
     /// </summary>
-    public static string Printable(string text)
+    public static string Printable(string text, int maxLength = MaxShownLength)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var cut = text.Length > MaxShownLength;
-        var shown = cut ? text.AsSpan(0, MaxShownLength) : text.AsSpan();
+        var cut = text.Length > maxLength;
+        var shown = cut ? text.AsSpan(0, maxLength) : text.AsSpan();
         if (!cut && !NeedsEscape(shown))
         {
             return text;

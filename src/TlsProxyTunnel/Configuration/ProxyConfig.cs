@@ -146,6 +146,14 @@ internal sealed record UpstreamConfig
     /// <summary>The mapping form's <c>tls</c>: originate TLS to this upstream; null relays the bytes as they are.</summary>
     public UpstreamTlsSettings? Tls { get; init; }
 
+    /// <summary>
+    /// Set when the URL came (wholly or partly) from the environment, so <see cref="Host"/> may be a secret: what
+    /// runtime messages show instead, naming the upstream. Null when the file wrote the host.
+    /// </summary>
+    public string? HiddenHost { get; init; }
+
+    public static string HiddenHostText(string upstream) => $"the host of upstream {DiagnosticText.Quote(upstream)} {ValueEcho.HiddenText}";
+
     public static UpstreamConfig BuiltIn(string name, UpstreamKind kind) => new() { Name = name, Kind = kind, Display = name };
 
     public override string ToString() => Display;

@@ -17,15 +17,26 @@ internal sealed class Section
 
     public ConfigMapping Mapping { get; }
 
+    /// <summary><paramref name="node"/> as a mapping, or null after the error "<paramref name="expected"/>, got …".</summary>
+    public static ConfigMapping? MappingOf(ConfigNode node, string expected, DiagnosticBag diagnostics)
+    {
+        if (node is ConfigMapping mapping)
+        {
+            return mapping;
+        }
+
+        diagnostics.Error(node.Start, $"{expected}, got {node.Describe}");
+        return null;
+    }
+
     /// <summary>
     /// Opens <paramref name="node"/> as a mapping with the given keys. Returns null (after an error) when it is
     /// not a mapping. <paramref name="synonyms"/> maps accepted alternative spellings to their key.
     /// </summary>
     public static Section? Open(ConfigNode node, string what, IReadOnlyList<string> keys, DiagnosticBag diagnostics, IReadOnlyDictionary<string, string>? synonyms = null)
     {
-        if (node is not ConfigMapping mapping)
+        if (MappingOf(node, $"{what} must be a mapping (key: value lines)", diagnostics) is not { } mapping)
         {
-            diagnostics.Error(node.Start, $"{what} must be a mapping (key: value lines), got {node.Describe}");
             return null;
         }
 
@@ -74,4 +85,11 @@ internal sealed class Section
         _entries.TryGetValue(key, out var entry) && entry.Value is not ConfigScalar { IsNull: true } ? entry.Value : null;
 
     public ConfigMapping.Entry? Entry(string key) => _entries.GetValueOrDefault(key);
+
+    // The key read and the key its diagnostics name are one argument, so they cannot drift apart.
+    public bool? Bool(string key, ValueReader values) => Get(key) is { } node ? values.Bool(key, node) : null;
+
+    public int? Int(string key, ValueReader values, int minimum, int maximum) => Get(key) is { } node ? values.Int(key, node, minimum, maximum) : null;
+
+    public TimeSpan? Duration(string key, ValueReader values, bool allowOff = false) => Get(key) is { } node ? values.Duration(key, node, allowOff) : null;
 }

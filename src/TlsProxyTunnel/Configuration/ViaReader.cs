@@ -62,7 +62,7 @@ internal sealed class ViaReader(ValueReader values)
             }
         }
 
-        if (section.Get("use_sni_as_target") is { } sniNode && values.Bool("use_sni_as_target", sniNode) is { } useSni)
+        if (section.Bool("use_sni_as_target", values) is { } useSni)
         {
             via = via with { UseSniAsTarget = useSni };
             if (useSni && via.Target is not null)
@@ -72,22 +72,22 @@ internal sealed class ViaReader(ValueReader values)
             }
         }
 
-        if (section.Get("target_port") is { } portNode && values.Int("target_port", portNode, 1, 65535) is { } port)
+        if (section.Int("target_port", values, 1, 65535) is { } port)
         {
             via = via with { TargetPort = port };
         }
 
-        if (section.Get("connect_timeout") is { } connectNode && values.Duration("connect_timeout", connectNode) is { } connect)
+        if (section.Duration("connect_timeout", values) is { } connect)
         {
             via = via with { ConnectTimeout = connect };
         }
 
-        if (section.Get("handshake_timeout") is { } handshakeNode && values.Duration("handshake_timeout", handshakeNode) is { } handshake)
+        if (section.Duration("handshake_timeout", values) is { } handshake)
         {
             via = via with { HandshakeTimeout = handshake };
         }
 
-        if (section.Get("stats_interval") is { } statsNode && values.Duration("stats_interval", statsNode, allowOff: true) is { } stats)
+        if (section.Duration("stats_interval", values, allowOff: true) is { } stats)
         {
             via = via with { StatsInterval = stats == TimeSpan.Zero ? null : stats };
         }
@@ -116,9 +116,8 @@ internal sealed class ViaReader(ValueReader values)
             return headers;
         }
 
-        if (node is not ConfigMapping mapping)
+        if (Section.MappingOf(node, "'headers' must be a mapping of header name to value", Diagnostics) is not { } mapping)
         {
-            Diagnostics.Error(node.Start, $"'headers' must be a mapping of header name to value, got {node.Describe}");
             return headers;
         }
 

@@ -28,12 +28,16 @@ internal sealed class AddressRotation
             return 0;
         }
 
-        if (_next.Count >= MaxNames && !_next.ContainsKey(name))
+        // Count takes every bucket lock, so it is read only for a name not seen yet, not on every connection.
+        if (!_next.TryGetValue(name, out var counter))
         {
-            _next.Clear();
-        }
+            if (_next.Count >= MaxNames)
+            {
+                _next.Clear();
+            }
 
-        var counter = _next.GetOrAdd(name, static _ => new StrongBox<int>(0));
+            counter = _next.GetOrAdd(name, static _ => new StrongBox<int>(0));
+        }
 
         // Unsigned so the counter wrapping past int.MaxValue keeps rotating instead of going negative.
         var ticket = (uint)Interlocked.Increment(ref counter.Value) - 1;

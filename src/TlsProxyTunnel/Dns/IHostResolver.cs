@@ -11,7 +11,31 @@ internal interface IHostResolver
     /// <paramref name="family"/> allows. Cancelling <paramref name="ct"/> abandons the wait only:
     /// a shared lookup already under way keeps running for the other callers.
     /// </summary>
-    ValueTask<ResolveResult> ResolveAsync(string host, AddressFamilyFilter family, CancellationToken ct);
+    ValueTask<ResolveResult> ResolveAsync(HostToResolve host, AddressFamilyFilter family, CancellationToken ct);
+}
+
+/// <summary>A host name or IP literal to resolve, and how messages and log lines may name it.</summary>
+/// <param name="Name">The host itself.</param>
+/// <param name="Display">
+/// What log lines show for it: the name when the file wrote it, or a stand-in (naming the upstream) when it came
+/// from the environment, which may be a secret a log line must not carry.
+/// </param>
+/// <param name="Hidden">The name came from the environment: no message may quote it, not even inside a longer name.</param>
+internal readonly record struct HostToResolve(string Name, string Display, bool Hidden)
+{
+    /// <summary>A name written in the file itself, shown as it is.</summary>
+    public static implicit operator HostToResolve(string name) => Visible(name);
+
+    public static HostToResolve Visible(string name) => new(name, name, Hidden: false);
+
+    /// <summary>An upstream's host, hidden when it came from the environment.</summary>
+    public static HostToResolve Of(UpstreamConfig upstream) =>
+        upstream.HiddenHost is { } hidden ? new(upstream.Host, hidden, Hidden: true) : Visible(upstream.Host);
+
+    /// <summary>For a sentence: the name quoted, or the stand-in as it is.</summary>
+    public string Quoted => Hidden ? Display : $"'{Name}'";
+
+    public override string ToString() => Display;
 }
 
 /// <summary>The answer to one <see cref="IHostResolver.ResolveAsync"/>; instances may be shared between callers.</summary>

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Globalization;
 using System.Net;
+using TlsProxyTunnel.Configuration;
 
 namespace TlsProxyTunnel.Dns;
 
@@ -104,14 +105,28 @@ internal sealed class ResolvConf
     private static string NormaliseDomain(string domain) => domain.TrimEnd('.').ToLowerInvariant();
 }
 
-/// <summary>A parsed hosts file: name (lower case) to its addresses in file order.</summary>
+/// <summary>
+/// A parsed hosts file: name (lower case) to its addresses in file order, and to the answer for each address family,
+/// made once when the file is read so a hit costs a lookup, not a filter and a new result per connection.
+/// </summary>
 internal sealed class HostsFile
 {
     public static readonly HostsFile Empty = new(FrozenDictionary<string, IPAddress[]>.Empty);
 
     private readonly FrozenDictionary<string, IPAddress[]> _entries;
 
-    private HostsFile(FrozenDictionary<string, IPAddress[]> entries) => _entries = entries;
+    // Indexed by AddressFamilyFilter; null where the name has no address of that family (DNS is asked then, as glibc does).
+    private readonly FrozenDictionary<string, ResolveResult?[]> _answers;
+
+    private HostsFile(FrozenDictionary<string, IPAddress[]> entries)
+    {
+        _entries = entries;
+        _answers = entries.ToFrozenDictionary(e => e.Key, e => FamilyAnswers(e.Value), StringComparer.Ordinal);
+    }
+
+    /// <summary>The answers for <paramref name="addresses"/> under each <see cref="AddressFamilyFilter"/>, by its value.</summary>
+    public static ResolveResult?[] FamilyAnswers(IReadOnlyList<IPAddress> addresses) =>
+        [.. Enum.GetValues<AddressFamilyFilter>().Select(f => AddressFamilies.Keep(addresses, f) is { Count: > 0 } kept ? ResolveResult.Success(kept) : null)];
 
     public static HostsFile Load(string path) => SystemFile.ReadLines(path) is { } lines ? Parse(lines) : Empty;
 
@@ -146,6 +161,19 @@ internal sealed class HostsFile
     }
 
     public bool TryGet(string name, out IPAddress[] addresses) => _entries.TryGetValue(name, out addresses!);
+
+    /// <summary>The shared answer for <paramref name="name"/> in <paramref name="family"/>; false when the file has none.</summary>
+    public bool TryResolve(string name, AddressFamilyFilter family, out ResolveResult result)
+    {
+        if (_answers.TryGetValue(name, out var answers) && answers[(int)family] is { } answer)
+        {
+            result = answer;
+            return true;
+        }
+
+        result = null!;
+        return false;
+    }
 }
 
 /// <summary>Reads a system file that may be missing or unreadable (a container without /etc/hosts): null then.</summary>

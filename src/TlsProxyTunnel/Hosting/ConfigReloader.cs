@@ -39,13 +39,13 @@ internal sealed partial class ConfigReloader(
         {
             // SIGHUP's default action ends the process; here it means reload.
             context.Cancel = true;
-            _ = ReloadAsync("SIGHUP", force: true, watch: false);
+            _ = ReloadNowAsync("SIGHUP");
         });
 
         if (options.Watch)
         {
             var full = Path.GetFullPath(options.ConfigPath);
-            _debounce = TimeProvider.System.CreateTimer(_ => _ = OnQuietAsync(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _debounce = TimeProvider.System.CreateTimer(_ => _ = ObservedAsync("file change", OnQuietAsync), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
             // Watch the directory, not the file: a ConfigMap update swaps a symlink beside it and never writes the file.
             _watcher = new FileSystemWatcher(Path.GetDirectoryName(full)!)
@@ -123,6 +123,29 @@ internal sealed partial class ConfigReloader(
         }
     }
 
+    /// <summary>What SIGHUP does: load and apply the file now. Never faults.</summary>
+    internal Task ReloadNowAsync(string trigger) => ObservedAsync(trigger, () => ReloadAsync(trigger, force: true, watch: false));
+
+    /// <summary>
+    /// Runs a reload started from a signal or timer callback, which nobody awaits: an exception would otherwise
+    /// vanish with the task. It is logged by type and stack only; its message may quote a value from the file or
+    /// the environment.
+    /// </summary>
+    private async Task ObservedAsync(string trigger, Func<Task> reload)
+    {
+        try
+        {
+            await reload();
+        }
+#pragma warning disable CA1031 // Nothing above this catch would see the exception; the last good generation keeps running.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            metrics.OnReload(false);
+            LogReloadCrashed(logger, trigger, e.GetType().FullName ?? e.GetType().Name, listeners.Current.Generation, e.StackTrace ?? "");
+        }
+    }
+
     /// <summary>
     /// Loads, validates and applies the file; returns whether a new generation is in use. With
     /// <paramref name="watch"/>, a file that may still be being written is left for a later look instead.
@@ -172,11 +195,11 @@ internal sealed partial class ConfigReloader(
             if (loaded.Config is not { } config)
             {
                 metrics.OnReload(false);
-                LogReloadRejected(logger, loaded.Errors.Count(), listeners.Current.Generation);
+                LogReloadRejected(logger, loaded.ErrorCount, listeners.Current.Generation);
                 return false;
             }
 
-            var next = builder.Build(config, previous.Generation + 1);
+            var next = builder.Build(config, previous);
             var result = await listeners.ApplyAsync(next);
             if (!result.Applied)
             {
@@ -247,6 +270,9 @@ internal sealed partial class ConfigReloader(
 
     [LoggerMessage(EventId = 33, Level = LogLevel.Error, Message = "Reload rejected: {Count} error(s); still running generation {Generation}")]
     private static partial void LogReloadRejected(ILogger logger, int count, long generation);
+
+    [LoggerMessage(EventId = 38, Level = LogLevel.Error, Message = "Reload ({Trigger}) failed unexpectedly: {ExceptionType}; still running generation {Generation}\n{StackTrace}")]
+    private static partial void LogReloadCrashed(ILogger logger, string trigger, string exceptionType, long generation, string stackTrace);
 
     [LoggerMessage(EventId = 34, Level = LogLevel.Error, Message = "Reload failed: {Error}; still running generation {Generation}")]
     private static partial void LogReloadFailed(ILogger logger, string error, long generation);

@@ -9,6 +9,7 @@ using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Diagnostics.Status;
 using TlsProxyTunnel.Dns;
+using TlsProxyTunnel.Explain;
 using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Runtime;
 using TlsProxyTunnel.Upstreams.Health;
@@ -27,7 +28,7 @@ internal static class TptApp
         if (options.Error is not null)
         {
             await stderr.WriteLineAsync($"tpt: {options.Error}\nRun 'tpt --help' for usage.");
-            return 1;
+            return options.ErrorExitCode;
         }
 
         switch (options.Command)
@@ -38,6 +39,18 @@ internal static class TptApp
             case CliCommand.Version:
                 await stdout.WriteLineAsync($"tpt {Version}");
                 return 0;
+        }
+
+        // Read before the configuration: a --hello file that cannot be read is a usage error (2), not a config error.
+        ExplainInput? explainInput = null;
+        if (options.Command == CliCommand.Explain)
+        {
+            explainInput = ExplainCommand.Input(options, out var inputError);
+            if (explainInput is null)
+            {
+                await stderr.WriteLineAsync($"tpt: {inputError}");
+                return 2;
+            }
         }
 
         var location = ConfigFileLocator.Locate(options.ConfigPath, environment, File.Exists, Directory.Exists);
@@ -64,6 +77,11 @@ internal static class TptApp
         if (environmentFilter.Failed)
         {
             return 1;
+        }
+
+        if (explainInput is not null)
+        {
+            return await ExplainCommand.RunAsync(config, explainInput, options.Json, stdout);
         }
 
         if (options.Command == CliCommand.Check)
@@ -169,7 +187,7 @@ internal static class TptApp
             sp.GetRequiredService<IHostResolver>(),
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<StatusCollector>()));
-        services.AddSingleton(sp => sp.GetRequiredService<RuntimeSnapshotBuilder>().Build(config, 1));
+        services.AddSingleton(sp => sp.GetRequiredService<RuntimeSnapshotBuilder>().Build(config, previous: null));
 
         // Registration order is start order: signals first, so a signal during start-up already shuts down cleanly.
         services.AddSingleton<ShutdownSignals>();
@@ -189,10 +207,10 @@ internal static class TptApp
     private static void WriteDnsMetrics(PrometheusTextWriter w, DnsHostResolver resolver)
     {
         w.Family("tpt_dns_lookups_total", "counter", "DNS questions sent");
-        w.Sample("tpt_dns_lookups_total", resolver.LookupCount);
+        w.Sample("tpt_dns_lookups_total", resolver.Counters.Lookups);
         w.Family("tpt_dns_failures_total", "counter", "DNS lookups that failed");
-        w.Sample("tpt_dns_failures_total", resolver.FailureCount);
+        w.Sample("tpt_dns_failures_total", resolver.Counters.Failures);
         w.Family("tpt_dns_stale_answers_total", "counter", "Answers served from an expired record because refreshing it failed");
-        w.Sample("tpt_dns_stale_answers_total", resolver.StaleAnswerCount);
+        w.Sample("tpt_dns_stale_answers_total", resolver.Counters.StaleAnswers);
     }
 }

@@ -2,7 +2,8 @@ namespace TlsProxyTunnel.Routing;
 
 /// <summary>
 /// The one definition of "a host name we are willing to route on", shared by SNI values,
-/// config keys and CONNECT targets so the three can never disagree.
+/// SNI keys, upstream and proxy hosts and CONNECT targets in the configuration, so they can never disagree
+/// (the configuration once had its own copy, which lower-cased non-ASCII letters such as U+212A into ASCII).
 /// </summary>
 /// <remarks>
 /// Rules: ASCII letters, digits, '-', '_' and '.' only (so NUL, CR, LF, space, '*', ':', '/',

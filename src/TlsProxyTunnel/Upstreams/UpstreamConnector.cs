@@ -22,7 +22,7 @@ internal sealed class UpstreamConnector(IHostResolver resolver, AddressRotation 
         IReadOnlyList<IPAddress> addresses;
         try
         {
-            var resolved = await resolver.ResolveAsync(upstream.Host, upstream.Family, budget.Token);
+            var resolved = await resolver.ResolveAsync(HostToResolve.Of(upstream), upstream.Family, budget.Token);
             if (!resolved.Succeeded)
             {
                 return new ConnectAttempt(null, null, resolved.Error);

@@ -5,16 +5,6 @@ namespace TlsProxyTunnel.IntegrationTests.Cli;
 /// <summary>The command line as a user meets it: the real binary, real files, exit codes.</summary>
 public sealed class CliProcessTests
 {
-    internal static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "TlsProxyTunnel.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
-    }
 
     [Fact]
     public async Task Help_prints_usage_and_exits_0()
@@ -43,7 +33,7 @@ public sealed class CliProcessTests
     [Fact]
     public async Task Check_accepts_the_example_configuration()
     {
-        var (exitCode, stdout, stderr) = await TptProcess.RunToExitAsync(["check", "-c", Path.Combine(RepoRoot(), "config.yaml.example")]);
+        var (exitCode, stdout, stderr) = await TptProcess.RunToExitAsync(["check", "-c", Path.Combine(Repository.Root, "config.yaml.example")]);
         Assert.True(exitCode == 0, stderr);
         Assert.Contains("is valid", stdout, StringComparison.Ordinal);
     }

@@ -9,7 +9,7 @@ namespace TlsProxyTunnel.IntegrationTests.Cli;
 /// </summary>
 public sealed class ReferenceConfigTests
 {
-    private static readonly string Root = Path.GetFullPath(Path.Combine(CliProcessTests.RepoRoot(), "..", "shared", "reference", "tls-proxy-tunnel-configs"));
+    private static readonly string Root = Path.GetFullPath(Path.Combine(Repository.Root, "..", "shared", "reference", "tls-proxy-tunnel-configs"));
 
     /// <summary>Values for the variables the files use, given to the child process only.</summary>
     private static readonly Dictionary<string, string?> Variables = new()

@@ -1,5 +1,3 @@
-using TlsProxyTunnel.IntegrationTests.Packaging;
-
 namespace TlsProxyTunnel.IntegrationTests.Compat;
 
 /// <summary>

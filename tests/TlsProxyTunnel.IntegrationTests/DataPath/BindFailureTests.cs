@@ -14,7 +14,7 @@ public sealed class BindFailureTests
         taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         taken.Listen();
         var port = ((IPEndPoint)taken.LocalEndPoint!).Port;
-        var free = TptProcess.FreePort();
+        var free = FreePort.Tcp();
         using var config = new TempConfig($"""
             version: 2
             servers:

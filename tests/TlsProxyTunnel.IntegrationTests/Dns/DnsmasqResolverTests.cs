@@ -40,23 +40,23 @@ public sealed class DnsmasqResolverTests
         using var resolver = Create(dns, new ResolverSettings { MinTtl = TimeSpan.FromSeconds(30) }, time);
 
         Assert.True((await Resolve(resolver, "short.test", AddressFamilyFilter.V4)).Succeeded);
-        Assert.Equal(1, resolver.LookupCount);
+        Assert.Equal(1, resolver.Counters.Lookups);
 
         // Well past the record's own 1s TTL: still served from the cache.
         time.Advance(TimeSpan.FromSeconds(10));
         Assert.True((await Resolve(resolver, "short.test", AddressFamilyFilter.V4)).Succeeded);
-        Assert.Equal(1, resolver.LookupCount);
+        Assert.Equal(1, resolver.Counters.Lookups);
 
         // In the last 20% of min_ttl: the answer comes from the cache and a refresh starts behind it.
         time.Advance(TimeSpan.FromSeconds(15));
         var hit = await Resolve(resolver, "short.test", AddressFamilyFilter.V4);
         Assert.False(hit.Stale);
-        await WaitUntil(() => resolver.LookupCount == 2);
+        await WaitUntil(() => resolver.Counters.Lookups == 2);
 
         // The refresh renewed the lifetime: no further lookup at the original expiry.
         time.Advance(TimeSpan.FromSeconds(10));
         Assert.True((await Resolve(resolver, "short.test", AddressFamilyFilter.V4)).Succeeded);
-        Assert.Equal(2, resolver.LookupCount);
+        Assert.Equal(2, resolver.Counters.Lookups);
     }
 
     [Fact]
@@ -90,24 +90,24 @@ public sealed class DnsmasqResolverTests
         Assert.True(stale.Succeeded, stale.Error);
         Assert.True(stale.Stale);
         Assert.Equal([IPAddress.Parse("192.0.2.4")], stale.Addresses);
-        Assert.Equal(1, resolver.FailureCount);
-        Assert.Equal(DnsAnswerState.Stale, resolver.Inspect("kept.test", AddressFamilyFilter.V4)!.State);
+        Assert.Equal(1, resolver.Counters.Failures);
+        Assert.Equal(DnsAnswerState.Stale, resolver.Inspect(HostToResolve.Visible("kept.test"), AddressFamilyFilter.V4)!.State);
 
         // Right after a failure callers get the stale answer at once, without another lookup.
-        var lookups = resolver.LookupCount;
+        var lookups = resolver.Counters.Lookups;
         var again = await Resolve(resolver, "kept.test", AddressFamilyFilter.V4);
         Assert.True(again.Stale);
-        Assert.Equal(lookups, resolver.LookupCount);
-        Assert.Equal(2, resolver.StaleAnswerCount);
+        Assert.Equal(lookups, resolver.Counters.Lookups);
+        Assert.Equal(2, resolver.Counters.StaleAnswers);
 
         // Past expiry + stale_for the old answer is no longer used.
         time.Advance(TimeSpan.FromSeconds(61));
         var gone = await Resolve(resolver, "kept.test", AddressFamilyFilter.V4);
         Assert.False(gone.Succeeded);
         Assert.Contains("kept.test", gone.Error, StringComparison.Ordinal);
-        Assert.True(resolver.FailureCount >= 2);
-        Assert.Equal(DnsAnswerState.Failed, resolver.Inspect("kept.test", AddressFamilyFilter.V4)!.State);
-        Assert.Equal(DnsAnswerState.Local, resolver.Inspect("127.0.0.1", AddressFamilyFilter.V4)!.State);
+        Assert.True(resolver.Counters.Failures >= 2);
+        Assert.Equal(DnsAnswerState.Failed, resolver.Inspect(HostToResolve.Visible("kept.test"), AddressFamilyFilter.V4)!.State);
+        Assert.Equal(DnsAnswerState.Local, resolver.Inspect(HostToResolve.Visible("127.0.0.1"), AddressFamilyFilter.V4)!.State);
     }
 
     [Fact]
@@ -140,10 +140,10 @@ public sealed class DnsmasqResolverTests
         Assert.Contains("cannot resolve 'missing.test'", missing.Error, StringComparison.Ordinal);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2.5), $"took {clock.Elapsed}");
 
-        var lookups = resolver.LookupCount;
+        var lookups = resolver.Counters.Lookups;
         var again = await Resolve(resolver, "missing.test", AddressFamilyFilter.Any);
         Assert.False(again.Succeeded);
-        Assert.Equal(lookups, resolver.LookupCount);
+        Assert.Equal(lookups, resolver.Counters.Lookups);
     }
 
     [Fact]
@@ -157,7 +157,7 @@ public sealed class DnsmasqResolverTests
             .WaitAsync(TestTimeout);
 
         Assert.All(results, r => Assert.Equal(2, r.Addresses.Count));
-        Assert.Equal(2, resolver.LookupCount); // one A and one AAAA question
+        Assert.Equal(2, resolver.Counters.Lookups); // one A and one AAAA question
     }
 
     [Fact]
@@ -170,10 +170,28 @@ public sealed class DnsmasqResolverTests
 
         Assert.True(result.Succeeded, result.Error);
         Assert.Equal([IPAddress.Parse("192.0.2.7")], result.Addresses);
-        Assert.Equal(1, resolver.LookupCount); // fewer dots than ndots: the search list goes first
+        Assert.Equal(1, resolver.Counters.Lookups); // fewer dots than ndots: the search list goes first
 
         var absolute = await Resolve(resolver, "squid.proxy.", AddressFamilyFilter.V4);
         Assert.False(absolute.Succeeded); // a trailing dot means the name as written only
+    }
+
+    [Fact]
+    public async Task A_hidden_name_is_never_quoted_in_an_error_not_even_inside_a_search_candidate()
+    {
+        await using var dns = await DnsmasqFixture.StartAsync(["192.0.2.8 other.svc.test"], ttl: 60).WaitAsync(TestTimeout);
+        using var resolver = Create(dns, new ResolverSettings(), resolvConf: "search svc.test\noptions ndots:5\n");
+        var hidden = new HostToResolve("secret-name", "the host of upstream 'api' (hidden: from the environment)", Hidden: true);
+
+        var result = await resolver.ResolveAsync(hidden, AddressFamilyFilter.V4, default).AsTask().WaitAsync(TestTimeout);
+
+        Assert.False(result.Succeeded);
+        Assert.StartsWith("cannot resolve the host of upstream 'api' (hidden: from the environment) (IPv4): ", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret", result.Error, StringComparison.Ordinal);
+
+        // Both candidates were asked for; the error names the one it reports by its search domain only.
+        Assert.Contains("secret-name.svc.test", dns.Output, StringComparison.Ordinal);
+        Assert.Matches(@"\(hidden\)(\.svc\.test)? A", result.Error);
     }
 
     [Fact]
@@ -187,7 +205,7 @@ public sealed class DnsmasqResolverTests
         Assert.Equal([IPAddress.Loopback, IPAddress.IPv6Loopback], (await Resolve(resolver, "localhost", AddressFamilyFilter.Any)).Addresses);
         Assert.Equal([IPAddress.Parse("2001:db8::1")], (await Resolve(resolver, "[2001:db8::1]", AddressFamilyFilter.Any)).Addresses);
         Assert.False((await Resolve(resolver, "192.0.2.1", AddressFamilyFilter.V6)).Succeeded);
-        Assert.Equal(0, resolver.LookupCount);
+        Assert.Equal(0, resolver.Counters.Lookups);
     }
 
     private static DnsHostResolver Create(

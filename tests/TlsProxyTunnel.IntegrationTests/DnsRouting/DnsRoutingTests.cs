@@ -122,7 +122,26 @@ public sealed class DnsRoutingTests
         Assert.Equal(0, backend.Accepted);
     }
 
-    private static async Task<TptRun> StartRouterAsync(DnsmasqFixture dns, string upstream) =>
+    [Fact]
+    public async Task A_host_from_the_environment_never_appears_in_a_log_line_the_upstream_is_named_instead()
+    {
+        await using var dns = await DnsmasqFixture.StartAsync(["127.0.0.1 other.test"], ttl: 60).WaitAsync(TestTimeout);
+        await using var tpt = await StartRouterAsync(dns, "tcp4://${BACKEND_HOST}:443", new Dictionary<string, string?> { ["BACKEND_HOST"] = "secret-backend.test" });
+
+        await ViaAssert.ClosedWithoutBytesAsync(tpt.EndPoint("plain"), "hello"u8.ToArray()).WaitAsync(TestTimeout);
+
+        var dnsLine = await tpt.Process.WaitForLineAsync(l => l.Contains("DNS lookup for the host of upstream 'backend' (hidden: from the environment) (IPv4) failed", StringComparison.Ordinal));
+        Assert.Contains(" for (hidden) A", dnsLine, StringComparison.Ordinal);
+        var unreachable = await tpt.Process.WaitForLineAsync(l => l.Contains("unreachable", StringComparison.Ordinal));
+        Assert.Contains("tcp4://${BACKEND_HOST}:443", unreachable, StringComparison.Ordinal);
+        Assert.Contains("cannot resolve the host of upstream 'backend'", unreachable, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret-backend", tpt.Process.AllOutput, StringComparison.Ordinal);
+
+        // dnsmasq was asked for the real name: the lookup happened, only the logs hide it.
+        Assert.Contains("secret-backend.test", dns.Output, StringComparison.Ordinal);
+    }
+
+    private static async Task<TptRun> StartRouterAsync(DnsmasqFixture dns, string upstream, IDictionary<string, string?>? environment = null) =>
         await TptRun.StartAsync($"""
             version: 2
             resolver:
@@ -141,7 +160,7 @@ public sealed class DnsRoutingTests
                 default: health
             upstream:
               backend: "{upstream}"
-            """, listeners: 2).WaitAsync(TestTimeout);
+            """, listeners: 2, environment).WaitAsync(TestTimeout);
 
     private static async Task<string> BannerAsync(IPEndPoint router)
     {

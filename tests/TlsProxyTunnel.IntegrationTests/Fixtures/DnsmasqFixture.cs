@@ -60,7 +60,7 @@ public sealed class DnsmasqFixture : IAsyncDisposable
         // dnsmasq needs a concrete port: take a free one from the OS and retry should another process grab it first.
         for (var attempt = 1; ; attempt++)
         {
-            var port = FreePort();
+            var port = FreePort.TcpAndUdp();
             if (await fixture.TryStartAsync(port, ttl))
             {
                 return fixture;
@@ -139,30 +139,6 @@ public sealed class DnsmasqFixture : IAsyncDisposable
         catch (IOException)
         {
             // A leftover temp directory is harmless.
-        }
-    }
-
-    /// <summary>
-    /// dnsmasq binds the port for UDP and TCP. A port the OS picks for TCP is clear of every TCP socket, TIME_WAIT
-    /// ones included (of which the suite leaves thousands on loopback); it is then checked for UDP too.
-    /// </summary>
-    private static int FreePort()
-    {
-        while (true)
-        {
-            using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            tcp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            var port = ((IPEndPoint)tcp.LocalEndPoint!).Port;
-            using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            try
-            {
-                udp.Bind(new IPEndPoint(IPAddress.Loopback, port));
-                return port;
-            }
-            catch (SocketException)
-            {
-                // Taken for UDP: pick another.
-            }
         }
     }
 

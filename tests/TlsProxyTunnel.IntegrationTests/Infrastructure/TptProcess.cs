@@ -95,14 +95,6 @@ public sealed partial class TptProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>A loopback port that was free a moment ago, for processes that log nothing to read a port 0 binding from.</summary>
-    public static int FreePort()
-    {
-        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
-
     private static TptProcess Launch(string configPath, IDictionary<string, string?> environment, IEnumerable<string>? extraArgs = null)
     {
         var process = Process.Start(StartInfo(["-c", configPath, .. extraArgs ?? []], environment, null))!;

@@ -19,7 +19,7 @@ public sealed partial class LoggingTests
     /// <summary>Runs an echo server quietly (logging may be off), echoes once, stops it and returns every stderr line.</summary>
     private static async Task<IReadOnlyList<string>> RunEchoOnceAsync(string logSettings, Dictionary<string, string?> environment, bool expectAccessLine)
     {
-        var port = TptProcess.FreePort();
+        var port = FreePort.Tcp();
         using var config = new TempConfig(EchoConfig(logSettings, port));
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
         await using var tpt = await TptProcess.StartQuietAsync(config.Path, endPoint, environment);
@@ -180,7 +180,7 @@ public sealed partial class LoggingTests
     [InlineData("log: disable")]
     public async Task Off_and_disable_write_nothing_at_all(string logSetting)
     {
-        var port = TptProcess.FreePort();
+        var port = FreePort.Tcp();
         using var config = new TempConfig(EchoConfig(logSetting, port));
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
         await using var tpt = await TptProcess.StartQuietAsync(config.Path, endPoint);
@@ -193,7 +193,7 @@ public sealed partial class LoggingTests
     [Fact]
     public async Task Tpt_log_overrides_the_configured_level()
     {
-        var port = TptProcess.FreePort();
+        var port = FreePort.Tcp();
         using var config = new TempConfig(EchoConfig("log: off", port));
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
         await using var tpt = await TptProcess.StartQuietAsync(config.Path, endPoint, new Dictionary<string, string?> { ["TPT_LOG"] = "debug" });
@@ -204,7 +204,7 @@ public sealed partial class LoggingTests
     [Fact]
     public async Task Tpt_log_wins_over_logging_loglevel_default()
     {
-        var port = TptProcess.FreePort();
+        var port = FreePort.Tcp();
         using var config = new TempConfig(EchoConfig("log: info", port));
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
         var env = new Dictionary<string, string?> { ["TPT_LOG"] = "warn", ["Logging__LogLevel__Default"] = "Debug" };
@@ -218,7 +218,7 @@ public sealed partial class LoggingTests
     [Fact]
     public async Task Logging_loglevel_default_overrides_the_configured_level()
     {
-        var port = TptProcess.FreePort();
+        var port = FreePort.Tcp();
         using var config = new TempConfig(EchoConfig("log: info", port));
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
         await using var tpt = await TptProcess.StartQuietAsync(config.Path, endPoint, new Dictionary<string, string?> { ["Logging__LogLevel__Default"] = "Warning" });

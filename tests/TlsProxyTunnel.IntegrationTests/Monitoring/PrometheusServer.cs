@@ -44,7 +44,7 @@ public sealed class PrometheusServer : IAsyncDisposable
 
     /// <summary>Starts Prometheus scraping <paramref name="target"/> (job <c>tpt</c>) every second, with <paramref name="ruleFiles"/> loaded.</summary>
     public static Task<PrometheusServer> StartAsync(IPEndPoint target, params string[] ruleFiles) =>
-        StartAsync(target, TptProcess.FreePort, ruleFiles);
+        StartAsync(target, FreePort.Tcp, ruleFiles);
 
     /// <param name="ports">Where to try to listen, one call per attempt (a test hands it a taken port first).</param>
     internal static async Task<PrometheusServer> StartAsync(IPEndPoint target, Func<int> ports, params string[] ruleFiles)

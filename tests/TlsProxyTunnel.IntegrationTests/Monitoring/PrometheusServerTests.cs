@@ -16,7 +16,7 @@ public sealed class PrometheusServerTests
         var offered = new List<int>();
         int Ports()
         {
-            offered.Add(offered.Count == 0 ? takenPort : Infrastructure.TptProcess.FreePort());
+            offered.Add(offered.Count == 0 ? takenPort : Infrastructure.FreePort.Tcp());
             return offered[^1];
         }
 

@@ -108,7 +108,7 @@ public sealed partial class ReloadTests
     {
         await using var a = new TestBackend("A");
         await using var b = new TestBackend("B");
-        var oldPort = TptProcess.FreePort();
+        var oldPort = FreePort.Tcp();
         var withOld = $"  old:\n    listen: [\"127.0.0.1:{oldPort}\"]\n    default: echo";
         using var config = new TempConfig(Config(a, b, "x.test", withOld));
         await using var tpt = await TptProcess.StartAsync(config.Path, 3);

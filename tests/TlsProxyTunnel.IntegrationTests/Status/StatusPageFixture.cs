@@ -34,7 +34,7 @@ public sealed class StatusPageFixture : IAsyncLifetime
     {
         _dns = await DnsmasqFixture.StartAsync(["127.0.0.1 app.status.test"], ttl: 300).WaitAsync(Bound);
         _proxy = FakeProxy.Answering("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"u8.ToArray());
-        var closedPort = TptProcess.FreePort();
+        var closedPort = FreePort.Tcp();
         _config = new TempConfig($"""
             version: 2
             log: info

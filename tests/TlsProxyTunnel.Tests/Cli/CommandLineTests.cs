@@ -44,6 +44,44 @@ public sealed class CommandLineTests
     }
 }
 
+public sealed class ExplainCommandLineTests
+{
+    [Theory]
+    [InlineData(new[] { "explain", "a.test" }, "a.test", null, false, null)]
+    [InlineData(new[] { "explain", "-c", "x.yaml", "a.test" }, "a.test", null, false, "x.yaml")]
+    [InlineData(new[] { "-c", "x.yaml", "explain", "--json", "a.test" }, "a.test", null, true, "x.yaml")]
+    [InlineData(new[] { "explain", "--hello", "h.bin", "--json" }, null, "h.bin", true, null)]
+    public void Parses_a_name_or_a_hello_file(string[] args, string? name, string? hello, bool json, string? config)
+    {
+        var options = CommandLine.Parse(args);
+        Assert.Null(options.Error);
+        Assert.Equal((CliCommand.Explain, name, hello, json, config), (options.Command, options.ExplainName, options.HelloPath, options.Json, options.ConfigPath));
+    }
+
+    [Theory]
+    [InlineData(new[] { "explain" }, "explain needs a NAME or --hello FILE")]
+    [InlineData(new[] { "explain", "a.test", "b.test" }, "explain takes one NAME, got 2")]
+    [InlineData(new[] { "explain", "a.test", "--hello", "h.bin" }, "explain takes a NAME or --hello FILE, not both")]
+    [InlineData(new[] { "explain", "--hello" }, "--hello needs a file path")]
+    [InlineData(new[] { "explain", "--watch", "a.test" }, "explain does not take --watch")]
+    [InlineData(new[] { "explain", "--bogus", "a.test" }, "unknown argument '--bogus'")]
+    public void Usage_errors_exit_2(string[] args, string error)
+    {
+        var options = CommandLine.Parse(args);
+        Assert.Equal((error, 2), (options.Error, options.ErrorExitCode));
+    }
+
+    [Theory]
+    [InlineData(new[] { "a.test" }, "unknown argument 'a.test'")]
+    [InlineData(new[] { "check", "--json" }, "unknown argument '--json'")]
+    [InlineData(new[] { "--bogus" }, "unknown argument '--bogus'")]
+    public void Other_commands_keep_exit_1_and_take_no_name(string[] args, string error)
+    {
+        var options = CommandLine.Parse(args);
+        Assert.Equal((error, 1), (options.Error, options.ErrorExitCode));
+    }
+}
+
 public sealed class ConfigFileLocatorTests
 {
     private static Func<string, string?> Env(params (string Key, string Value)[] vars) =>

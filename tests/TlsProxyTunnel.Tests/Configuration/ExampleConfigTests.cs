@@ -4,23 +4,11 @@ namespace TlsProxyTunnel.Tests.Configuration;
 
 public sealed class ExampleConfigTests
 {
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "TlsProxyTunnel.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("TlsProxyTunnel.sln not found above " + AppContext.BaseDirectory);
-    }
 
     [Fact]
     public void ExampleConfigLoadsWithNoDiagnosticsAndNoEnvironment()
     {
-        var path = Path.Combine(RepositoryRoot(), "config.yaml.example");
+        var path = Path.Combine(Repository.Root, "config.yaml.example");
         var result = ConfigLoader.Load(path, _ => null);
         Assert.True(result.Succeeded, string.Join(Environment.NewLine, result.Diagnostics));
         Assert.Empty(result.Diagnostics);
@@ -71,5 +59,5 @@ public sealed class ExampleConfigTests
         Assert.True(header is { Value: "Basic dXNlcjpwYXNz", Sensitive: true });
     }
 
-    private static string ExampleText() => File.ReadAllText(Path.Combine(RepositoryRoot(), "config.yaml.example"));
+    private static string ExampleText() => File.ReadAllText(Path.Combine(Repository.Root, "config.yaml.example"));
 }

@@ -56,7 +56,7 @@ public sealed class ConfigLoaderPropertyTests
     [Fact]
     public async Task EveryTruncationOfValidDocuments_GivesConfigOrErrors()
     {
-        var example = File.ReadAllText(Path.Combine(RepositoryRoot(), "config.yaml.example")).ReplaceLineEndings("\n");
+        var example = File.ReadAllText(Path.Combine(Repository.Root, "config.yaml.example")).ReplaceLineEndings("\n");
         await RunBoundedAsync(() =>
         {
             Assert.True(LoadChecked(Small).Succeeded);
@@ -156,16 +156,4 @@ public sealed class ConfigLoaderPropertyTests
         await Task.Run(body).WaitAsync(TimeSpan.FromSeconds(30));
     }
 
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "TlsProxyTunnel.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("repository root not found");
-    }
 }

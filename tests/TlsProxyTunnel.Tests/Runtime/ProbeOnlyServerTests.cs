@@ -31,6 +31,6 @@ public sealed class ProbeOnlyServerTests
     {
         var config = ConfigTestHelpers.LoadOk(ConfigTestHelpers.WithServer("    " + body));
         var builder = new RuntimeSnapshotBuilder(new ProxyMetrics(), new ReadinessState(), Mock.Of<IHostResolver>(), NullLoggerFactory.Instance);
-        return builder.Build(config, 1).Servers["web"];
+        return builder.Build(config, previous: null).Servers["web"];
     }
 }

@@ -238,7 +238,7 @@ internal sealed class StatusCollector : IDisposable
         var rows = new List<IReadOnlyList<StatusValue>>();
         foreach (var upstream in TcpUpstreams(context))
         {
-            var view = _dns?.Inspect(upstream.Host, upstream.Family);
+            var view = _dns?.Inspect(HostToResolve.Of(upstream), upstream.Family);
             var (state, tone) = view?.State switch
             {
                 null => ("not resolved yet", StatusTone.Plain),
@@ -265,9 +265,9 @@ internal sealed class StatusCollector : IDisposable
             Note = "The answer each tcp:// upstream's host name resolves to now. TTL is the record's, clamped to resolver.min_ttl and max_ttl.",
             Fields = _dns is null ? [] :
             [
-                new("lookups", "Questions sent", StatusValue.Of(_dns.LookupCount)),
-                new("failures", "Failed lookups", StatusValue.Of(_dns.FailureCount, _dns.FailureCount > 0 ? StatusTone.Warning : StatusTone.Plain)),
-                new("stale_answers", "Stale answers served", StatusValue.Of(_dns.StaleAnswerCount, _dns.StaleAnswerCount > 0 ? StatusTone.Warning : StatusTone.Plain)),
+                new("lookups", "Questions sent", StatusValue.Of(_dns.Counters.Lookups)),
+                new("failures", "Failed lookups", StatusValue.Of(_dns.Counters.Failures, _dns.Counters.Failures > 0 ? StatusTone.Warning : StatusTone.Plain)),
+                new("stale_answers", "Stale answers served", StatusValue.Of(_dns.Counters.StaleAnswers, _dns.Counters.StaleAnswers > 0 ? StatusTone.Warning : StatusTone.Plain)),
             ],
             Columns = [new("upstream", "Upstream"), new("target", "Target"), new("state", "State"), new("addresses", "Addresses"), new("age_seconds", "Age"), new("ttl_seconds", "TTL")],
             Rows = rows,

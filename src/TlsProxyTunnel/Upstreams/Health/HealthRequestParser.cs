@@ -58,7 +58,7 @@ internal static class HealthRequestParser
                 return HealthParseOutcome.Malformed;
             }
 
-            return data.Length > 0 && !IsTokenChar(data[0]) ? HealthParseOutcome.Malformed : HealthParseOutcome.NeedMoreData;
+            return data.Length > 0 && !Configuration.HttpSyntax.IsTokenChar(data[0]) ? HealthParseOutcome.Malformed : HealthParseOutcome.NeedMoreData;
         }
 
         if (end + 4 > maxHeadBytes)
@@ -83,7 +83,7 @@ internal static class HealthRequestParser
             var line = next < 0 ? headers : headers[..next];
             headers = next < 0 ? ReadOnlySpan<byte>.Empty : headers[(next + 2)..];
             var colon = line.IndexOf((byte)':');
-            if (colon <= 0 || !IsToken(line[..colon]))
+            if (colon <= 0 || !Configuration.HttpSyntax.IsToken(line[..colon]))
             {
                 return HealthParseOutcome.Malformed;
             }
@@ -127,7 +127,7 @@ internal static class HealthRequestParser
     private static bool TryParseRequestLine(ReadOnlySpan<byte> line, ref HealthRequest request)
     {
         var firstSpace = line.IndexOf((byte)' ');
-        if (firstSpace <= 0 || !IsToken(line[..firstSpace]))
+        if (firstSpace <= 0 || !Configuration.HttpSyntax.IsToken(line[..firstSpace]))
         {
             return false;
         }
@@ -191,30 +191,6 @@ internal static class HealthRequestParser
             query = query[(amp + 1)..];
         }
     }
-
-    private static bool IsToken(ReadOnlySpan<byte> value)
-    {
-        if (value.IsEmpty)
-        {
-            return false;
-        }
-
-        foreach (var b in value)
-        {
-            if (!IsTokenChar(b))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    // RFC 9110 tchar.
-    private static bool IsTokenChar(byte b) =>
-        b is (>= (byte)'a' and <= (byte)'z') or (>= (byte)'A' and <= (byte)'Z') or (>= (byte)'0' and <= (byte)'9')
-            or (byte)'!' or (byte)'#' or (byte)'$' or (byte)'%' or (byte)'&' or (byte)'\'' or (byte)'*' or (byte)'+'
-            or (byte)'-' or (byte)'.' or (byte)'^' or (byte)'_' or (byte)'`' or (byte)'|' or (byte)'~';
 
     private static bool EqualsIgnoreCase(ReadOnlySpan<byte> value, ReadOnlySpan<byte> lowerExpected) =>
         System.Text.Ascii.EqualsIgnoreCase(value, lowerExpected);

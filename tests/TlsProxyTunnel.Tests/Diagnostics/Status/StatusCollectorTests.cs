@@ -49,7 +49,9 @@ public sealed class StatusCollectorTests
         var metrics = new ProxyMetrics { Time = time };
         var readiness = new ReadinessState();
         readiness.MarkReady();
-        var snapshot = new RuntimeSnapshotBuilder(metrics, readiness, Mock.Of<IHostResolver>(), NullLoggerFactory.Instance).Build(config, 3);
+        // Three generations, as after two reloads: the page must show the one in use.
+        var builder = new RuntimeSnapshotBuilder(metrics, readiness, Mock.Of<IHostResolver>(), NullLoggerFactory.Instance);
+        var snapshot = builder.Build(config, builder.Build(config, builder.Build(config, previous: null)));
         foreach (var server in config.Servers)
         {
             foreach (var listen in server.Listen)

@@ -1,6 +1,6 @@
-namespace TlsProxyTunnel.IntegrationTests.Packaging;
+namespace TlsProxyTunnel.TestSupport;
 
-/// <summary>The checkout the tests run from, found upwards from the test binaries.</summary>
+/// <summary>The checkout the tests run from, found upwards from the test binaries; compiled into both test projects.</summary>
 public static class Repository
 {
     public static readonly string Root = Find();
