@@ -155,6 +155,14 @@ internal sealed partial class ConfigReloader(
         await _gate.WaitAsync();
         try
         {
+            // A SIGHUP during the drain (a terminal hanging up with the process, a reload racing a rollout) changes
+            // nothing and is no failure: counting it would fire the reload-failed alert on every shutdown.
+            if (listeners.IsStopping)
+            {
+                LogReloadIgnored(logger, trigger);
+                return false;
+            }
+
             var hash = HashOf(options.ConfigPath);
             if (!force && hash is not null && _loadedHash is not null && hash.AsSpan().SequenceEqual(_loadedHash))
             {
@@ -201,6 +209,12 @@ internal sealed partial class ConfigReloader(
 
             var next = builder.Build(config, previous);
             var result = await listeners.ApplyAsync(next);
+            if (!result.Applied && listeners.IsStopping)
+            {
+                LogReloadIgnored(logger, trigger);
+                return false;
+            }
+
             if (!result.Applied)
             {
                 metrics.OnReload(false);
@@ -273,6 +287,9 @@ internal sealed partial class ConfigReloader(
 
     [LoggerMessage(EventId = 38, Level = LogLevel.Error, Message = "Reload ({Trigger}) failed unexpectedly: {ExceptionType}; still running generation {Generation}\n{StackTrace}")]
     private static partial void LogReloadCrashed(ILogger logger, string trigger, string exceptionType, long generation, string stackTrace);
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "Reload ({Trigger}) ignored: shutting down")]
+    private static partial void LogReloadIgnored(ILogger logger, string trigger);
 
     [LoggerMessage(EventId = 34, Level = LogLevel.Error, Message = "Reload failed: {Error}; still running generation {Generation}")]
     private static partial void LogReloadFailed(ILogger logger, string error, long generation);

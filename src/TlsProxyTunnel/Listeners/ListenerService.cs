@@ -34,6 +34,9 @@ internal sealed class ListenerService(
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly DescriptorGuard _descriptors = new((before, now) => Log.FileLimitChanged(logger, before, now));
     private volatile bool _stopping;
+
+    /// <summary>A shutdown has begun: no new generation will be applied.</summary>
+    public bool IsStopping => _stopping;
     private List<BoundListener>? _prebound;
 
     public RuntimeSnapshot Current => _snapshot;

@@ -125,6 +125,14 @@ public sealed class LifecycleTests
         Assert.Equal(200, alive.Status);
         Assert.False(tpt.HasExited);
 
+        // A SIGHUP now (varnishtest's terminal sends one with the TERM) is ignored, not a failed reload.
+        tpt.Signal(TptProcess.SIGHUP);
+        await tpt.WaitForLineAsync(l => l.Contains("Reload (SIGHUP) ignored: shutting down", StringComparison.Ordinal));
+        var metrics = await HttpProbe.GetAsync(health, "/metrics");
+        Assert.Contains("tpt_config_reloads_total{result=\"failure\"} 0", metrics.Body, StringComparison.Ordinal);
+        Assert.Contains("tpt_config_last_reload_successful 1", metrics.Body, StringComparison.Ordinal);
+        Assert.DoesNotContain(tpt.Lines, l => l.Contains("Reload failed", StringComparison.Ordinal));
+
         // The last relay connection ends: so does the drain, and the health listener closes with it.
         client.ShutdownSend();
         await client.ReadToEndAsync();
