@@ -25,6 +25,10 @@ public sealed class AcceptLoop : IAsyncDisposable
     /// <param name="address">Where to listen; other loopback addresses (127.0.0.2, …) let DNS tests tell servers apart.</param>
     /// <param name="port">0 lets the OS choose; a concrete port lets two servers share one port on different addresses.</param>
     /// <param name="backlog">Connections the kernel queues before the loop accepts them; soak churn arrives in bursts.</param>
+    /// <param name="receiveBuffer">
+    /// SO_RCVBUF for accepted sockets (0 leaves the default), set on the listener so it applies from the
+    /// handshake on: a small window makes a peer that never reads fill up after a few KiB.
+    /// </param>
     /// <param name="runOnThreadPool">
     /// Starts the loop with Task.Run rather than inline, so the loop and the handlers it starts do not run on
     /// the constructing caller's synchronization context (under xunit, one that caps concurrency).
@@ -34,7 +38,8 @@ public sealed class AcceptLoop : IAsyncDisposable
         IPAddress? address = null,
         int port = 0,
         int backlog = DefaultBacklog,
-        bool runOnThreadPool = false)
+        bool runOnThreadPool = false,
+        int receiveBuffer = 0)
     {
         ArgumentNullException.ThrowIfNull(serve);
         _serve = serve;
@@ -42,6 +47,11 @@ public sealed class AcceptLoop : IAsyncDisposable
         _listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
+            if (receiveBuffer > 0)
+            {
+                _listener.ReceiveBufferSize = receiveBuffer;
+            }
+
             _listener.Bind(endPoint);
             _listener.Listen(backlog);
         }

@@ -33,7 +33,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public async Task Backend_resets_mid_stream_the_client_sees_the_end_and_others_are_served()
     {
-        await using var backend = new FaultyBackend(async socket =>
+        await using var backend = new ScriptedBackend(async socket =>
         {
             var buffer = new byte[4096];
             await socket.ReceiveAsync(buffer.AsMemory(), SocketFlags.None);
@@ -55,7 +55,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
     public async Task Backend_never_reads_the_client_is_back_pressured_and_memory_stays_bounded()
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var backend = new FaultyBackend(async socket => await release.Task.WaitAsync(TimeSpan.FromSeconds(60)), receiveBuffer: 4096);
+        await using var backend = new ScriptedBackend(async socket => await release.Task.WaitAsync(TimeSpan.FromSeconds(60)), receiveBuffer: 4096);
         await using var router = await Router.StartAsync($"sink: \"tcp://127.0.0.1:{backend.Port}\"", "sink.test: sink");
         var rssBefore = ProcessProbe.RssKib(router.Tpt.Pid);
         const long Limit = 200L * 1024 * 1024;
@@ -346,62 +346,6 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
             await Tpt.DisposeAsync();
             await _healthy.DisposeAsync();
             _config.Dispose();
-        }
-    }
-
-    /// <summary>A backend that runs one script per accepted connection, then closes it.</summary>
-    private sealed class FaultyBackend : IAsyncDisposable
-    {
-        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        private readonly Task _loop;
-
-        public FaultyBackend(Func<Socket, Task> script, int receiveBuffer = 0)
-        {
-            if (receiveBuffer > 0)
-            {
-                // Inherited by accepted sockets, so the window stays small from the handshake on.
-                _listener.ReceiveBufferSize = receiveBuffer;
-            }
-
-            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            _listener.Listen(64);
-            _loop = Task.Run(async () =>
-            {
-                while (true)
-                {
-                    Socket socket;
-                    try
-                    {
-                        socket = await _listener.AcceptAsync();
-                    }
-                    catch (Exception e) when (e is SocketException or ObjectDisposedException)
-                    {
-                        return;
-                    }
-
-                    _ = Task.Run(async () =>
-                    {
-                        using (socket)
-                        {
-                            try
-                            {
-                                await script(socket);
-                            }
-                            catch (Exception e) when (e is SocketException or TimeoutException or ObjectDisposedException)
-                            {
-                            }
-                        }
-                    });
-                }
-            });
-        }
-
-        public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
-
-        public async ValueTask DisposeAsync()
-        {
-            _listener.Dispose();
-            await _loop.WaitAsync(TimeSpan.FromSeconds(5));
         }
     }
 }
