@@ -20,28 +20,83 @@ public sealed class ConnectResponseParserPropertyTests
         "HTTP/1.1 502 Bad Gateway\r\nServer: squid\r\nX-Squid-Error: ERR_CONNECT_FAIL 111\r\n\r\n"u8.ToArray(),
     ];
 
+    /// <summary>
+    /// A Complete header ends at the input's first blank line and parses the same alone, from a copy, or with
+    /// more bytes after it; a prefix either waits or already gives the whole's verdict (reading in pieces never
+    /// decides differently); TooLarge only when the limit was reached.
+    /// </summary>
     [Fact]
-    public void MutatedTruncatedAndRandomResponses_NeverThrow_StayWithinInput()
+    public void Mutated_truncated_and_random_responses_get_the_verdict_their_blank_line_and_prefixes_give()
     {
         var random = new Random(Seed);
+        var verdicts = new HashSet<ConnectResponseOutcome>();
         foreach (var input in MutatedInputs.Generate(random, Valid, 20_000, Interesting))
         {
             var length = input.Count;
             var max = random.Next(0, 6) == 0 ? random.Next(0, 80) : ConnectResponseParser.DefaultMaxHeaderBytes;
             var outcome = ConnectResponseParser.Parse(input.AsSpan(), max, out var response);
-            Assert.True(Enum.IsDefined(outcome));
-            if (outcome == ConnectResponseOutcome.Complete)
+            verdicts.Add(outcome);
+            var copy = input.AsSpan().ToArray();
+            switch (outcome)
             {
-                Assert.InRange(response.HeaderLength, 1, Math.Min(length, max));
-                Assert.InRange(response.StatusCode, 0, 999);
-                var (offset, reasonLength) = response.Reason.GetOffsetAndLength(response.HeaderLength);
-                Assert.True(offset >= 0 && reasonLength >= 0);
+                case ConnectResponseOutcome.Complete:
+                    var end = response.HeaderLength;
+                    Assert.InRange(end, 1, Math.Min(length, max));
+                    Assert.InRange(response.StatusCode, 0, 999);
+                    Assert.Equal(FirstBlankLineEnd(copy), end);
+                    var (offset, reasonLength) = response.Reason.GetOffsetAndLength(end);
+                    Assert.True(offset >= 0 && reasonLength >= 0);
+                    Assert.Equal(ConnectResponseOutcome.Complete, ConnectResponseParser.Parse(copy.AsSpan(0, end), max, out var alone));
+                    Assert.Equal((response.StatusCode, end, response.Reason), (alone.StatusCode, alone.HeaderLength, alone.Reason));
+                    Assert.Equal(ConnectResponseOutcome.NeedMoreData, ConnectResponseParser.Parse(copy.AsSpan(0, end - 1), max, out _));
+                    byte[] longer = [.. copy, .. "\x00garbage\r\n"u8];
+                    Assert.Equal(ConnectResponseOutcome.Complete, ConnectResponseParser.Parse(longer, max, out var withMore));
+                    Assert.Equal(end, withMore.HeaderLength);
+                    break;
+                case ConnectResponseOutcome.NeedMoreData:
+                    Assert.True(length < max, "waiting although the limit was reached");
+                    Assert.True(FirstBlankLineEnd(copy) < 0, "waiting although the header has ended");
+                    Assert.Equal(0, response.HeaderLength);
+                    break;
+                case ConnectResponseOutcome.TooLarge:
+                    Assert.True(max <= 0 || length >= max, "too large below the limit");
+                    Assert.Equal(0, response.HeaderLength);
+                    break;
+                default:
+                    Assert.Equal(ConnectResponseOutcome.Malformed, outcome);
+                    Assert.Equal(0, response.HeaderLength);
+                    break;
             }
-            else
+
+            var cut = random.Next(0, length + 1);
+            var early = ConnectResponseParser.Parse(copy.AsSpan(0, cut), max, out var earlyResponse);
+            Assert.True(early == ConnectResponseOutcome.NeedMoreData || early == outcome, $"a {cut}-byte prefix gave {early}, the {length} bytes {outcome}");
+            if (early == ConnectResponseOutcome.Complete)
             {
-                Assert.Equal(0, response.HeaderLength);
+                Assert.Equal(response.HeaderLength, earlyResponse.HeaderLength);
             }
         }
+
+        Assert.Equal(Enum.GetValues<ConnectResponseOutcome>().Order(), verdicts.Order());
+    }
+
+    /// <summary>The reference decision: where the first empty line (LF LF or LF CR LF) ends, or -1.</summary>
+    private static int FirstBlankLineEnd(ReadOnlySpan<byte> data)
+    {
+        for (var i = data.IndexOf((byte)'\n'); i >= 0 && i + 1 < data.Length; i = data[(i + 1)..].IndexOf((byte)'\n') is var next and >= 0 ? i + 1 + next : -1)
+        {
+            if (data[i + 1] == (byte)'\n')
+            {
+                return i + 2;
+            }
+
+            if (data[i + 1] == (byte)'\r' && i + 2 < data.Length && data[i + 2] == (byte)'\n')
+            {
+                return i + 3;
+            }
+        }
+
+        return -1;
     }
 
     [Fact]
