@@ -28,7 +28,7 @@ public sealed class ClientHelloParserPropertyTests
 
     [Theory]
     [MemberData(nameof(Hellos))]
-    public void RandomChunkings_StrictPrefixesWait_FullHelloGivesSameSni(string kind, string host)
+    public void Random_chunkings_strict_prefixes_wait_full_hello_gives_same_SNI(string kind, string host)
     {
         var random = new Random(Seed);
         var hello = ClientHelloBuilder.Frame(Message(kind, host), 16384);
@@ -47,7 +47,7 @@ public sealed class ClientHelloParserPropertyTests
 
     [Theory]
     [MemberData(nameof(Hellos))]
-    public void RandomRecordFragmentation_GivesSameSni(string kind, string host)
+    public void Random_record_fragmentation_gives_same_SNI(string kind, string host)
     {
         var random = new Random(Seed);
         var message = Message(kind, host);
@@ -139,7 +139,7 @@ public sealed class ClientHelloParserPropertyTests
     }
 
     [Fact]
-    public void RandomBytes_NeverThrow()
+    public void Random_bytes_never_throw()
     {
         var random = new Random(Seed);
         var buffer = new byte[3000];
@@ -164,7 +164,7 @@ public sealed class ClientHelloParserPropertyTests
     }
 
     [Fact]
-    public void Parse_DoesNotAllocate()
+    public void Parse_does_not_allocate()
     {
         var hello = ClientHelloBuilder.PostQuantum("alloc.test").Build();
         var fragmented = ClientHelloBuilder.Frame(ClientHelloBuilder.Browser("alloc.test").BuildMessage(), 3);

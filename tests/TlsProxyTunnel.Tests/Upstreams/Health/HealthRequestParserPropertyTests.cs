@@ -1,6 +1,7 @@
+using TlsProxyTunnel.Tests.Infrastructure;
 using TlsProxyTunnel.Upstreams.Health;
 
-namespace TlsProxyTunnel.Tests.Reliability;
+namespace TlsProxyTunnel.Tests.Upstreams.Health;
 
 /// <summary>Bounded, seeded random checks of the health endpoint's request parser.</summary>
 public sealed class HealthRequestParserPropertyTests
@@ -72,7 +73,7 @@ public sealed class HealthRequestParserPropertyTests
     }
 
     [Fact]
-    public void EveryPrefixOfAValidRequest_NeedsMoreData()
+    public void Every_prefix_of_a_valid_request_needs_more_data()
     {
         foreach (var request in Valid)
         {

@@ -1,7 +1,8 @@
 using System.Text;
+using TlsProxyTunnel.Tests.Infrastructure;
 using TlsProxyTunnel.Upstreams.HttpConnect;
 
-namespace TlsProxyTunnel.Tests.Reliability;
+namespace TlsProxyTunnel.Tests.Upstreams.HttpConnect;
 
 /// <summary>
 /// Bounded, seeded random checks of the CONNECT response parser: random, truncated, mutated and re-chunked
@@ -100,7 +101,7 @@ public sealed class ConnectResponseParserPropertyTests
     }
 
     [Fact]
-    public void EveryPrefixOfAValidResponse_NeedsMoreData_AndTheWholeIsComplete()
+    public void Every_prefix_of_a_valid_response_needs_more_data_and_the_whole_is_complete()
     {
         foreach (var response in Valid)
         {
@@ -118,7 +119,7 @@ public sealed class ConnectResponseParserPropertyTests
     }
 
     [Fact]
-    public void InjectedControlBytesInHeaders_AreMalformed_NotComplete()
+    public void Injected_control_bytes_in_headers_are_malformed_not_complete()
     {
         var random = new Random(Seed);
         var template = Valid[1];
