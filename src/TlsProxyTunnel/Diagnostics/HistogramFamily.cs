@@ -26,8 +26,6 @@ internal sealed class HistogramFamily : MetricRegistry.Family
         _instrument = instrument;
     }
 
-    public IReadOnlyList<double> Bounds => _bounds;
-
     /// <summary>The series of one label value; callers keep it, so recording never looks it up.</summary>
     public DurationHistogram Series(string labelValue) =>
         _series.GetOrAdd(labelValue, static (v, f) => new DurationHistogram(f._bounds, f._instrument, new(f._label, v)), this);

@@ -34,9 +34,7 @@ internal sealed class MetricRegistry : IDisposable
     private readonly List<Family> _families = [];
     private bool _sealed;
 
-    public MetricRegistry(string? version = null) => Meter = new Meter(MeterName, version);
-
-    public Meter Meter { get; }
+    public Meter Meter { get; } = new(MeterName);
 
     public void Counter(string name, string help, Action<SampleSink> collect) =>
         Add(new ObservedFamily(name, "counter", help, collect), family => Meter.CreateObservableCounter(name, family.Measure, unit: null, description: help));
