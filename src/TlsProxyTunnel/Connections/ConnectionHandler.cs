@@ -29,7 +29,7 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
                 connection.Sni = hello.Sni;
             }
 
-            server.Metrics.OnHelloOutcome(hello.Outcome);
+            server.Metrics.OnHelloOutcome(hello.Outcome, Stopwatch.GetElapsedTime(connection.StartTimestamp));
             if (hello.Outcome == HelloReadOutcome.Sni || HelloReadOutcomes.RoutesToDefault(hello.Outcome))
             {
                 route = server.Select(connection.Sni);

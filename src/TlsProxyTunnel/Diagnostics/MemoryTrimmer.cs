@@ -2,7 +2,6 @@ using System.Runtime;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Connections;
-using TlsProxyTunnel.Listeners;
 
 namespace TlsProxyTunnel.Diagnostics;
 
@@ -11,7 +10,7 @@ namespace TlsProxyTunnel.Diagnostics;
 /// of connections has ended an idle proxy would keep its peak heap (and the pooled buffers) resident for good,
 /// which a sidecar with a memory limit pays for. When <see cref="MemoryTrimPolicy"/> sees load gone, one
 /// aggressive collection decommits the free heap and lets the array pool drop its buffers.
-/// Also publishes the process's resident memory, descriptor count and descriptor limit in /metrics.
+/// <see cref="ProcessMetrics"/> publishes how often it did.
 /// </summary>
 internal sealed class MemoryTrimmer : BackgroundService
 {
@@ -23,15 +22,15 @@ internal sealed class MemoryTrimmer : BackgroundService
     private readonly ILogger<MemoryTrimmer> _logger;
     private long _trims;
 
-    public MemoryTrimmer(ConnectionTracker tracker, ProxyMetrics metrics, TimeProvider time, ILogger<MemoryTrimmer> logger)
+    public MemoryTrimmer(ConnectionTracker tracker, TimeProvider time, ILogger<MemoryTrimmer> logger)
     {
         _tracker = tracker;
         _time = time;
         _logger = logger;
-
-        // Here, before any listener can serve /metrics: Render reads the list without a lock.
-        metrics.Collectors.Add(Write);
     }
+
+    /// <summary>Collections that returned memory since start.</summary>
+    public long Trims => Interlocked.Read(ref _trims);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -60,26 +59,5 @@ internal sealed class MemoryTrimmer : BackgroundService
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         Interlocked.Increment(ref _trims);
         Log.MemoryTrimmed(_logger, live, before >> 20, Environment.WorkingSet >> 20);
-    }
-
-    private void Write(PrometheusTextWriter w)
-    {
-        w.Family("tpt_memory_trims_total", "counter", "Collections that returned memory to the OS after load fell");
-        w.Sample("tpt_memory_trims_total", Interlocked.Read(ref _trims));
-        w.Family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes");
-        w.Sample("process_resident_memory_bytes", Environment.WorkingSet);
-        if (DescriptorGuard.CountOpen() is { } open)
-        {
-            w.Family("process_open_fds", "gauge", "Number of open file descriptors");
-            w.Sample("process_open_fds", open);
-        }
-
-        // The soft limit, read afresh like DescriptorGuard does, so an alert on open/max sees a limit raised at
-        // run time. Where /proc cannot tell, or there is no limit, no sample rather than a made-up one.
-        if (DescriptorGuard.SoftLimit() is { } max and < long.MaxValue)
-        {
-            w.Family("process_max_fds", "gauge", "Maximum number of open file descriptors (the soft RLIMIT_NOFILE)");
-            w.Sample("process_max_fds", max);
-        }
     }
 }

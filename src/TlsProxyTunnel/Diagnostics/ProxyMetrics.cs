@@ -3,8 +3,8 @@ using TlsProxyTunnel.Connections;
 
 namespace TlsProxyTunnel.Diagnostics;
 
-/// <summary>Counters of one server; updated with Interlocked on the hot path, read by /metrics.</summary>
-internal sealed class ServerMetrics(string name)
+/// <summary>Counters of one server; updated with Interlocked on the hot path, read by /metrics and the meter's callbacks.</summary>
+internal sealed class ServerMetrics(string name, DurationHistogram durations, DurationHistogram helloDurations)
 {
     private readonly long[] _helloOutcomes = new long[Enum.GetValues<HelloReadOutcome>().Length];
     private readonly long[] _outcomes = new long[Enum.GetValues<ConnectionOutcome>().Length];
@@ -29,13 +29,23 @@ internal sealed class ServerMetrics(string name)
 
     public long BytesToClients => Interlocked.Read(ref _bytesToClients);
 
-    public DurationHistogram Durations { get; } = new();
+    public DurationHistogram Durations { get; } = durations;
+
+    /// <summary>From accept until the ClientHello was read or given up on; only servers with <c>tls: true</c> read one.</summary>
+    public DurationHistogram HelloDurations { get; } = helloDurations;
 
     public void OnAccepted() => Interlocked.Increment(ref _accepted);
 
     public void OnRejected() => Interlocked.Increment(ref _rejected);
 
-    public void OnHelloOutcome(HelloReadOutcome outcome) => Interlocked.Increment(ref _helloOutcomes[(int)outcome]);
+    public void OnHelloOutcome(HelloReadOutcome outcome, TimeSpan sinceAccept)
+    {
+        Interlocked.Increment(ref _helloOutcomes[(int)outcome]);
+        if (outcome != HelloReadOutcome.NotRead)
+        {
+            HelloDurations.Observe(sinceAccept.TotalSeconds);
+        }
+    }
 
     public long HelloOutcomeCount(HelloReadOutcome outcome) => Interlocked.Read(ref _helloOutcomes[(int)outcome]);
 
@@ -106,60 +116,146 @@ internal sealed class UpstreamMetrics(string name)
 /// <summary>When the latest reload was attempted and whether it put a new generation in use.</summary>
 internal sealed record ReloadRecord(DateTimeOffset At, bool Succeeded);
 
-/// <summary>A cumulative histogram with fixed buckets, lock-free.</summary>
-internal sealed class DurationHistogram
+/// <summary>
+/// Every metric of the process. Metrics outlive a configuration generation, so a reload keeps counting.
+/// The data path increments lock-free counters; <see cref="MetricRegistry"/> publishes them on the meter and
+/// renders them for <c>/metrics</c> from the same callbacks. Other parts of the process contribute families as
+/// <see cref="IMetricSource"/>s given here, at construction; nothing can add one later.
+/// </summary>
+internal sealed class ProxyMetrics : IDisposable
 {
-    public static readonly double[] Bounds = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600];
+    /// <summary>Connection durations: 5 ms to 1 h.</summary>
+    public static readonly double[] ConnectionDurationBounds = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600];
 
-    private readonly long[] _counts = new long[Bounds.Length + 1];
-    private long _sumMicroseconds;
+    /// <summary>ClientHello reads: 1 ms to 30 s (client_hello_timeout ends the slow ones).</summary>
+    public static readonly double[] HelloDurationBounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-    public void Observe(double seconds)
-    {
-        var i = 0;
-        while (i < Bounds.Length && seconds > Bounds[i])
-        {
-            i++;
-        }
-
-        Interlocked.Increment(ref _counts[i]);
-        Interlocked.Add(ref _sumMicroseconds, (long)(seconds * 1_000_000));
-    }
-
-    /// <summary>Cumulative counts per bucket, the last being +Inf.</summary>
-    public long[] CumulativeCounts()
-    {
-        var result = new long[_counts.Length];
-        long running = 0;
-        for (var i = 0; i < _counts.Length; i++)
-        {
-            running += Interlocked.Read(ref _counts[i]);
-            result[i] = running;
-        }
-
-        return result;
-    }
-
-    public double SumSeconds => Interlocked.Read(ref _sumMicroseconds) / 1_000_000.0;
-}
-
-/// <summary>Every metric of the process. Metrics outlive a configuration generation, so a reload keeps counting.</summary>
-internal sealed class ProxyMetrics
-{
     private readonly ConcurrentDictionary<string, ServerMetrics> _servers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Server, string Listen), ListenerMetrics> _listeners = new();
     private readonly ConcurrentDictionary<(string Server, string Route), RouteMetrics> _routes = new();
     private readonly ConcurrentDictionary<string, UpstreamMetrics> _upstreams = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<int, long> _connectStatuses = new();
     private readonly ConcurrentDictionary<string, long> _connectFailures = new(StringComparer.Ordinal);
+    private readonly MetricRegistry _registry;
+    private readonly HistogramFamily _connectionDurations;
+    private readonly HistogramFamily _helloDurations;
     private volatile ReloadRecord? _lastReload;
+    private long _reloadsSucceeded;
+    private long _reloadsFailed;
+    private volatile bool _lastReloadSucceeded = true;
+
+    public ProxyMetrics(params IMetricSource[] sources)
+    {
+        _registry = new MetricRegistry();
+        var r = _registry;
+
+        r.Gauge("tpt_active_connections", "Current number of active connections", sink =>
+        {
+            foreach (var l in SortedListeners())
+            {
+                sink.Add(l.Active, ("name", l.Server), ("listen", l.Listen));
+            }
+        });
+        r.Gauge("tpt_maxclients", "Maximum number of concurrent connections of the server", sink =>
+        {
+            foreach (var l in SortedListeners())
+            {
+                sink.Add(l.MaxClients, ("name", l.Server), ("listen", l.Listen));
+            }
+        });
+
+        PerServer(r, "tpt_connections_accepted_total", "Connections accepted", s => s.Accepted);
+        PerServer(r, "tpt_connections_rejected_total", "Connections refused because the server was at maxclients or the process near its descriptor limit", s => s.Rejected);
+        PerServer(r, "tpt_connections_closed_total", "Connections that ended without error", s => s.Closed);
+        PerServer(r, "tpt_connections_errored_total", "Connections that ended with an error", s => s.Errored);
+        PerServer(r, "tpt_received_bytes_total", "Bytes received from clients", s => s.BytesFromClients);
+        PerServer(r, "tpt_sent_bytes_total", "Bytes sent to clients", s => s.BytesToClients);
+
+        // Every outcome of every server, zeros included: a series that first appears at 1 hides that increase
+        // from rate() and increase(), which is all the dashboard and alerts look at.
+        r.Counter("tpt_connection_outcomes_total", "Connections by how they ended (the access log's outcome)", sink =>
+        {
+            foreach (var s in SortedServers())
+            {
+                foreach (var outcome in Enum.GetValues<ConnectionOutcome>())
+                {
+                    sink.Add(s.OutcomeCount(outcome), ("name", s.Name), ("outcome", ConnectionOutcomes.Label(outcome)));
+                }
+            }
+        });
+        r.Counter("tpt_client_hello_total", "Outcomes of reading the TLS ClientHello", sink =>
+        {
+            foreach (var s in SortedServers())
+            {
+                foreach (var outcome in Enum.GetValues<HelloReadOutcome>())
+                {
+                    if (s.HelloOutcomeCount(outcome) is var count and > 0)
+                    {
+                        sink.Add(count, ("name", s.Name), ("outcome", HelloReadOutcomes.Label(outcome)));
+                    }
+                }
+            }
+        });
+        r.Counter("tpt_route_total", "Connections per configured route", sink =>
+        {
+            foreach (var route in _routes.Values.OrderBy(x => x.Server, StringComparer.Ordinal).ThenBy(x => x.Route, StringComparer.Ordinal))
+            {
+                sink.Add(route.Taken, ("name", route.Server), ("route", route.Route), ("upstream", route.Upstream));
+            }
+        });
+        r.Counter("tpt_upstream_connect_failures_total", "Connections whose upstream (or its CONNECT proxy) could not be resolved or connected within connect_timeout", sink =>
+        {
+            foreach (var u in _upstreams.Values.OrderBy(u => u.Name, StringComparer.Ordinal))
+            {
+                sink.Add(u.ConnectFailures, ("upstream", u.Name));
+            }
+        });
+        r.Counter("tpt_connect_responses_total", "HTTP CONNECT proxy responses by status code", sink =>
+        {
+            foreach (var (status, count) in ConnectStatuses)
+            {
+                sink.Add(count, ("status", status.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            }
+        });
+        r.Counter("tpt_connect_failures_total", "HTTP CONNECT handshakes that failed before a status was read", sink =>
+        {
+            foreach (var (reason, count) in ConnectFailures)
+            {
+                sink.Add(count, ("reason", reason));
+            }
+        });
+
+        _connectionDurations = r.Histogram("tpt_connection_duration_seconds", "Duration of connections", "name", ConnectionDurationBounds);
+        _helloDurations = r.Histogram("tpt_client_hello_duration_seconds", "Time from accept until the TLS ClientHello was read or given up on", "name", HelloDurationBounds);
+
+        r.Gauge("tpt_config_generation", "Generation of the configuration in use, 1 at start", sink => sink.Add(ConfigGeneration));
+        r.Counter("tpt_config_reloads_total", "Configuration reloads by result", sink =>
+        {
+            sink.Add(ReloadsSucceeded, ("result", "success"));
+            sink.Add(ReloadsFailed, ("result", "failure"));
+        });
+
+        // A gauge, not only the counters: a failed reload fixed by the next one ends the alert at once.
+        r.Gauge("tpt_config_last_reload_successful", "1 when the last reload was applied or none was tried, 0 when it was rejected (the previous configuration still runs)", sink => sink.Add(_lastReloadSucceeded ? 1 : 0));
+
+        foreach (var source in sources)
+        {
+            source.Declare(r);
+        }
+
+        r.Seal();
+    }
+
+    /// <summary>The meter every instrument is published on (named <see cref="MetricRegistry.MeterName"/>).</summary>
+    public System.Diagnostics.Metrics.Meter Meter => _registry.Meter;
 
     public long ConfigGeneration { get; set; }
 
     /// <summary>The clock that stamps <see cref="LastReload"/>.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
-    public ServerMetrics Server(string name) => _servers.GetOrAdd(name, static n => new ServerMetrics(n));
+    public ServerMetrics Server(string name) =>
+        _servers.GetOrAdd(name, static (n, m) => new ServerMetrics(n, m._connectionDurations.Series(n), m._helloDurations.Series(n)), this);
 
     public ListenerMetrics Listener(string server, string listen, int maxClients)
     {
@@ -167,10 +263,6 @@ internal sealed class ProxyMetrics
         metrics.MaxClients = maxClients;
         return metrics;
     }
-
-    private long _reloadsSucceeded;
-    private long _reloadsFailed;
-    private volatile bool _lastReloadSucceeded = true;
 
     public void OnReload(bool succeeded)
     {
@@ -217,125 +309,22 @@ internal sealed class ProxyMetrics
 
     public void OnConnectFailure(string reason) => _connectFailures.AddOrUpdate(reason, 1, static (_, n) => n + 1);
 
+    /// <summary>The Prometheus text of every family, the meter's instruments read the same way a listener reads them.</summary>
+    public string Render() => _registry.Render();
 
-    /// <summary>Extra sources (DNS, reloads) that write their own families.</summary>
-    public List<Action<PrometheusTextWriter>> Collectors { get; } = [];
+    public void Dispose() => _registry.Dispose();
 
-    public string Render()
-    {
-        var w = new PrometheusTextWriter();
-        var listeners = _listeners.Values.OrderBy(l => l.Server, StringComparer.Ordinal).ThenBy(l => l.Listen, StringComparer.Ordinal).ToArray();
-        var servers = _servers.Values.OrderBy(s => s.Name, StringComparer.Ordinal).ToArray();
+    private IEnumerable<ServerMetrics> SortedServers() => _servers.Values.OrderBy(s => s.Name, StringComparer.Ordinal);
 
-        w.Family("tpt_active_connections", "gauge", "Current number of active connections");
-        foreach (var l in listeners)
+    private IEnumerable<ListenerMetrics> SortedListeners() =>
+        _listeners.Values.OrderBy(l => l.Server, StringComparer.Ordinal).ThenBy(l => l.Listen, StringComparer.Ordinal);
+
+    private void PerServer(MetricRegistry r, string name, string help, Func<ServerMetrics, long> value) =>
+        r.Counter(name, help, sink =>
         {
-            w.Sample("tpt_active_connections", l.Active, ("name", l.Server), ("listen", l.Listen));
-        }
-
-        w.Family("tpt_maxclients", "gauge", "Maximum number of concurrent connections of the server");
-        foreach (var l in listeners)
-        {
-            w.Sample("tpt_maxclients", l.MaxClients, ("name", l.Server), ("listen", l.Listen));
-        }
-
-        WriteCounter(w, servers, "tpt_connections_accepted_total", "Connections accepted", s => s.Accepted);
-        WriteCounter(w, servers, "tpt_connections_rejected_total", "Connections refused because the server was at maxclients or the process near its descriptor limit", s => s.Rejected);
-        WriteCounter(w, servers, "tpt_connections_closed_total", "Connections that ended without error", s => s.Closed);
-        WriteCounter(w, servers, "tpt_connections_errored_total", "Connections that ended with an error", s => s.Errored);
-        WriteCounter(w, servers, "tpt_received_bytes_total", "Bytes received from clients", s => s.BytesFromClients);
-        WriteCounter(w, servers, "tpt_sent_bytes_total", "Bytes sent to clients", s => s.BytesToClients);
-
-        // Every outcome of every server, zeros included: a series that first appears at 1 hides that increase
-        // from rate() and increase(), which is all the dashboard and alerts look at.
-        w.Family("tpt_connection_outcomes_total", "counter", "Connections by how they ended (the access log's outcome)");
-        foreach (var s in servers)
-        {
-            foreach (var outcome in Enum.GetValues<ConnectionOutcome>())
+            foreach (var s in SortedServers())
             {
-                w.Sample("tpt_connection_outcomes_total", s.OutcomeCount(outcome), ("name", s.Name), ("outcome", ConnectionOutcomes.Label(outcome)));
+                sink.Add(value(s), ("name", s.Name));
             }
-        }
-
-        w.Family("tpt_client_hello_total", "counter", "Outcomes of reading the TLS ClientHello");
-        foreach (var s in servers)
-        {
-            foreach (var outcome in Enum.GetValues<HelloReadOutcome>())
-            {
-                var count = s.HelloOutcomeCount(outcome);
-                if (count > 0)
-                {
-                    w.Sample("tpt_client_hello_total", count, ("name", s.Name), ("outcome", HelloReadOutcomes.Label(outcome)));
-                }
-            }
-        }
-
-        w.Family("tpt_route_total", "counter", "Connections per configured route");
-        foreach (var r in _routes.Values.OrderBy(r => r.Server, StringComparer.Ordinal).ThenBy(r => r.Route, StringComparer.Ordinal))
-        {
-            w.Sample("tpt_route_total", r.Taken, ("name", r.Server), ("route", r.Route), ("upstream", r.Upstream));
-        }
-
-        w.Family("tpt_upstream_connect_failures_total", "counter", "Connections whose upstream (or its CONNECT proxy) could not be resolved or connected within connect_timeout");
-        foreach (var u in _upstreams.Values.OrderBy(u => u.Name, StringComparer.Ordinal))
-        {
-            w.Sample("tpt_upstream_connect_failures_total", u.ConnectFailures, ("upstream", u.Name));
-        }
-
-        w.Family("tpt_connect_responses_total", "counter", "HTTP CONNECT proxy responses by status code");
-        foreach (var (status, count) in _connectStatuses.OrderBy(p => p.Key))
-        {
-            w.Sample("tpt_connect_responses_total", count, ("status", status.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        }
-
-        w.Family("tpt_connect_failures_total", "counter", "HTTP CONNECT handshakes that failed before a status was read");
-        foreach (var (reason, count) in _connectFailures.OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            w.Sample("tpt_connect_failures_total", count, ("reason", reason));
-        }
-
-        w.Family("tpt_connection_duration_seconds", "histogram", "Duration of connections");
-        foreach (var s in servers)
-        {
-            var counts = s.Durations.CumulativeCounts();
-            for (var i = 0; i < DurationHistogram.Bounds.Length; i++)
-            {
-                w.Sample(
-                    "tpt_connection_duration_seconds_bucket",
-                    counts[i],
-                    ("name", s.Name),
-                    ("le", DurationHistogram.Bounds[i].ToString(System.Globalization.CultureInfo.InvariantCulture)));
-            }
-
-            w.Sample("tpt_connection_duration_seconds_bucket", counts[^1], ("name", s.Name), ("le", "+Inf"));
-            w.Sample("tpt_connection_duration_seconds_sum", s.Durations.SumSeconds, ("name", s.Name));
-            w.Sample("tpt_connection_duration_seconds_count", counts[^1], ("name", s.Name));
-        }
-
-        w.Family("tpt_config_generation", "gauge", "Generation of the configuration in use, 1 at start");
-        w.Sample("tpt_config_generation", ConfigGeneration);
-        w.Family("tpt_config_reloads_total", "counter", "Configuration reloads by result");
-        w.Sample("tpt_config_reloads_total", Interlocked.Read(ref _reloadsSucceeded), ("result", "success"));
-        w.Sample("tpt_config_reloads_total", Interlocked.Read(ref _reloadsFailed), ("result", "failure"));
-
-        // A gauge, not only the counters: a failed reload fixed by the next one ends the alert at once.
-        w.Family("tpt_config_last_reload_successful", "gauge", "1 when the last reload was applied or none was tried, 0 when it was rejected (the previous configuration still runs)");
-        w.Sample("tpt_config_last_reload_successful", _lastReloadSucceeded ? 1 : 0);
-
-        foreach (var collect in Collectors)
-        {
-            collect(w);
-        }
-
-        return w.ToString();
-    }
-
-    private static void WriteCounter(PrometheusTextWriter w, ServerMetrics[] servers, string name, string help, Func<ServerMetrics, long> value)
-    {
-        w.Family(name, "counter", help);
-        foreach (var s in servers)
-        {
-            w.Sample(name, value(s), ("name", s.Name));
-        }
-    }
+        });
 }

@@ -161,18 +161,20 @@ internal static class TptApp
     internal static void AddServices(IServiceCollection services, ProxyConfig config, ReloadOptions reload)
     {
         services.AddSingleton(reload);
-        services.AddSingleton<ProxyMetrics>();
+        // The metrics own their families: the resolver's and the process's are handed over here, once.
+        services.AddSingleton(sp => new ProxyMetrics(
+            new DnsMetrics(sp.GetRequiredService<DnsHostResolver>().Counters),
+            new ProcessMetrics(sp.GetRequiredService<MemoryTrimmer>())));
         services.AddSingleton<ReadinessState>();
         services.AddSingleton<ConnectionTracker>();
         services.AddSingleton(sp => new ConnectionHandler(
             sp.GetRequiredService<ConnectionTracker>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("TlsProxyTunnel.Access")));
-        services.AddSingleton(sp =>
-        {
-            var resolver = new DnsHostResolver(config.Resolver, TimeProvider.System, sp.GetRequiredService<ILoggerFactory>().CreateLogger<DnsHostResolver>());
-            sp.GetRequiredService<ProxyMetrics>().Collectors.Add(w => WriteDnsMetrics(w, resolver));
-            return resolver;
-        });
+        services.AddSingleton(sp => new DnsHostResolver(config.Resolver, TimeProvider.System, sp.GetRequiredService<ILoggerFactory>().CreateLogger<DnsHostResolver>()));
+        services.AddSingleton(sp => new MemoryTrimmer(
+            sp.GetRequiredService<ConnectionTracker>(),
+            TimeProvider.System,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<MemoryTrimmer>()));
         services.AddSingleton<IHostResolver>(sp => sp.GetRequiredService<DnsHostResolver>());
         // The status page reads the generation in use from the listeners, which are built after it: look them up per request.
         services.AddSingleton(sp => new StatusCollector(
@@ -197,20 +199,6 @@ internal static class TptApp
         services.AddSingleton<ConfigReloader>();
         services.AddHostedService(sp => sp.GetRequiredService<ConfigReloader>());
         services.AddHostedService(sp => sp.GetRequiredService<ListenerService>());
-        services.AddHostedService(sp => new MemoryTrimmer(
-            sp.GetRequiredService<ConnectionTracker>(),
-            sp.GetRequiredService<ProxyMetrics>(),
-            TimeProvider.System,
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger<MemoryTrimmer>()));
-    }
-
-    private static void WriteDnsMetrics(PrometheusTextWriter w, DnsHostResolver resolver)
-    {
-        w.Family("tpt_dns_lookups_total", "counter", "DNS questions sent");
-        w.Sample("tpt_dns_lookups_total", resolver.Counters.Lookups);
-        w.Family("tpt_dns_failures_total", "counter", "DNS lookups that failed");
-        w.Sample("tpt_dns_failures_total", resolver.Counters.Failures);
-        w.Family("tpt_dns_stale_answers_total", "counter", "Answers served from an expired record because refreshing it failed");
-        w.Sample("tpt_dns_stale_answers_total", resolver.Counters.StaleAnswers);
+        services.AddHostedService(sp => sp.GetRequiredService<MemoryTrimmer>());
     }
 }

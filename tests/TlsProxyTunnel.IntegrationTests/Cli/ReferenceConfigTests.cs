@@ -45,7 +45,7 @@ public sealed class ReferenceConfigTests
 
     [Theory]
     [MemberData(nameof(GoodFiles))]
-    public async Task Loads(string file, string[] warnings)
+    public async Task Each_good_reference_config_loads_with_its_warnings(string file, string[] warnings)
     {
         using var copy = ReadableCopy(file);
         var (exitCode, stdout, stderr) = await TptProcess.RunToExitAsync(["check", "-c", copy.Path], Variables);

@@ -35,6 +35,14 @@ public sealed class RouterFixture : IAsyncLifetime
                   echo.example.test: echo
                 default: fallback
                 maxclients: 200
+              dribble:
+                # For hellos sent a byte per read: each waits for tpt to read the previous one.
+                listen: ["127.0.0.1:0"]
+                tls: true
+                client_hello_timeout: 30s
+                sni:
+                  a.example.test: a
+                default: fallback
               echo:
                 listen: ["127.0.0.1:0"]
                 default: echo
@@ -55,7 +63,7 @@ public sealed class RouterFixture : IAsyncLifetime
               deep: "tcp://{Deep.Address}"
               fallback: "tcp://{Default.Address}"
             """);
-        Tpt = await TptProcess.StartAsync(_config.Path, expectedListeners: 6);
+        Tpt = await TptProcess.StartAsync(_config.Path, expectedListeners: 7);
         _baselineSockets = Tpt.OpenSocketCount();
     }
 

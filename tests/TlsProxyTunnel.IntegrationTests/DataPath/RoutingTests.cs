@@ -9,9 +9,9 @@ public sealed class RoutingTests(RouterFixture router) : IClassFixture<RouterFix
     private System.Net.IPEndPoint Tls => router.Tpt.EndPoint("tls");
 
     /// <summary>Sends the bytes, checks the backend's banner, then half-closes and checks the echo and what the backend recorded.</summary>
-    private async Task AssertRoutedAsync(byte[] bytes, TestBackend expected, Func<RawClient, Task>? send = null)
+    private async Task AssertRoutedAsync(byte[] bytes, TestBackend expected, Func<RawClient, Task>? send = null, string server = "tls")
     {
-        using var client = await RawClient.ConnectAsync(Tls);
+        using var client = await RawClient.ConnectAsync(router.Tpt.EndPoint(server));
         if (send is null)
         {
             await client.SendAsync(bytes);
@@ -63,7 +63,9 @@ public sealed class RoutingTests(RouterFixture router) : IClassFixture<RouterFix
     public async Task A_hello_written_one_byte_per_segment_routes_like_one_write()
     {
         var hello = await OpenSsl.CaptureClientHelloAsync("a.example.test");
-        await AssertRoutedAsync(hello, router.A, c => c.SendChunkedAsync(hello, 1));
+        var alone = 0;
+        await AssertRoutedAsync(hello, router.A, async c => alone = await c.SendChunkedAsync(hello, 1), server: "dribble");
+        Assert.Equal(hello.Length - 1, alone);
     }
 
     [Fact]
@@ -81,7 +83,9 @@ public sealed class RoutingTests(RouterFixture router) : IClassFixture<RouterFix
         var single = await OpenSsl.CaptureClientHelloAsync("x.wild.example.test");
         var split = HelloSurgery.SplitEvery(single, 1);
         Assert.True(split.Length > single.Length * 5);
-        await AssertRoutedAsync(split, router.Wild, c => c.SendChunkedAsync(split, 700));
+        var alone = 0;
+        await AssertRoutedAsync(split, router.Wild, async c => alone = await c.SendChunkedAsync(split, 700));
+        Assert.Equal((split.Length - 1) / 700, alone);
     }
 
     [Fact]
@@ -91,7 +95,9 @@ public sealed class RoutingTests(RouterFixture router) : IClassFixture<RouterFix
         var single = await OpenSsl.CaptureClientHelloAsync("a.example.test");
         var large = HelloSurgery.Enlarge(single, 1300);
         Assert.InRange(large.Length, 1500, 2200);
-        await AssertRoutedAsync(large, router.A, c => c.SendChunkedAsync(large, 536));
+        var alone = 0;
+        await AssertRoutedAsync(large, router.A, async c => alone = await c.SendChunkedAsync(large, 536));
+        Assert.Equal((large.Length - 1) / 536, alone);
     }
 
     [Fact]

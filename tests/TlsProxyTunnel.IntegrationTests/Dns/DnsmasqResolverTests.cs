@@ -138,7 +138,7 @@ public sealed class DnsmasqResolverTests
         Assert.False(missing.Succeeded);
         Assert.Empty(missing.Addresses);
         Assert.Contains("cannot resolve 'missing.test'", missing.Error, StringComparison.Ordinal);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2.5), $"took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"took {clock.Elapsed}, as long as the query timeout");
 
         var lookups = resolver.Counters.Lookups;
         var again = await Resolve(resolver, "missing.test", AddressFamilyFilter.Any);

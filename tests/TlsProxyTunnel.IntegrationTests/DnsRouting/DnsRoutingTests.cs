@@ -36,8 +36,9 @@ public sealed class DnsRoutingTests
 
         Assert.True(tag == b.Tag, $"still reaching {tag} {took} after the change\n{dns.Output}\n{tpt.Process.AllOutput}");
 
-        // min_ttl is 1s: the new record is picked up by the refresh at ~0.8s or the expiry at 1s after the last lookup.
-        Assert.True(took < TimeSpan.FromSeconds(2.5), $"took {took}");
+        // min_ttl is 1s: the new record is picked up by the refresh at ~0.8s or the expiry at 1s after the last
+        // lookup. The bound is only generous: it tells min_ttl (1 s) from max_ttl (1 min), not how busy the machine is.
+        Assert.True(took < TimeSpan.FromSeconds(20), $"took {took}");
         await ViaAssert.RoundTripAsync(tpt.EndPoint("plain"), "second"u8.ToArray(), b, dns.Output).WaitAsync(TestTimeout);
     }
 
@@ -115,7 +116,9 @@ public sealed class DnsRoutingTests
 
         var took = await ViaAssert.ClosedWithoutBytesAsync(tpt.EndPoint("plain"), "hello"u8.ToArray()).WaitAsync(TestTimeout);
 
-        Assert.True(took < TimeSpan.FromSeconds(2), $"took {took}");
+        // The lookup's own answer ends it (the log line below): well before connect_timeout (2 s) plus the resolver's
+        // timeout would. Only a generous bound here; the log line is the check.
+        Assert.True(took < TimeSpan.FromSeconds(10), $"took {took}");
         var dnsLine = await tpt.Process.WaitForLineAsync(l => l.Contains("DNS lookup for v4only.test (IPv6) failed", StringComparison.Ordinal));
         Assert.Contains("no AAAA record", dnsLine, StringComparison.Ordinal);
         await tpt.Process.WaitForLineAsync(l => l.Contains("upstream tcp6://v4only.test", StringComparison.Ordinal) && l.Contains("unreachable", StringComparison.Ordinal));
@@ -175,7 +178,7 @@ public sealed class DnsRoutingTests
     private static async Task<TimeSpan> PollUntilAsync(Func<Task<bool>> done)
     {
         var clock = Stopwatch.StartNew();
-        while (!await done().WaitAsync(TestTimeout) && clock.Elapsed < TimeSpan.FromSeconds(5))
+        while (!await done().WaitAsync(TestTimeout) && clock.Elapsed < TimeSpan.FromSeconds(20))
         {
             await Task.Delay(100);
         }

@@ -28,13 +28,25 @@ public sealed class RawClient : IDisposable
 
     public async Task SendAsync(ReadOnlyMemory<byte> data) => await Socket.SendAsync(data, SocketFlags.None).AsTask().WaitAsync(Timeout);
 
-    /// <summary>One send per chunk; with TCP_NODELAY each leaves as its own segment.</summary>
-    public async Task SendChunkedAsync(ReadOnlyMemory<byte> data, int chunkSize)
+    /// <summary>
+    /// One send per chunk (with TCP_NODELAY each leaves as its own segment), the next only once the peer has read
+    /// the previous (nothing left in its receive queue), so each reaches it in a read of its own. Returns how many
+    /// chunks, of all but the last, the peer took alone; a peer that stops reading (it has decided) makes it less.
+    /// </summary>
+    public async Task<int> SendChunkedAsync(ReadOnlyMemory<byte> data, int chunkSize)
     {
+        var alone = 0;
         for (var offset = 0; offset < data.Length; offset += chunkSize)
         {
-            await SendAsync(data.Slice(offset, Math.Min(chunkSize, data.Length - offset)));
+            var length = Math.Min(chunkSize, data.Length - offset);
+            await SendAsync(data.Slice(offset, length));
+            if (offset + length < data.Length && await PeerReceiveQueue.WaitUntilReadAsync(Socket, TimeSpan.FromSeconds(2)))
+            {
+                alone++;
+            }
         }
+
+        return alone;
     }
 
     public void ShutdownSend() => Socket.Shutdown(SocketShutdown.Send);

@@ -35,6 +35,38 @@ public sealed partial class LoggingTests
         return tpt.Lines;
     }
 
+    private static bool IsUnreachableWarning(string line) => line.Contains("Server dead: upstream", StringComparison.Ordinal) && line.Contains("unreachable", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Like <see cref="RunEchoOnceAsync"/>, and also connects once to a server whose upstream refuses, whose
+    /// warning is the proof that warnings still get through when a test checks that lower levels do not.
+    /// </summary>
+    private static async Task<IReadOnlyList<string>> RunEchoAndAWarningAsync(string logSettings, Dictionary<string, string?> environment)
+    {
+        var port = FreePort.Tcp();
+        var deadPort = FreePort.Tcp();
+        using var config = new TempConfig(EchoConfig(logSettings, port) + $$"""
+
+              dead:
+                listen: ["127.0.0.1:{{deadPort}}"]
+                default: nowhere
+            upstream:
+              nowhere: "tcp://127.0.0.1:1"
+            """);
+        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
+        await using var tpt = await TptProcess.StartQuietAsync(config.Path, endPoint, environment);
+        await EchoOnceAsync(endPoint);
+        using (var client = await RawClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, deadPort)))
+        {
+            Assert.Empty((await client.ReadToEndAsync()).Data);
+        }
+
+        await tpt.WaitForLineAsync(IsUnreachableWarning);
+        tpt.Signal(TptProcess.SIGTERM);
+        Assert.Equal(0, await tpt.WaitForExitAsync());
+        return tpt.Lines;
+    }
+
     private static string EchoConfig(string logSettings, int port = 0) => $"""
         version: 2
         {logSettings}
@@ -112,6 +144,7 @@ public sealed partial class LoggingTests
         await using var tpt = await TptProcess.StartAsync(config.Path, 1, new Dictionary<string, string?> { ["TPT_LOG"] = null });
         await EchoOnceAsync(tpt.EndPoint("echo"));
         await tpt.WaitForLineAsync(IsAccess);
+        Assert.Contains(tpt.Lines, IsListening);
         Assert.DoesNotContain(tpt.Lines, l => l.Contains("'log'", StringComparison.Ordinal));
     }
 
@@ -120,6 +153,7 @@ public sealed partial class LoggingTests
     {
         // tls-proxy-tunnel logs connections from servers::protocol; start-up and listeners are other modules.
         var lines = await RunEchoOnceAsync("log: \"off,tls_proxy_tunnel::servers::protocol=info\"", [], expectAccessLine: true);
+        Assert.Contains(lines, IsAccess);
         Assert.DoesNotContain(lines, IsListening);
         Assert.DoesNotContain(lines, l => l.Contains("using configuration", StringComparison.Ordinal));
         Assert.All(lines, l => Assert.Contains("TlsProxyTunnel.Access", l, StringComparison.Ordinal));
@@ -136,13 +170,15 @@ public sealed partial class LoggingTests
     public async Task Rust_log_replaces_the_configured_filter_whole()
     {
         var lines = await RunEchoOnceAsync("log: info", new() { ["RUST_LOG"] = "warn,tls_proxy_tunnel::servers=info" }, expectAccessLine: true);
+        Assert.Contains(lines, IsAccess);
         Assert.DoesNotContain(lines, l => l.Contains("using configuration", StringComparison.Ordinal));
     }
 
     [Fact]
     public async Task Tpt_log_wins_over_rust_log()
     {
-        var lines = await RunEchoOnceAsync("log: info", new() { ["TPT_LOG"] = "warn", ["RUST_LOG"] = "debug" }, expectAccessLine: false);
+        var lines = await RunEchoAndAWarningAsync("log: info", new() { ["TPT_LOG"] = "warn", ["RUST_LOG"] = "debug" });
+        Assert.Contains(lines, IsUnreachableWarning);
         Assert.DoesNotContain(lines, l => l.Contains("info:", StringComparison.Ordinal) || l.Contains("dbug:", StringComparison.Ordinal));
     }
 
@@ -204,28 +240,17 @@ public sealed partial class LoggingTests
     [Fact]
     public async Task Tpt_log_wins_over_logging_loglevel_default()
     {
-        var port = FreePort.Tcp();
-        using var config = new TempConfig(EchoConfig("log: info", port));
-        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
-        var env = new Dictionary<string, string?> { ["TPT_LOG"] = "warn", ["Logging__LogLevel__Default"] = "Debug" };
-        await using var tpt = await TptProcess.StartQuietAsync(config.Path, endPoint, env);
-        await EchoOnceAsync(endPoint);
-        tpt.Signal(TptProcess.SIGTERM);
-        Assert.Equal(0, await tpt.WaitForExitAsync());
-        Assert.DoesNotContain(tpt.Lines, l => l.Contains("info:", StringComparison.Ordinal) || l.Contains("dbug:", StringComparison.Ordinal));
+        var lines = await RunEchoAndAWarningAsync("log: info", new() { ["TPT_LOG"] = "warn", ["Logging__LogLevel__Default"] = "Debug" });
+        Assert.Contains(lines, IsUnreachableWarning);
+        Assert.DoesNotContain(lines, l => l.Contains("info:", StringComparison.Ordinal) || l.Contains("dbug:", StringComparison.Ordinal));
     }
 
     [Fact]
     public async Task Logging_loglevel_default_overrides_the_configured_level()
     {
-        var port = FreePort.Tcp();
-        using var config = new TempConfig(EchoConfig("log: info", port));
-        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
-        await using var tpt = await TptProcess.StartQuietAsync(config.Path, endPoint, new Dictionary<string, string?> { ["Logging__LogLevel__Default"] = "Warning" });
-        await EchoOnceAsync(endPoint);
-        tpt.Signal(TptProcess.SIGTERM);
-        Assert.Equal(0, await tpt.WaitForExitAsync());
-        Assert.DoesNotContain(tpt.Lines, l => l.Contains("outcome=completed", StringComparison.Ordinal));
+        var lines = await RunEchoAndAWarningAsync("log: info", new() { ["Logging__LogLevel__Default"] = "Warning" });
+        Assert.Contains(lines, IsUnreachableWarning);
+        Assert.DoesNotContain(lines, l => l.Contains("outcome=", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -246,7 +246,9 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         });
         output.WriteLine($"{Flood} rejected in {watch.ElapsedMilliseconds} ms");
         Assert.Equal(Flood, cleanEnds);
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"rejecting took {watch.Elapsed}");
+        // Each rejected client's close within Bound is the check (held clients would never be closed); this is a
+        // generous bound on the whole flood.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), $"rejecting took {watch.Elapsed}");
 
         foreach (var client in admitted)
         {

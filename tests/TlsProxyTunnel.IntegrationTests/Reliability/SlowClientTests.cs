@@ -53,11 +53,19 @@ public sealed class SlowClientTests(Xunit.Abstractions.ITestOutputHelper output)
         }
 
         output.WriteLine($"normal client latency while {SlowClients} slow ones were active: max {latencies.Max().TotalMilliseconds:0} ms");
-        Assert.All(latencies, l => Assert.True(l < TimeSpan.FromSeconds(1), $"a normal client took {l}"));
 
-        var cut = await Task.WhenAll(slow).WaitAsync(HelloTimeout + TimeSpan.FromSeconds(15));
+        // Not queued behind the slow ones: the normal clients were served while slow ones (at least those that
+        // connected last) were still dribbling, uncut. A latency bound tight enough to say "at once" flakes on a
+        // loaded 2-core machine; this event does not, and the bound below only says "not a hello timeout long".
+        Assert.Contains(slow, t => !t.IsCompleted);
+        Assert.All(latencies, l => Assert.True(l < HelloTimeout, $"a normal client took {l}, as long as a slow one's timeout"));
+
+        var cut = await Task.WhenAll(slow).WaitAsync(HelloTimeout + TimeSpan.FromSeconds(30));
         output.WriteLine($"slow clients cut after {cut.Min().TotalSeconds:0.00}..{cut.Max().TotalSeconds:0.00} s");
-        Assert.All(cut, c => Assert.InRange(c.TotalSeconds, HelloTimeout.TotalSeconds - 0.3, HelloTimeout.TotalSeconds + 3));
+        // Measured from before the connect, so never shorter than tpt's own deadline: the lower bound is exact
+        // (less a little for clock granularity); the upper one only says "cut by the timeout, not by something
+        // later", and is wide because a loaded machine delays this test's own reads.
+        Assert.All(cut, c => Assert.InRange(c.TotalSeconds, HelloTimeout.TotalSeconds - 0.3, HelloTimeout.TotalSeconds + 10));
         Assert.True(await tpt.WaitForSocketCountAsync(baseline) <= baseline);
     }
 

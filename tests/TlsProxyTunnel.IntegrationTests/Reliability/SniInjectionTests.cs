@@ -128,7 +128,7 @@ public sealed class SniInjectionTests
         await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 1, new Dictionary<string, string?> { ["TPT_LOG"] = "trace" });
         var hello = HelloSurgery.SplitEvery(CraftedHello.WithSni("evil.test\r\nX-Injected: 1"), 7);
         using var client = await RawClient.ConnectAsync(tpt.EndPoint("routed"));
-        await client.SendChunkedAsync(hello, 3);
+        Assert.Equal((hello.Length - 1) / 3, await client.SendChunkedAsync(hello, 3));
         Assert.Equal("DEFAULT", await client.ReadBannerAsync());
         client.ShutdownSend();
         await client.ReadToEndAsync();

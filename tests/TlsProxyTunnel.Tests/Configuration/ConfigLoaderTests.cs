@@ -7,7 +7,7 @@ namespace TlsProxyTunnel.Tests.Configuration;
 public sealed class ConfigLoaderTests
 {
     [Fact]
-    public void MinimalConfigGetsDefaults()
+    public void Minimal_config_gets_defaults()
     {
         var config = LoadOk("version: 1\nservers:\n  web:\n    listen: [\"127.0.0.1:8443\", \"[::1]:8443\"]\n");
         Assert.Equal(1, config.Version);
@@ -31,7 +31,7 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
-    public void EveryServerKeyIsMapped()
+    public void Every_server_key_is_mapped()
     {
         const string yaml = """
             version: 2
@@ -74,7 +74,7 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
-    public void TypeErrorNamesKeyPositionAndExpectedType()
+    public void Type_error_names_key_position_and_expected_type()
     {
         var error = SingleError(WithServer("    maxclients: many"));
         Assert.Equal("test.yaml:6:17: error: 'maxclients' must be a whole number, got 'many'", error.ToString());
@@ -118,7 +118,7 @@ public sealed class ConfigLoaderTests
     [InlineData("version: 2\nservers:\n  web:\n    listen: [\"127.0.0.1:1\"\n    tls: true\n")]
     [InlineData("version: 2\nservers:\n  web:\n    listen: a: b\n")]
     [InlineData("version: 2\nservers:\n  web:\n    listen: \"open\n")]
-    public void YamlSyntaxErrorHasPosition(string yaml)
+    public void YAML_syntax_error_has_position(string yaml)
     {
         var result = Load(yaml);
         var error = Assert.Single(result.Errors);
@@ -133,7 +133,7 @@ public sealed class ConfigLoaderTests
     [InlineData("    via:\n      use_sni_as_taget: true", "unknown key 'use_sni_as_taget' in 'via' of server 'web'; did you mean 'use_sni_as_target'?")]
     [InlineData("    via:\n      connect-timeout: 5s", "did you mean 'connect_timeout'?")]
     [InlineData("    frobnicate: 1", "expected one of: listen, protocol, tls")]
-    public void UnknownKeysAreErrorsWithSuggestions(string body, string message)
+    public void Unknown_keys_are_errors_with_suggestions(string body, string message)
     {
         var error = SingleError(WithServer(body));
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
@@ -141,21 +141,21 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
-    public void UnknownTopLevelKeyIsAnErrorAndLogUnderscoreFormatIsASynonym()
+    public void Unknown_top_level_key_is_an_error_and_log_underscore_format_is_a_synonym()
     {
         var error = SingleError("version: 2\nlog_format: json\nshutdown_timout: 5s\nservers: {w: {listen: ['127.0.0.1:1']}}");
         Assert.Equal("test.yaml:3:1: error: unknown key 'shutdown_timout' in the configuration file; did you mean 'shutdown_timeout'?", error.ToString());
     }
 
     [Fact]
-    public void DuplicateKeysAreErrorsWithBothPositions()
+    public void Duplicate_keys_are_errors_with_both_positions()
     {
         var error = SingleError(WithServer("    tls: true\n    tls: false"));
         Assert.Equal("test.yaml:7:5: error: duplicate key 'tls' (first given at line 6, column 5)", error.ToString());
     }
 
     [Fact]
-    public void AllErrorsAreReportedAtOnce()
+    public void All_errors_are_reported_at_once()
     {
         const string yaml = """
             version: 2
@@ -212,14 +212,14 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
-    public void BuiltInUpstreamNamesCannotBeRedefined()
+    public void Built_in_upstream_names_cannot_be_redefined()
     {
         var error = SingleError("version: 2\nupstream:\n  echo: tcp://x:1\nservers: {w: {listen: ['127.0.0.1:1']}}");
         Assert.Contains("'echo' is a built-in upstream", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void LoadFromMissingFileNamesThePath()
+    public void Load_from_missing_file_names_the_path()
     {
         var path = Path.Combine(Path.GetTempPath(), $"tpt-missing-{Guid.NewGuid():N}.yaml");
         var result = ConfigLoader.Load(path, Env());
@@ -231,7 +231,7 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
-    public void LoadFromFileUsesThePathInDiagnosticsAndConfig()
+    public void Load_from_file_uses_the_path_in_diagnostics_and_config()
     {
         var path = Path.Combine(Path.GetTempPath(), $"tpt-{Guid.NewGuid():N}.yaml");
         try

@@ -6,7 +6,7 @@ namespace TlsProxyTunnel.Tests.Configuration;
 public sealed class ConfigSummaryTests
 {
     [Fact]
-    public void SummaryShowsWrittenFormsAndRedactsSecrets()
+    public void Summary_shows_written_forms_and_redacts_secrets()
     {
         const string yaml = """
             version: 2

@@ -30,13 +30,13 @@ public sealed class ConfigValidationTests
     public void NonClashingListenAddressesAreFine(string first, string second) => LoadOk(TwoServers(first, second));
 
     [Fact]
-    public void DuplicateWithinOneServerIsAnError()
+    public void Duplicate_within_one_server_is_an_error()
     {
         Assert.Contains("duplicates", SingleError("version: 2\nservers:\n  a:\n    listen: ['127.0.0.1:1', '127.0.0.1:1']").Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void UnknownUpstreamsAreNamedWithASuggestion()
+    public void Unknown_upstreams_are_named_with_a_suggestion()
     {
         const string yaml = """
             version: 2
@@ -59,7 +59,7 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
-    public void UnusedUpstreamIsAWarningOnly()
+    public void Unused_upstream_is_a_warning_only()
     {
         var result = Load("version: 2\nupstream:\n  spare: tcp://spare.example:1\nservers: {w: {listen: ['127.0.0.1:1']}}");
         Assert.True(result.Succeeded);
@@ -68,7 +68,7 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
-    public void SniOnAPlainTcpServerIsIgnoredWithAWarning()
+    public void SNI_on_a_plain_TCP_server_is_ignored_with_a_warning()
     {
         var result = Load(WithServer("    sni:\n      a.example: echo"));
         Assert.True(result.Succeeded);
@@ -97,7 +97,7 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
-    public void SniKeysAreNormalisedAndMustBeDistinct()
+    public void SNI_keys_are_normalised_and_must_be_distinct()
     {
         var error = SingleError(WithServer("    tls: true\n    sni:\n      Example.COM: echo\n      example.com.: ban"));
         Assert.Equal("test.yaml:9:7: error: SNI key 'example.com.' is the same name as 'Example.COM' (line 8); names are compared without case and trailing dot", error.ToString());
@@ -119,7 +119,7 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
-    public void LineBreakFromTheEnvironmentIsRejectedWithoutShowingIt()
+    public void Line_break_from_the_environment_is_rejected_without_showing_it()
     {
         var error = SingleError(WithServer("    via:\n      headers:\n        X-A: $V"), Env(("V", "ok\r\nX-Evil: 1")));
         Assert.Contains("after environment expansion", error.Message, StringComparison.Ordinal);
@@ -156,13 +156,13 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
-    public void EmptyTargetMeansDirect()
+    public void Empty_target_means_direct()
     {
         Assert.True(LoadOk(WithServer("    via:\n      target: ${PROXY:-}")).Servers[0].Via.IsDirect);
     }
 
     [Fact]
-    public void UseSniAsTargetWithTargetWarns()
+    public void Use_SNI_as_target_with_target_warns()
     {
         var result = Load(WithServer("    via:\n      target: proxy:1\n      use_sni_as_target: true\n      target_port: 8443"));
         Assert.True(result.Succeeded);
@@ -172,7 +172,7 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
-    public void AuthBecomesASensitiveBasicHeaderAfterTheOthers()
+    public void Auth_becomes_a_sensitive_basic_header_after_the_others()
     {
         var via = LoadOk(WithServer("    via:\n      target: proxy:3128\n      headers:\n        X-A: one\n        X-B: 2\n      auth:\n        username: user\n        password: pa:ss")).Servers[0].Via;
         Assert.Equal(
@@ -186,14 +186,14 @@ public sealed class ConfigValidationTests
     [InlineData("      auth: {}", "'auth' needs a 'username' and a 'password'")]
     [InlineData("      auth: {username: \"a:b\", password: p}", "cannot contain ':'")]
     [InlineData("      auth: {user: u, password: p}", "did you mean 'username'?")]
-    public void AuthErrors(string body, string message)
+    public void Auth_errors(string body, string message)
     {
         var errors = Load(WithServer($"    via:\n      target: proxy:1\n{body}")).Errors;
         Assert.Contains(errors, e => e.Message.Contains(message, StringComparison.Ordinal));
     }
 
     [Fact]
-    public void ProxyAuthorizationHeaderIsAlwaysSensitive()
+    public void Proxy_authorization_header_is_always_sensitive()
     {
         var header = LoadOk(WithServer("    via:\n      headers:\n        proxy-authorization: Basic abc")).Servers[0].Via.Headers[0];
         Assert.True(header.Sensitive);
@@ -201,7 +201,7 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
-    public void ScalarHeaderValuesBecomeText()
+    public void Scalar_header_values_become_text()
     {
         var headers = LoadOk(WithServer("    via:\n      headers:\n        Proxy-KeepAlive: true\n        X-N: 8\n        X-E:")).Servers[0].Via.Headers;
         Assert.Equal(["true", "8"], headers.Select(h => h.Value));
@@ -216,7 +216,7 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
-    public void ResolverTtlsMustBeOrdered()
+    public void Resolver_TTLs_must_be_ordered()
     {
         var error = SingleError("version: 2\nresolver:\n  min_ttl: 10m\n  max_ttl: 1m\nservers: {w: {listen: ['127.0.0.1:1']}}");
         Assert.Contains("'min_ttl' must not be longer than 'max_ttl'", error.Message, StringComparison.Ordinal);

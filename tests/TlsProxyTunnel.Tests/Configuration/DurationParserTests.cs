@@ -103,7 +103,7 @@ public sealed class DurationParserTests
     }
 
     [Fact]
-    public void BareNumberErrorNamesTheExpectedForm()
+    public void Bare_number_error_names_the_expected_form()
     {
         var error = SingleError(WithServer("    via:\n      connect_timeout: 30"));
         Assert.Equal(7, error.Line);
@@ -115,13 +115,13 @@ public sealed class DurationParserTests
     [InlineData("    client_hello_timeout: 0s")]
     [InlineData("    via:\n      connect_timeout: 0ms")]
     [InlineData("    via:\n      handshake_timeout: 0s")]
-    public void NonPositiveDurationsAreErrors(string body)
+    public void Non_positive_durations_are_errors(string body)
     {
         Assert.Contains("longer than zero", SingleError(WithServer(body)).Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void OptionalDurationsTakeOffOrZero()
+    public void Optional_durations_take_off_or_zero()
     {
         var config = LoadOk(WithServer("    idle_timeout: off\n    via:\n      target: proxy:3128\n      stats_interval: 0s"));
         Assert.Null(config.Servers[0].IdleTimeout);
@@ -129,7 +129,7 @@ public sealed class DurationParserTests
     }
 
     [Fact]
-    public void DurationsAreMapped()
+    public void Durations_are_mapped()
     {
         const string yaml = """
             version: 2

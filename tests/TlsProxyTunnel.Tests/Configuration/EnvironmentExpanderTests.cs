@@ -38,7 +38,7 @@ public sealed class EnvironmentExpanderTests
     [InlineData("$UNSET", "UNSET")]
     [InlineData("${UNSET}", "UNSET")]
     [InlineData("a $A $MISSING b", "MISSING")]
-    public void UnsetVariableWithoutDefaultIsAProblemNamingIt(string input, string name)
+    public void Unset_variable_without_default_is_a_problem_naming_it(string input, string name)
     {
         var result = EnvironmentExpander.Expand(input, Environment);
         var problem = Assert.Single(result.Problems);
@@ -50,13 +50,13 @@ public sealed class EnvironmentExpanderTests
     [InlineData("${}")]
     [InlineData("${1X}")]
     [InlineData("${A-x}")]
-    public void MalformedBracesAreProblems(string input)
+    public void Malformed_braces_are_problems(string input)
     {
         Assert.NotEmpty(EnvironmentExpander.Expand(input, Environment).Problems);
     }
 
     [Fact]
-    public void UnsetVariablesAreReportedWithTheirPositionInTheFile()
+    public void Unset_variables_are_reported_with_their_position_in_the_file()
     {
         var yaml = WithServer("    default: ban\n    via:\n      headers:\n        X-Key: \"k=$SECRET_KEY\"");
         var error = SingleError(yaml);
@@ -65,7 +65,7 @@ public sealed class EnvironmentExpanderTests
     }
 
     [Fact]
-    public void ColonsAndHashesFromTheEnvironmentStayInsideTheValue()
+    public void Colons_and_hashes_from_the_environment_stay_inside_the_value()
     {
         var yaml = WithServer("    via:\n      headers:\n        X-Note: $NOTE\n        X-Other: fixed");
         var config = LoadOk(yaml, Env(("NOTE", "a: b # c, evil: {x: 1}")));
@@ -76,14 +76,14 @@ public sealed class EnvironmentExpanderTests
     }
 
     [Fact]
-    public void KeysAreNotExpanded()
+    public void Keys_are_not_expanded()
     {
         var config = LoadOk(WithServer("    via:\n      headers:\n        X-$A: v"), Env(("A", "1")));
         Assert.Equal("X-$A", config.Servers[0].Via.Headers[0].Name);
     }
 
     [Fact]
-    public void ExpansionWorksInEveryValueAndDisplayKeepsTheWrittenForm()
+    public void Expansion_works_in_every_value_and_display_keeps_the_written_form()
     {
         const string yaml = """
             version: ${VERSION:-2}
@@ -106,7 +106,7 @@ public sealed class EnvironmentExpanderTests
     }
 
     [Fact]
-    public void TypeErrorsOnExpandedValuesDoNotShowTheSecretValue()
+    public void Type_errors_on_expanded_values_do_not_show_the_secret_value()
     {
         var error = SingleError(WithServer("    maxclients: $MAX"), Env(("MAX", "hunter2")));
         Assert.DoesNotContain("hunter2", error.ToString(), StringComparison.Ordinal);

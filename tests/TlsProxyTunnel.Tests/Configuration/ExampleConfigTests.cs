@@ -6,7 +6,7 @@ public sealed class ExampleConfigTests
 {
 
     [Fact]
-    public void ExampleConfigLoadsWithNoDiagnosticsAndNoEnvironment()
+    public void Example_config_loads_with_no_diagnostics_and_no_environment()
     {
         var path = Path.Combine(Repository.Root, "config.yaml.example");
         var result = ConfigLoader.Load(path, _ => null);
@@ -22,14 +22,14 @@ public sealed class ExampleConfigTests
     public static TheoryData<string> CommentedOutExamples() => new(CommentedExamples.Names(ExampleText()));
 
     [Fact]
-    public void TheExampleFileHasCommentedOutExamples()
+    public void The_example_file_has_commented_out_examples()
     {
         Assert.Contains("through_proxy", CommentedExamples.Names(ExampleText()));
     }
 
     [Theory]
     [MemberData(nameof(CommentedOutExamples))]
-    public void EachCommentedOutExampleLoadsWithoutErrorsWhenUncommented(string example)
+    public void Each_commented_out_example_loads_without_errors_when_uncommented(string example)
     {
         var text = ExampleText();
         var yaml = CommentedExamples.Uncomment(text, example);
@@ -42,7 +42,7 @@ public sealed class ExampleConfigTests
     }
 
     [Fact]
-    public void TheProxyExampleConnectsToItsProxyUpstreamAndSendsCredentialsOnlyWhenGiven()
+    public void The_proxy_example_connects_to_its_proxy_upstream_and_sends_credentials_only_when_given()
     {
         var yaml = CommentedExamples.Uncomment(ExampleText(), "through_proxy");
 

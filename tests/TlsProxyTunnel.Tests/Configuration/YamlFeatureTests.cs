@@ -43,7 +43,7 @@ public sealed class YamlFeatureTests
         """;
 
     [Fact]
-    public void TlsProxyTunnelsOwnExampleShapeLoads()
+    public void Tls_proxy_tunnels_own_example_shape_loads()
     {
         var config = LoadOk(TlsProxyTunnelExample, Env(("ENCODED_PW", "dXNlcjpwdw==")));
         var https = config.Servers[0];
@@ -60,14 +60,14 @@ public sealed class YamlFeatureTests
     }
 
     [Fact]
-    public void TlsProxyTunnelsExampleWithoutThePasswordNamesTheVariable()
+    public void Tls_proxy_tunnels_example_without_the_password_names_the_variable()
     {
         var error = SingleError(TlsProxyTunnelExample);
         Assert.Equal("test.yaml:7:26: error: environment variable 'ENCODED_PW' is not set (write ${ENCODED_PW:-default} to give a default)", error.ToString());
     }
 
     [Fact]
-    public void PerSniViaInheritsTheServersViaThroughAMergeKey()
+    public void Per_SNI_via_inherits_the_servers_via_through_a_merge_key()
     {
         const string yaml = """
             version: 2
@@ -98,7 +98,7 @@ public sealed class YamlFeatureTests
     }
 
     [Fact]
-    public void MergeKeyListEarlierSourcesWin()
+    public void Merge_key_list_earlier_sources_win()
     {
         const string yaml = """
             version: 2
@@ -123,14 +123,14 @@ public sealed class YamlFeatureTests
     }
 
     [Fact]
-    public void BadMergeValueAndUnknownAliasAreErrors()
+    public void Bad_merge_value_and_unknown_alias_are_errors()
     {
         Assert.Contains("merge key '<<'", SingleError(WithServer("    via:\n      <<: notamap")).Message, StringComparison.Ordinal);
         Assert.Contains("alias '*nope'", SingleError(WithServer("    via: *nope")).Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void ErrorsInsideAnAnchorAreReportedOnceAtTheAnchor()
+    public void Errors_inside_an_anchor_are_reported_once_at_the_anchor()
     {
         const string yaml = """
             version: 2
@@ -144,7 +144,7 @@ public sealed class YamlFeatureTests
     }
 
     [Fact]
-    public void RandomAndTruncatedDocumentsNeverThrow()
+    public void Random_and_truncated_documents_never_throw()
     {
         var random = new Random(20240601);
         var source = TlsProxyTunnelExample;
@@ -178,7 +178,7 @@ public sealed class YamlFeatureTests
     }
 
     [Fact]
-    public void DeepNestingDoesNotOverflowTheStack()
+    public void Deep_nesting_does_not_overflow_the_stack()
     {
         var yaml = "version: 2\nservers: " + new string('[', 20000) + new string(']', 20000);
         var result = Load(yaml);

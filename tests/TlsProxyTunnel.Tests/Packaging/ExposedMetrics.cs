@@ -50,8 +50,8 @@ internal static partial class ExposedMetrics
         using var host = builder.Build();
         var services = host.Services;
 
-        // What registers collectors and series when the process starts: the snapshot (servers, routes,
-        // upstreams), the DNS resolver and the hosted services (the memory trimmer's process metrics).
+        // What creates series when the process starts: the snapshot (servers, routes, upstreams). The DNS and
+        // process families come with ProxyMetrics itself; the hosted services are built as at start anyway.
         _ = services.GetRequiredService<RuntimeSnapshot>();
         _ = services.GetRequiredService<DnsHostResolver>();
         _ = services.GetServices<IHostedService>().ToList();

@@ -62,10 +62,10 @@ public sealed class HostNameTests
     public void Invalid(string raw) => AssertNormalizes(raw, null);
 
     [Fact]
-    public void NonAsciiUtf8Bytes_Invalid() => Assert.Null(NormalizeBytes(Encoding.UTF8.GetBytes("bücher.example")));
+    public void Non_ascii_UTF_8_bytes_invalid() => Assert.Null(NormalizeBytes(Encoding.UTF8.GetBytes("bücher.example")));
 
     [Fact]
-    public void LabelOf63_Valid_64_Invalid()
+    public void Label_of_63_valid_64_invalid()
     {
         AssertNormalizes(new string('a', 63) + ".test", new string('a', 63) + ".test");
         AssertNormalizes(new string('a', 64) + ".test", null);
@@ -73,7 +73,7 @@ public sealed class HostNameTests
     }
 
     [Fact]
-    public void Length253_Valid_254_Invalid_TrailingDotNotCounted()
+    public void Length_253_valid_254_invalid_trailing_dot_not_counted()
     {
         var name253 = Name(253);
         Assert.Equal(253, name253.Length);
@@ -85,7 +85,7 @@ public sealed class HostNameTests
     }
 
     [Fact]
-    public void ByteOverload_RejectsDestinationTooSmall()
+    public void Byte_overload_rejects_destination_too_small()
     {
         Span<char> small = stackalloc char[5];
         Assert.False(HostName.TryNormalize("example.com"u8, small, out var length));
@@ -93,7 +93,7 @@ public sealed class HostNameTests
     }
 
     [Fact]
-    public void ByteOverload_DoesNotAllocate()
+    public void Byte_overload_does_not_allocate()
     {
         Span<char> destination = stackalloc char[HostName.MaxLength];
         HostName.TryNormalize("Warm.Up.Example"u8, destination, out _);
@@ -107,7 +107,7 @@ public sealed class HostNameTests
     }
 
     [Fact]
-    public void StringOverload_ReturnsSameInstanceWhenAlreadyNormalized()
+    public void String_overload_returns_same_instance_when_already_normalized()
     {
         var name = "already.normal";
         Assert.True(HostName.TryNormalize(name, out var normalized));
@@ -115,7 +115,7 @@ public sealed class HostNameTests
     }
 
     [Fact]
-    public void StringOverload_NullIsInvalid()
+    public void String_overload_null_is_invalid()
     {
         Assert.False(HostName.TryNormalize((string)null!, out var normalized));
         Assert.Equal(string.Empty, normalized);
@@ -127,7 +127,7 @@ public sealed class HostNameTests
     [InlineData("*.example.com", "*.example.com")]
     [InlineData("*.Example.Com.", "*.example.com")]
     [InlineData("*.com", "*.com")]
-    public void ValidPatterns(string pattern, string expected)
+    public void Valid_patterns(string pattern, string expected)
     {
         Assert.True(HostName.IsValidPattern(pattern, out var normalized));
         Assert.Equal(expected, normalized);
@@ -144,7 +144,7 @@ public sealed class HostNameTests
     [InlineData("*.1.2.3.4")]
     [InlineData("")]
     [InlineData("bad name")]
-    public void InvalidPatterns(string pattern)
+    public void Invalid_patterns(string pattern)
     {
         Assert.False(HostName.IsValidPattern(pattern, out var normalized));
         Assert.Equal(string.Empty, normalized);

@@ -10,7 +10,7 @@ public sealed class SniRouterTests
     private static string? Match(SniRouter<string> router, string name) => router.Match(name);
 
     [Fact]
-    public void ExactMatch()
+    public void Exact_match()
     {
         var router = Router("a.test", "b.test");
         Assert.Equal("route:a.test", Match(router, "a.test"));
@@ -20,10 +20,10 @@ public sealed class SniRouterTests
     }
 
     [Fact]
-    public void MatchIsOrdinal_CaseIsTheNormalizersJob() => Assert.Null(Match(Router("a.test"), "A.test"));
+    public void Match_is_ordinal_case_is_the_normalizers_job() => Assert.Null(Match(Router("a.test"), "A.test"));
 
     [Fact]
-    public void WildcardMatchesAnyDepth()
+    public void Wildcard_matches_any_depth()
     {
         var router = Router("*.example.com");
         Assert.Equal("route:*.example.com", Match(router, "www.example.com"));
@@ -31,10 +31,10 @@ public sealed class SniRouterTests
     }
 
     [Fact]
-    public void WildcardDoesNotMatchApex() => Assert.Null(Match(Router("*.example.com"), "example.com"));
+    public void Wildcard_does_not_match_apex() => Assert.Null(Match(Router("*.example.com"), "example.com"));
 
     [Fact]
-    public void WildcardIsAnchoredAtALabelBoundary()
+    public void Wildcard_is_anchored_at_a_label_boundary()
     {
         var router = Router("*.example.com");
         Assert.Null(Match(router, "badexample.com"));
@@ -43,7 +43,7 @@ public sealed class SniRouterTests
     }
 
     [Fact]
-    public void LongestWildcardSuffixWins()
+    public void Longest_wildcard_suffix_wins()
     {
         var router = Router("*.com", "*.example.com", "*.deep.example.com");
         Assert.Equal("route:*.deep.example.com", Match(router, "x.deep.example.com"));
@@ -53,7 +53,7 @@ public sealed class SniRouterTests
     }
 
     [Fact]
-    public void ExactBeatsWildcard()
+    public void Exact_beats_wildcard()
     {
         var router = Router("*.example.com", "www.example.com");
         Assert.Equal("route:www.example.com", Match(router, "www.example.com"));
@@ -61,7 +61,7 @@ public sealed class SniRouterTests
     }
 
     [Fact]
-    public void Case46_RuleMatchesOnlyAnchored_NotBySubstring()
+    public void Case46_rule_matches_only_anchored_not_by_substring()
     {
         var exactOnly = Router("my.example.com");
         Assert.Null(Match(exactOnly, "test.my.example.com"));
@@ -75,7 +75,7 @@ public sealed class SniRouterTests
     }
 
     [Fact]
-    public void Case45_SniThatLooksLikeAPattern_IsNotTreatedAsOne()
+    public void Case45_SNI_that_looks_like_a_pattern_is_not_treated_as_one()
     {
         // HostName rejects '*' so such an SNI never reaches the router, and the router itself
         // only ever reads its input as a name: it cannot fan out to other routes.
@@ -86,7 +86,7 @@ public sealed class SniRouterTests
     }
 
     [Fact]
-    public void EmptyRouter_MatchesNothing()
+    public void Empty_router_matches_nothing()
     {
         var router = Router();
         Assert.Equal(0, router.Count);
@@ -98,18 +98,18 @@ public sealed class SniRouterTests
     [InlineData("trailing.dot.")]
     [InlineData("a.*.test")]
     [InlineData("*")]
-    public void RejectsUnnormalizedPatterns(string pattern) =>
+    public void Rejects_unnormalized_patterns(string pattern) =>
         Assert.Throws<ArgumentException>(() => Router(pattern));
 
     [Fact]
-    public void RejectsDuplicatePatterns()
+    public void Rejects_duplicate_patterns()
     {
         Assert.Throws<ArgumentException>(() => Router("a.test", "a.test"));
         Assert.Throws<ArgumentException>(() => Router("*.a.test", "*.a.test"));
     }
 
     [Fact]
-    public void TenThousandRoutes_MatchAndDoNotAllocate()
+    public void Ten_thousand_routes_match_and_do_not_allocate()
     {
         var patterns = new List<string>();
         for (var i = 0; i < 5000; i++)

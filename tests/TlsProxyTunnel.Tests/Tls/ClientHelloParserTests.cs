@@ -50,7 +50,7 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void RealVector_HasDocumentedHash_AndRoutesOnWwwLiruiTech()
+    public void Real_vector_has_documented_hash_and_routes_on_www_lirui_tech()
     {
         var vector = RealVector();
         Assert.Equal(517, vector.Length);
@@ -62,53 +62,53 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void RealVector_TruncatedTo475Bytes_LikeTheUpstreamUnitTest_NeedsMoreData()
+    public void Real_vector_truncated_to_475_bytes_like_the_upstream_unit_test_needs_more_data()
     {
         AssertOutcome(ClientHelloOutcome.NeedMoreData, RealVector()[..475]);
     }
 
     [Fact]
-    public void BuilderBrowserHello_RoundTrips() => AssertSni("example.com", Browser("example.com").Build());
+    public void Builder_browser_hello_round_trips() => AssertSni("example.com", Browser("example.com").Build());
 
     [Fact]
-    public void Case01_FewerThanFiveBytes_NeedMoreData()
+    public void Case01_fewer_than_five_bytes_need_more_data()
     {
         AssertOutcome(ClientHelloOutcome.NeedMoreData, []);
         AssertOutcome(ClientHelloOutcome.NeedMoreData, [0x16, 0x03, 0x01, 0x02]);
     }
 
     [Fact]
-    public void Case02_FiveBytesOfFF_NotTls() => AssertOutcome(ClientHelloOutcome.NotTls, [0xff, 0xff, 0xff, 0xff, 0xff]);
+    public void Case02_five_bytes_of_FF_not_TLS() => AssertOutcome(ClientHelloOutcome.NotTls, [0xff, 0xff, 0xff, 0xff, 0xff]);
 
     [Fact]
-    public void Case02_FirstByteDecides_NotTls() => AssertOutcome(ClientHelloOutcome.NotTls, "G"u8.ToArray());
+    public void Case02_first_byte_decides_not_TLS() => AssertOutcome(ClientHelloOutcome.NotTls, "G"u8.ToArray());
 
     [Fact]
-    public void Case03_BogusRecordVersion0410EmptyRecord_NotTls() => AssertOutcome(ClientHelloOutcome.NotTls, [0x16, 0x04, 0x10, 0x00, 0x00]);
+    public void Case03_bogus_record_version_0410_empty_record_not_TLS() => AssertOutcome(ClientHelloOutcome.NotTls, [0x16, 0x04, 0x10, 0x00, 0x00]);
 
     [Fact]
-    public void Case03_RecordVersionMinorAbove4_NotTls() => AssertOutcome(ClientHelloOutcome.NotTls, [0x16, 0x03, 0x05]);
+    public void Case03_record_version_minor_above_4_not_TLS() => AssertOutcome(ClientHelloOutcome.NotTls, [0x16, 0x03, 0x05]);
 
     [Fact]
-    public void Case03_EmptyFirstRecordWithValidVersion_Malformed() => AssertOutcome(ClientHelloOutcome.Malformed, [0x16, 0x03, 0x01, 0x00, 0x00, 0x01]);
+    public void Case03_empty_first_record_with_valid_version_malformed() => AssertOutcome(ClientHelloOutcome.Malformed, [0x16, 0x03, 0x01, 0x00, 0x00, 0x01]);
 
     [Fact]
-    public void Case04_ApplicationDataRecordFirst_NotTls() =>
+    public void Case04_application_data_record_first_not_TLS() =>
         AssertOutcome(ClientHelloOutcome.NotTls, Frame(Browser("a.test").BuildMessage(), 16384, contentType: 0x17));
 
     [Fact]
-    public void Case05_ServerHelloHandshakeType_NotTls() =>
+    public void Case05_server_hello_handshake_type_not_TLS() =>
         AssertOutcome(ClientHelloOutcome.NotTls, new ClientHelloBuilder { HandshakeType = 0x02 }.WithServerName("a.test").Build());
 
     [Fact]
-    public void Case06_RecordLengthAnnouncingMoreThanSent_NeedMoreData()
+    public void Case06_record_length_announcing_more_than_sent_need_more_data()
     {
         var hello = Browser("a.test").Build();
         AssertOutcome(ClientHelloOutcome.NeedMoreData, hello[..(hello.Length / 2)]);
     }
 
     [Fact]
-    public void Case07_RecordAbove16384_Malformed()
+    public void Case07_record_above_16384_malformed()
     {
         // A legal-size hello in an illegal 20 000-byte record: framing is what's wrong.
         var message = Browser("a.test").BuildMessage();
@@ -118,24 +118,24 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void Case07_RecordOf65535WithHugeHello_TooLarge()
+    public void Case07_record_of_65535_with_huge_hello_too_large()
     {
         byte[] data = [.. RecordHeader(0x16, 0x0301, 65535), 0x01, 0x00, 0xff, 0xfb];
         AssertOutcome(ClientHelloOutcome.TooLarge, data);
     }
 
     [Fact]
-    public void Case08_HandshakeLengthFFFFFF_TooLargeImmediately() =>
+    public void Case08_handshake_length_FFFFFF_too_large_immediately() =>
         AssertOutcome(ClientHelloOutcome.TooLarge, [0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0xff, 0xff, 0xff]);
 
     [Theory]
     [InlineData(-1)]
     [InlineData(-2)]
-    public void Case09_HandshakeLengthShorterThanContent_Malformed(int delta) =>
+    public void Case09_handshake_length_shorter_than_content_malformed(int delta) =>
         AssertOutcome(ClientHelloOutcome.Malformed, new ClientHelloBuilder { HandshakeLengthDelta = delta }.WithServerName("a.test").Build());
 
     [Fact]
-    public void Case09_HandshakeLengthLongerThanContent_MalformedWithoutWaiting()
+    public void Case09_handshake_length_longer_than_content_malformed_without_waiting()
     {
         // The extensions length no longer reaches the message end, which is known before the
         // missing bytes would arrive, so the parser need not wait for them.
@@ -146,7 +146,7 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void Case10_RecordVersion0300CarryingTls12Hello_Accepted() =>
+    public void Case10_record_version_0300_carrying_TLS_12_hello_accepted() =>
         AssertSni("a.test", new ClientHelloBuilder { RecordVersion = 0x0300, ClientVersion = 0x0303 }.WithServerName("a.test").Build());
 
     [Theory]
@@ -156,18 +156,18 @@ public sealed class ClientHelloParserTests
     public void Case11_SslV2CompatibleHello_NotTls(byte[] data) => AssertOutcome(ClientHelloOutcome.NotTls, [.. data, .. new byte[40]]);
 
     [Fact]
-    public void Case12_Ssl3HelloWithoutExtensions_NoSni() =>
+    public void Case12_SSL_3_hello_without_extensions_no_SNI() =>
         AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder { RecordVersion = 0x0300, ClientVersion = 0x0300, OmitExtensionsBlock = true, SessionId = [] }.Build());
 
     [Theory]
     [InlineData(0x0300)]
     [InlineData(0x0305)]
     [InlineData(0x0002)]
-    public void Case13_ClientVersionNotPoliced_RoutesOnSni(int clientVersion) =>
+    public void Case13_client_version_not_policed_routes_on_SNI(int clientVersion) =>
         AssertSni("a.test", new ClientHelloBuilder { ClientVersion = (ushort)clientVersion }.WithServerName("a.test").Build());
 
     [Fact]
-    public void Case14_DeliveredOneBytePerSegment_SameAsOneWrite()
+    public void Case14_delivered_one_byte_per_segment_same_as_one_write()
     {
         var hello = Browser("one.byte.test").Build();
         AssertEveryStrictPrefixNeedsMoreData(hello);
@@ -175,7 +175,7 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void Case14_OneByteRecords_SameAsOneRecord()
+    public void Case14_one_byte_records_same_as_one_record()
     {
         var hello = Frame(Browser("tiny.records.test").BuildMessage(), 1);
         AssertEveryStrictPrefixNeedsMoreData(hello);
@@ -183,7 +183,7 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void Case15_SplitInsideHostNameWithLastRecordOneByte()
+    public void Case15_split_inside_host_name_with_last_record_one_byte()
     {
         var message = new ClientHelloBuilder().WithServerName("foof").BuildMessage();
         var split = message.Length - 1;
@@ -198,7 +198,7 @@ public sealed class ClientHelloParserTests
     [Theory]
     [InlineData(2)]
     [InlineData(3)]
-    public void Case16_PostQuantumHelloSplitOverSegmentsAndRecords(int parts)
+    public void Case16_post_quantum_hello_split_over_segments_and_records(int parts)
     {
         var message = PostQuantum("pq.example").BuildMessage();
         Assert.InRange(message.Length, 1600, 1900);
@@ -216,7 +216,7 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void Case17_Hello17000Bytes_TooLarge()
+    public void Case17_hello_17000_bytes_too_large()
     {
         var message = new ClientHelloBuilder().WithServerName("big.test").WithPaddingTo(17000).BuildMessage();
         Assert.Equal(17000, message.Length);
@@ -230,7 +230,7 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void Case17_CapCountsRecordHeaders()
+    public void Case17_cap_counts_record_headers()
     {
         var message = new ClientHelloBuilder().WithServerName("cap.test").BuildMessage();
         var oneRecord = Frame(message, 16384);
@@ -243,7 +243,7 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void Case21_HelloFollowedByMoreRecords_IgnoresThem()
+    public void Case21_hello_followed_by_more_records_ignores_them()
     {
         var hello = Browser("early.test").Build();
         AssertSni("early.test", [.. hello, .. RecordHeader(0x17, 0x0303, 3), 1, 2, 3]);
@@ -252,29 +252,29 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void Case22_PlaintextLargerThanAnyBuffer_NotTls()
+    public void Case22_plaintext_larger_than_any_buffer_not_TLS()
     {
         byte[] data = [.. "GET / HTTP/1.1\r\nHost: a.test\r\n"u8, .. new byte[40000]];
         AssertOutcome(ClientHelloOutcome.NotTls, data);
     }
 
     [Fact]
-    public void Case23_NoExtensionsBlock_NoSni() =>
+    public void Case23_no_extensions_block_no_SNI() =>
         AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder { OmitExtensionsBlock = true }.Build());
 
     [Fact]
-    public void Case23_EmptyExtensionsBlock_NoSni() => AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder().Build());
+    public void Case23_empty_extensions_block_no_SNI() => AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder().Build());
 
     [Fact]
-    public void Case24_ExtensionsLengthPastEnd_Malformed() =>
+    public void Case24_extensions_length_past_end_malformed() =>
         AssertOutcome(ClientHelloOutcome.Malformed, new ClientHelloBuilder { ExtensionsLengthOverride = 0x0117 }.WithServerName("a.test").Build());
 
     [Fact]
-    public void Case25_TrailingBytesAfterLastExtension_Malformed() =>
+    public void Case25_trailing_bytes_after_last_extension_malformed() =>
         AssertOutcome(ClientHelloOutcome.Malformed, new ClientHelloBuilder { TrailingBodyBytes = [0xde, 0xad] }.WithServerName("a.test").Build());
 
     [Fact]
-    public void Case25_TrailingGarbageInsideExtensionsBlock_Malformed()
+    public void Case25_trailing_garbage_inside_extensions_block_malformed()
     {
         var builder = new ClientHelloBuilder().WithServerName("a.test");
         var valid = builder.BuildMessage();
@@ -285,35 +285,35 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void Case25_ExtensionLengthRunsPastBlock_Malformed() =>
+    public void Case25_extension_length_runs_past_block_malformed() =>
         AssertOutcome(ClientHelloOutcome.Malformed, new ClientHelloBuilder { TrailingBodyBytes = [0x00, 0x23, 0x00, 0x09], ExtensionsLengthOverride = 4 }.Build());
 
     [Fact]
-    public void Case25_LoneByteWhereExtensionsLengthShouldBe_Malformed() =>
+    public void Case25_lone_byte_where_extensions_length_should_be_malformed() =>
         AssertOutcome(ClientHelloOutcome.Malformed, new ClientHelloBuilder { OmitExtensionsBlock = true, TrailingBodyBytes = [0x00] }.Build());
 
     [Fact]
-    public void Case26_OnlySessionTicket_NoSni() =>
+    public void Case26_only_session_ticket_no_SNI() =>
         AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder().WithExtension(ExtSessionTicket, []).Build());
 
     [Fact]
-    public void Case27_SniAfterHeartbeat() =>
+    public void Case27_SNI_after_heartbeat() =>
         AssertSni("late.test", new ClientHelloBuilder().WithExtension(ExtHeartbeat, [0x01]).WithServerName("late.test").Build());
 
     [Fact]
-    public void Case27_SniAfter128BytePadding() =>
+    public void Case27_SNI_after_128_byte_padding() =>
         AssertSni("late.test", new ClientHelloBuilder().WithExtension(ExtPadding, new byte[128]).WithServerName("late.test").Build());
 
     [Fact]
-    public void Case27_EmptySessionTicketAfterSni() =>
+    public void Case27_empty_session_ticket_after_SNI() =>
         AssertSni("late.test", new ClientHelloBuilder().WithServerName("late.test").WithExtension(ExtSessionTicket, []).Build());
 
     [Fact]
-    public void Case28_DuplicateSniExtension_Malformed() =>
+    public void Case28_duplicate_SNI_extension_malformed() =>
         AssertOutcome(ClientHelloOutcome.Malformed, new ClientHelloBuilder().WithServerName("a.test").WithServerName("b.test").Build());
 
     [Fact]
-    public void Case29_ManyExtensionsAndOneLargerThan4KiB_StillParsed()
+    public void Case29_many_extensions_and_one_larger_than_4_KiB_still_parsed()
     {
         var builder = Browser("many.test");
         for (var i = 0; i < 70; i++)
@@ -326,7 +326,7 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void Case30_GreaseExtensionsAndCiphers_Ignored()
+    public void Case30_grease_extensions_and_ciphers_ignored()
     {
         var builder = new ClientHelloBuilder { CipherSuites = [0x3a3a, 0x1301] }
             .WithGrease(0x0a0a).WithGrease(0xfafa, [0x00]).WithServerName("grease.test").WithGrease(0x1a1a);
@@ -334,18 +334,18 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void Case31_RenegotiationInfoEmptyOrNot_NotPoliced()
+    public void Case31_renegotiation_info_empty_or_not_not_policed()
     {
         AssertSni("a.test", new ClientHelloBuilder().WithExtension(ExtRenegotiationInfo, [0x00]).WithServerName("a.test").Build());
         AssertSni("a.test", new ClientHelloBuilder().WithExtension(ExtRenegotiationInfo, [0x04, 1, 2, 3, 4]).WithServerName("a.test").Build());
     }
 
     [Fact]
-    public void Case32_SupportedVersionsDraft_Accepted() =>
+    public void Case32_supported_versions_draft_accepted() =>
         AssertSni("draft.test", new ClientHelloBuilder().WithExtension(ExtSupportedVersions, U8Vector(U16s(0x7f1c, 0x0303))).WithServerName("draft.test").Build());
 
     [Fact]
-    public void Case33_EchOuterHello_RoutesOnPublicNameAndReportsEch()
+    public void Case33_ECH_outer_hello_routes_on_public_name_and_reports_ECH()
     {
         var hello = PostQuantum("public.ech.test").Build();
         Span<byte> host = stackalloc byte[255];
@@ -358,70 +358,70 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void Case34_ZeroLengthHostName_NoSni() =>
+    public void Case34_zero_length_host_name_no_SNI() =>
         AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder().WithServerNameEntries((0, [])).Build());
 
     [Fact]
-    public void Case34_ZeroLengthFirstHostNameThenAnother_TakesTheUsableOne() =>
+    public void Case34_zero_length_first_host_name_then_another_takes_the_usable_one() =>
         AssertSni("b.test", new ClientHelloBuilder().WithServerNameEntries((0, []), (0, "b.test"u8.ToArray())).Build());
 
     [Fact]
-    public void Case34_OnlyAZeroLengthHostName_NoSni() =>
+    public void Case34_only_a_zero_length_host_name_no_SNI() =>
         AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder().WithServerNameEntries((0, [])).Build());
 
     [Fact]
-    public void Case35_ExtensionLength14ListLength3_Malformed()
+    public void Case35_extension_length_14_list_length_3_malformed()
     {
         byte[] sni = [0x00, 0x03, 0x00, 0x00, 0x00, .. new byte[9]];
         AssertOutcome(ClientHelloOutcome.Malformed, new ClientHelloBuilder().WithExtension(ExtServerName, sni).Build());
     }
 
     [Fact]
-    public void Case35_NameLengthPastList_Malformed()
+    public void Case35_name_length_past_list_malformed()
     {
         byte[] sni = [0x00, 0x05, 0x00, 0x00, 0x09, (byte)'a', (byte)'b'];
         AssertOutcome(ClientHelloOutcome.Malformed, new ClientHelloBuilder().WithExtension(ExtServerName, sni).Build());
     }
 
     [Fact]
-    public void Case35_TruncatedEntryHeader_Malformed()
+    public void Case35_truncated_entry_header_malformed()
     {
         byte[] sni = [0x00, 0x02, 0x00, 0x00];
         AssertOutcome(ClientHelloOutcome.Malformed, new ClientHelloBuilder().WithExtension(ExtServerName, sni).Build());
     }
 
     [Fact]
-    public void Case35_SniExtensionOfOneByte_Malformed() =>
+    public void Case35_SNI_extension_of_one_byte_malformed() =>
         AssertOutcome(ClientHelloOutcome.Malformed, new ClientHelloBuilder().WithExtension(ExtServerName, [0x00]).Build());
 
     [Fact]
-    public void Case35_EmptySniExtensionOrList_NoSni()
+    public void Case35_empty_SNI_extension_or_list_no_SNI()
     {
         AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder().WithExtension(ExtServerName, []).Build());
         AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder().WithExtension(ExtServerName, [0x00, 0x00]).Build());
     }
 
     [Fact]
-    public void Case36_OnlyUnknownNameType_NoSni() =>
+    public void Case36_only_unknown_name_type_no_SNI() =>
         AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder().WithServerNameEntries((1, "a.test"u8.ToArray())).Build());
 
     [Fact]
-    public void Case37_UnknownNameTypeThenHostName_TakesHostName() =>
+    public void Case37_unknown_name_type_then_host_name_takes_host_name() =>
         AssertSni("second.test", new ClientHelloBuilder().WithServerNameEntries((1, "first.test"u8.ToArray()), (0, "second.test"u8.ToArray())).Build());
 
     [Fact]
-    public void Case38_TwoHostNames_FirstWins() =>
+    public void Case38_two_host_names_first_wins() =>
         AssertSni("first.test", new ClientHelloBuilder().WithServerNameEntries((0, "first.test"u8.ToArray()), (0, "second.test"u8.ToArray())).Build());
 
     [Fact]
-    public void Case39_EmbeddedNul_ReportedRawForHostNameToReject() =>
+    public void Case39_embedded_nul_reported_raw_for_host_name_to_reject() =>
         AssertSni("local\0ost", new ClientHelloBuilder().WithServerName("local\0ost").Build());
 
     [Theory]
     [InlineData(248)]
     [InlineData(253)]
     [InlineData(255)]
-    public void Case42_LongNamesUpTo255_Found(int length)
+    public void Case42_long_names_up_to_255_found(int length)
     {
         var name = new string('a', length);
         AssertSni(name, new ClientHelloBuilder().WithServerName(name).Build());
@@ -430,14 +430,14 @@ public sealed class ClientHelloParserTests
     [Theory]
     [InlineData(256)]
     [InlineData(1000)]
-    public void Case42_NamesOver255_NoSni(int length) =>
+    public void Case42_names_over_255_no_SNI(int length) =>
         AssertOutcome(ClientHelloOutcome.NoSni, new ClientHelloBuilder().WithServerName(new string('a', length)).Build());
 
     [Fact]
-    public void Case45_LiteralStarPassedThroughRaw() => AssertSni("*.example.com", new ClientHelloBuilder().WithServerName("*.example.com").Build());
+    public void Case45_literal_star_passed_through_raw() => AssertSni("*.example.com", new ClientHelloBuilder().WithServerName("*.example.com").Build());
 
     [Fact]
-    public void NonHandshakeRecordBeforeHelloComplete_Malformed()
+    public void Non_handshake_record_before_hello_complete_malformed()
     {
         var message = Browser("a.test").BuildMessage();
         byte[] data = [.. Frame(message.AsSpan(0, 50), 16384), .. RecordHeader(0x17, 0x0303, 2), 1, 2, .. Frame(message.AsSpan(50), 16384)];
@@ -446,7 +446,7 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void ZeroLengthRecordInTheMiddle_Malformed()
+    public void Zero_length_record_in_the_middle_malformed()
     {
         var message = Browser("a.test").BuildMessage();
         byte[] data = [.. Frame(message.AsSpan(0, 50), 16384), .. RecordHeader(0x16, 0x0303, 0), .. Frame(message.AsSpan(50), 16384)];
@@ -454,7 +454,7 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void LaterRecordWithBadVersion_Malformed()
+    public void Later_record_with_bad_version_malformed()
     {
         var message = Browser("a.test").BuildMessage();
         byte[] data = [.. Frame(message.AsSpan(0, 50), 16384), .. Frame(message.AsSpan(50), 16384, recordVersion: 0x0402)];
@@ -462,14 +462,14 @@ public sealed class ClientHelloParserTests
     }
 
     [Fact]
-    public void SessionIdLongerThan32_Malformed() =>
+    public void Session_ID_longer_than_32_malformed() =>
         AssertOutcome(ClientHelloOutcome.Malformed, new ClientHelloBuilder { SessionId = new byte[33] }.WithServerName("a.test").Build());
 
     [Fact]
-    public void HandshakeBodyEmpty_Malformed() => AssertOutcome(ClientHelloOutcome.Malformed, [0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0x00, 0x00]);
+    public void Handshake_body_empty_malformed() => AssertOutcome(ClientHelloOutcome.Malformed, [0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0x00, 0x00]);
 
     [Fact]
-    public void RecordVersionsFrom0300To0304_Accepted()
+    public void Record_versions_from_0300_to_0304_accepted()
     {
         for (ushort version = 0x0300; version <= 0x0304; version++)
         {

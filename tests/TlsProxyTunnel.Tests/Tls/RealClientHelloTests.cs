@@ -20,7 +20,7 @@ public sealed class RealClientHelloTests
     [InlineData("openssl3-tls12-only.hex", "legacy.example.org")]
     [InlineData("openssl3-alpn-groups.hex", "Mixed.Case.Example.COM")]
     [InlineData("openssl3-no-sni.hex", null)]
-    public void OpenSslCapture(string file, string? host)
+    public void Open_SSL_capture(string file, string? host)
     {
         var expected = host is null ? ClientHelloOutcome.NoSni : ClientHelloOutcome.SniFound;
         var hello = Convert.FromHexString(File.ReadAllText(Path.Combine(CorpusDirectory(), file)).Trim());
@@ -36,7 +36,7 @@ public sealed class RealClientHelloTests
     [InlineData(SslProtocols.None, "dotnet.default.test")]
     [InlineData(SslProtocols.Tls12, "dotnet.tls12.test")]
     [InlineData(SslProtocols.Tls13, "dotnet.tls13.test")]
-    public async Task SslStreamCapture(SslProtocols protocols, string host)
+    public async Task SSL_stream_capture(SslProtocols protocols, string host)
     {
         var hello = await CaptureHelloAsync(new SslClientAuthenticationOptions
         {
@@ -50,7 +50,7 @@ public sealed class RealClientHelloTests
     }
 
     [Fact]
-    public async Task SslStreamCapture_IpTarget_SendsNoSni()
+    public async Task SSL_stream_capture_IP_target_sends_no_SNI()
     {
         var hello = await CaptureHelloAsync(new SslClientAuthenticationOptions { TargetHost = "127.0.0.1" });
         Assert.Equal(ClientHelloOutcome.NoSni, ClientHelloParserTests.Parse(hello).Outcome);

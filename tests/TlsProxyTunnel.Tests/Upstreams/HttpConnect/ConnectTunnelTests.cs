@@ -38,6 +38,7 @@ public sealed class ConnectTunnelTests
         Assert.Equal(ConnectTunnelStatus.Established, result.Status);
         Assert.Equal("OK", result.Reason);
         Assert.Equal("hello", Encoding.ASCII.GetString(result.Leftover.Span));
+        Assert.Equal(4, proxy.SegmentsTakenAlone);
     }
 
     [Fact]
@@ -176,10 +177,15 @@ public sealed class ConnectTunnelTests
         private readonly TaskCompletionSource<string> _request = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly CancellationTokenSource _stop = new();
         private Task _serve = Task.CompletedTask;
+        private Socket? _client;
+        private int _takenAlone;
 
         private ScriptedProxy(TcpListener listener) => _listener = listener;
 
         public Task<string> RequestText => _request.Task;
+
+        /// <summary>Segments the reader had taken before the next was sent (so the next reached it in a read of its own).</summary>
+        public int SegmentsTakenAlone => Volatile.Read(ref _takenAlone);
 
         public static Task<ScriptedProxy> StartAsync(byte[][] segments, bool closeAfter = false, bool reset = false)
         {
@@ -194,6 +200,7 @@ public sealed class ConnectTunnelTests
         {
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             await socket.ConnectAsync((IPEndPoint)_listener.LocalEndpoint).WaitAsync(TestTimeout);
+            _client = socket;
             return socket;
         }
 
@@ -222,12 +229,13 @@ public sealed class ConnectTunnelTests
                 return;
             }
 
-            foreach (var segment in segments)
+            for (var i = 0; i < segments.Length; i++)
             {
-                await peer.SendAsync(segment, SocketFlags.None, _stop.Token);
-
-                // Give each segment its own TCP push so the reader sees the fragmentation.
-                await Task.Delay(20, _stop.Token);
+                await peer.SendAsync(segments[i], SocketFlags.None, _stop.Token);
+                if (i < segments.Length - 1 && await TakenByReaderAsync())
+                {
+                    Interlocked.Increment(ref _takenAlone);
+                }
             }
 
             if (closeAfter)
@@ -238,6 +246,43 @@ public sealed class ConnectTunnelTests
 
             // Hold the connection open until the test ends.
             await Task.Delay(Timeout.Infinite, _stop.Token);
+        }
+
+        /// <summary>
+        /// Waits until the reader has taken everything sent (nothing queued on its socket; on loopback a send is
+        /// queued at the peer before it returns), so the next segment can only reach it in a read of its own.
+        /// </summary>
+        private async Task<bool> TakenByReaderAsync()
+        {
+            // A reader that has decided stops reading: then this gives up when the test ends, and says so.
+            var waited = Stopwatch.StartNew();
+            while (_client is { } client && SafeAvailable(client) > 0)
+            {
+                if (_stop.IsCancellationRequested || waited.Elapsed > TestTimeout)
+                {
+                    return false;
+                }
+
+                await Task.Delay(1);
+            }
+
+            return _client is not null;
+        }
+
+        private static int SafeAvailable(Socket socket)
+        {
+            try
+            {
+                return socket.Available;
+            }
+            catch (ObjectDisposedException)
+            {
+                return 0;
+            }
+            catch (SocketException)
+            {
+                return 0;
+            }
         }
 
         public async ValueTask DisposeAsync()

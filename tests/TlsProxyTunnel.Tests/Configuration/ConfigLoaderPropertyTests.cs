@@ -1,7 +1,7 @@
 using System.Text;
 using TlsProxyTunnel.Configuration;
 
-namespace TlsProxyTunnel.Tests.Reliability;
+namespace TlsProxyTunnel.Tests.Configuration;
 
 /// <summary>
 /// Random, truncated and mutated configuration documents give a configuration or errors, never an exception
@@ -54,7 +54,7 @@ public sealed class ConfigLoaderPropertyTests
     };
 
     [Fact]
-    public async Task EveryTruncationOfValidDocuments_GivesConfigOrErrors()
+    public async Task Every_truncation_of_valid_documents_gives_config_or_errors()
     {
         var example = File.ReadAllText(Path.Combine(Repository.Root, "config.yaml.example")).ReplaceLineEndings("\n");
         await RunBoundedAsync(() =>
@@ -73,7 +73,7 @@ public sealed class ConfigLoaderPropertyTests
     }
 
     [Fact]
-    public async Task MutatedDocuments_GiveConfigOrErrors()
+    public async Task Mutated_documents_give_config_or_errors()
     {
         var random = new Random(Seed);
         await RunBoundedAsync(() =>
@@ -113,7 +113,7 @@ public sealed class ConfigLoaderPropertyTests
     }
 
     [Fact]
-    public async Task RandomTextAndBytes_GiveErrors()
+    public async Task Random_text_and_bytes_give_errors()
     {
         var random = new Random(Seed);
         await RunBoundedAsync(() =>

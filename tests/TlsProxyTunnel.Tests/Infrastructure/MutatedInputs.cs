@@ -1,4 +1,4 @@
-namespace TlsProxyTunnel.Tests.Reliability;
+namespace TlsProxyTunnel.Tests.Infrastructure;
 
 /// <summary>
 /// Seeded hostile inputs for a parser's property test: one in four is random bytes; the rest are valid samples

@@ -1,0 +1,30 @@
+using TlsProxyTunnel.Listeners;
+
+namespace TlsProxyTunnel.Diagnostics;
+
+/// <summary>The process's resident memory, descriptor count and limit, and the memory trimmer's collections.</summary>
+internal sealed class ProcessMetrics(MemoryTrimmer trimmer) : IMetricSource
+{
+    public void Declare(MetricRegistry registry)
+    {
+        registry.Counter("tpt_memory_trims_total", "Collections that returned memory to the OS after load fell", sink => sink.Add(trimmer.Trims));
+        registry.Gauge("process_resident_memory_bytes", "Resident memory size in bytes", sink => sink.Add(Environment.WorkingSet));
+        registry.Gauge("process_open_fds", "Number of open file descriptors", sink =>
+        {
+            if (DescriptorGuard.CountOpen() is { } open)
+            {
+                sink.Add(open);
+            }
+        });
+
+        // The soft limit, read afresh like DescriptorGuard does, so an alert on open/max sees a limit raised at
+        // run time. Where /proc cannot tell, or there is no limit, no sample rather than a made-up one.
+        registry.Gauge("process_max_fds", "Maximum number of open file descriptors (the soft RLIMIT_NOFILE)", sink =>
+        {
+            if (DescriptorGuard.SoftLimit() is { } max and < long.MaxValue)
+            {
+                sink.Add(max);
+            }
+        });
+    }
+}
