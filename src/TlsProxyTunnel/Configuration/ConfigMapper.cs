@@ -132,6 +132,7 @@ internal sealed class ConfigMapper
             Resolver = resolver,
             Servers = servers,
             Upstreams = upstreams,
+            CertificateFiles = [.. _tls.Files],
         };
         return Result(config);
     }

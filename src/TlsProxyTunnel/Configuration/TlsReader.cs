@@ -49,7 +49,12 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
     private readonly Dictionary<ConfigNode, UpstreamTlsSettings?> _upstreams = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<ConfigNode, TerminateTlsSettings?> _terminates = new(ReferenceEqualityComparer.Instance);
 
+    private readonly List<string> _files = [];
+
     private DiagnosticBag Diagnostics => values.Diagnostics;
+
+    /// <summary>The absolute path of every file read so far, each once, in the order first read.</summary>
+    public IReadOnlyList<string> Files => _files;
 
     /// <summary><c>tls</c> of an upstream in the mapping form; <paramref name="what"/> names it: "upstream 'hub'".</summary>
     public UpstreamTlsSettings? ReadUpstream(ConfigNode node, string what)
@@ -304,6 +309,11 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
 
     private PemFiles.PemContents? ReadPem(FilePath path, string name)
     {
+        if (!_files.Contains(path.Full, StringComparer.Ordinal))
+        {
+            _files.Add(path.Full);
+        }
+
         if (PemFiles.ReadText(path.Full, showReason: !path.Scalar.Expanded, out var readError) is not { } text)
         {
             Diagnostics.Error(path.Scalar.Start, $"{name}: cannot read {path.Shown}: {readError}");

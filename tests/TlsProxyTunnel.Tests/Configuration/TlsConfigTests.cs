@@ -352,6 +352,7 @@ public sealed class TlsConfigTests : IDisposable
         Assert.Equal("CN=Clients CA", Assert.Single(tls.ClientCa).Subject);
         Assert.Equal(ClientCertificateMode.Require, tls.ClientCertificate);
         Assert.Equal([SslApplicationProtocol.Http11], tls.Alpn);
+        Assert.Equal(["server.pem", "server.key", "wild.pem", "wild.key", "clients-ca.pem"], config.CertificateFiles.Select(f => f[(_dir.Path.Length + 1)..]));
     }
 
     [Fact]
