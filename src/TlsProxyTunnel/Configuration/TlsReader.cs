@@ -235,7 +235,7 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
 
         foreach (var (pattern, entry) in SniPatterns.Read(mapping, "'certs' key", Diagnostics))
         {
-            var key = $"terminate_tls.certs.{DiagnosticText.Printable(entry.Key.Value)}";
+            var key = $"terminate_tls.certs[{DiagnosticText.Printable(entry.Key.Value)}]";
             var name = $"'{key}' of {what}";
             if (Section.Open(entry.Value, name, CertificateEntryKeys, Diagnostics) is not { } section)
             {
@@ -447,8 +447,9 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
         }
         else if (notAfter < now + ExpiryWarning)
         {
-            var days = (int)Math.Floor((notAfter - now).TotalDays);
-            problem = string.Create(CultureInfo.InvariantCulture, $"expires on {Date(certificate.NotAfter)} (in {(days == 0 ? "less than a day" : days == 1 ? "1 day" : $"{days} days")}); renew it");
+            var left = (notAfter - now).TotalDays;
+            var days = (int)Math.Round(left);
+            problem = string.Create(CultureInfo.InvariantCulture, $"expires on {Date(certificate.NotAfter)} (in {(left < 1 ? "less than a day" : days == 1 ? "1 day" : $"{days} days")}); renew it");
         }
         else if (notBefore > now)
         {

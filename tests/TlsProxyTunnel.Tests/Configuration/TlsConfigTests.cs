@@ -376,9 +376,9 @@ public sealed class TlsConfigTests : IDisposable
         { "bad client_cert", "      cert: server.pem\n      key: server.key\n      client_ca: server.pem\n      client_cert: required", 9, 20, "'client_cert' must be one of none, optional, require, got 'required'; did you mean 'require'?" },
         { "bad certs pattern", "      cert: server.pem\n      key: server.key\n      certs:\n        \"bad name\": {cert: server.pem, key: server.key}", 9, 9, "'certs' key 'bad name' is not a valid host name or '*.suffix' wildcard" },
         { "certs pattern twice", "      cert: server.pem\n      key: server.key\n      certs:\n        a.example: {cert: server.pem, key: server.key}\n        A.EXAMPLE.: {cert: server.pem, key: server.key}", 10, 9, "'certs' key 'A.EXAMPLE.' is the same name as 'a.example' (line 9)" },
-        { "certs entry without cert", "      cert: server.pem\n      key: server.key\n      certs:\n        a.example: {key: server.key}", 9, 9, "'terminate_tls.certs.a.example' of server 'web' needs 'cert'" },
-        { "certs entry unknown key", "      cert: server.pem\n      key: server.key\n      certs:\n        a.example: {cert: server.pem, key: server.key, keys: x}", 9, 56, "unknown key 'keys' in 'terminate_tls.certs.a.example' of server 'web'; did you mean 'key'?" },
-        { "certs entry missing file", "      cert: server.pem\n      key: server.key\n      certs:\n        a.example: {cert: gone.pem, key: server.key}", 9, 27, "'terminate_tls.certs.a.example.cert' of server 'web': cannot read 'gone.pem'" },
+        { "certs entry without cert", "      cert: server.pem\n      key: server.key\n      certs:\n        a.example: {key: server.key}", 9, 9, "'terminate_tls.certs[a.example]' of server 'web' needs 'cert'" },
+        { "certs entry unknown key", "      cert: server.pem\n      key: server.key\n      certs:\n        a.example: {cert: server.pem, key: server.key, keys: x}", 9, 56, "unknown key 'keys' in 'terminate_tls.certs[a.example]' of server 'web'; did you mean 'key'?" },
+        { "certs entry missing file", "      cert: server.pem\n      key: server.key\n      certs:\n        a.example: {cert: gone.pem, key: server.key}", 9, 27, "'terminate_tls.certs[a.example].cert' of server 'web': cannot read 'gone.pem'" },
         { "tls: false", "      cert: server.pem\n      key: server.key\n    tls: false", 8, 10, "'tls: false' contradicts 'terminate_tls' of server 'web'" },
     };
 
