@@ -343,32 +343,17 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
     /// </summary>
     private Pair? LoadPair(FilePath certPath, FilePath? keyPath, string certName, string keyName)
     {
-        if (ReadPem(certPath, certName) is not { } certFile)
-        {
-            return null;
-        }
-
-        if (certFile.Certificates.Count == 0)
+        // Both files are read before either is judged, so a mistake in each is reported in one go.
+        var certFile = ReadPem(certPath, certName);
+        if (certFile is { Certificates.Count: 0 })
         {
             var swapped = certFile.KeyBlocks.Count > 0 || certFile.EncryptedKey ? " but a private key; are 'cert' and 'key' swapped?" : " (no '-----BEGIN CERTIFICATE-----' block)";
             Diagnostics.Error(certPath.Scalar.Start, $"{certName}: {certPath.Shown} holds no certificate{swapped}");
-            return null;
+            certFile = null;
         }
 
-        var keyFile = certFile;
-        var keyAt = certPath;
-        var keyWhat = certName;
-        if (keyPath is not null)
-        {
-            if (ReadPem(keyPath, keyName) is not { } read)
-            {
-                return null;
-            }
-
-            (keyFile, keyAt, keyWhat) = (read, keyPath, keyName);
-        }
-
-        if (keyFile.KeyBlocks.Count == 0)
+        var (keyFile, keyAt, keyWhat) = keyPath is null ? (certFile, certPath, certName) : (ReadPem(keyPath, keyName), keyPath, keyName);
+        if (keyFile is { KeyBlocks.Count: 0 })
         {
             var problem = keyFile.EncryptedKey
                 ? $"holds an encrypted private key, and tpt asks for no passphrase; decrypt it with 'openssl pkey -in {KeyFileName(keyAt)} -out {KeyFileName(keyAt)}.plain' and keep that file readable only by tpt"
@@ -376,14 +361,19 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
                     ? "holds no private key; put the key in the same file or give it in 'key'"
                     : "holds no private key (no '-----BEGIN PRIVATE KEY-----', 'RSA PRIVATE KEY' or 'EC PRIVATE KEY' block)";
             Diagnostics.Error(keyAt.Scalar.Start, $"{keyWhat}: {keyAt.Shown} {problem}");
+            keyFile = null;
+        }
+
+        if (certFile is null || keyFile is null)
+        {
             return null;
         }
 
         var leaf = certFile.Certificates[0];
         if (PemFiles.WithKey(leaf, keyFile.KeyBlocks[0], out var keyError) is not { } withKey)
         {
-            var against = keyPath is null ? "" : $" in {certPath.Shown}";
-            Diagnostics.Error(keyAt.Scalar.Start, $"{keyWhat}: {keyAt.Shown}: {keyError}{against} (its first certificate is the one used)");
+            var against = keyPath is null ? " (the file's first)" : $" in {certPath.Shown} (that file's first)";
+            Diagnostics.Error(keyAt.Scalar.Start, $"{keyWhat}: {keyAt.Shown}: {keyError}{against}");
             return null;
         }
 

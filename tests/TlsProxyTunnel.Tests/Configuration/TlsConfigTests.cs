@@ -187,6 +187,16 @@ public sealed class TlsConfigTests : IDisposable
     }
 
     [Fact]
+    public void A_missing_certificate_and_a_missing_key_are_both_reported_at_once()
+    {
+        var result = LoadHere(Terminate("      cert: gone.pem\n      key: gone.key", "    default: echo"));
+        Assert.Collection(
+            result.Errors,
+            e => Assert.True(e is { Line: 6, Column: 13 } && e.Message.Contains("cannot read 'gone.pem'", StringComparison.Ordinal), e.ToString()),
+            e => Assert.True(e is { Line: 7, Column: 12 } && e.Message.Contains("cannot read 'gone.key'", StringComparison.Ordinal), e.ToString()));
+    }
+
+    [Fact]
     public void A_directory_is_not_a_certificate()
     {
         Directory.CreateDirectory(_dir.File("certs"));
@@ -226,9 +236,12 @@ public sealed class TlsConfigTests : IDisposable
     public void A_key_given_as_the_certificate_asks_whether_they_are_swapped()
     {
         var (cert, key) = _dir.SelfSigned("swap");
-        var error = SingleErrorHere(Terminate($"      cert: {Path.GetFileName(key)}\n      key: {Path.GetFileName(cert)}"));
-        Assert.Contains("holds no certificate but a private key; are 'cert' and 'key' swapped?", error.Message, StringComparison.Ordinal);
-        At(error, 6, 13);
+        var errors = LoadHere(Terminate($"      cert: {Path.GetFileName(key)}\n      key: {Path.GetFileName(cert)}")).Errors.ToList();
+        Assert.Equal(2, errors.Count);
+        Assert.Contains("holds no certificate but a private key; are 'cert' and 'key' swapped?", errors[0].Message, StringComparison.Ordinal);
+        At(errors[0], 6, 13);
+        Assert.Contains("holds no private key", errors[1].Message, StringComparison.Ordinal);
+        At(errors[1], 7, 12);
     }
 
     [Fact]
