@@ -16,14 +16,16 @@ internal static class CommandLine
     public const string Usage = """
         Usage: tpt [check] [-c|--config PATH] [--watch]   (options and 'check' in any order)
 
-        Layer-4 TLS SNI router: reads the ClientHello without terminating TLS and
-        forwards the connection to an upstream chosen by server name.
+        Layer-4 TLS SNI router: reads the ClientHello and forwards the connection to an
+        upstream chosen by server name; where configured, it also terminates client TLS
+        (terminate_tls) and originates TLS to upstreams (upstream tls).
 
         Commands and options:
           (none)               run the service
           check, --check       load and validate the configuration, print a summary, exit 0 or 1
           -c, --config PATH    configuration file (also --config=PATH)
-          --watch              reload when the configuration file changes (SIGHUP always reloads)
+          --watch              reload when the configuration file changes (SIGHUP always
+                               reloads; every reload re-reads certificate and key files)
           -h, --help           show this help
           --version            show the version
 
