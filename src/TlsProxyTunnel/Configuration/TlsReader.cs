@@ -50,6 +50,7 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
     private readonly Dictionary<ConfigNode, TerminateTlsSettings?> _terminates = new(ReferenceEqualityComparer.Instance);
 
     private readonly List<string> _files = [];
+    private readonly Dictionary<(string Cert, string? Key), Pair> _pairs = [];
 
     private DiagnosticBag Diagnostics => values.Diagnostics;
 
@@ -343,6 +344,13 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
     /// </summary>
     private Pair? LoadPair(FilePath certPath, FilePath? keyPath, string certName, string keyName)
     {
+        // One pair named by several servers or patterns is loaded, and its chain context built, once per load.
+        if (_pairs.TryGetValue((certPath.Full, keyPath?.Full), out var loaded))
+        {
+            WarnOnExpiry(certPath, certName, loaded.Certificate);
+            return loaded;
+        }
+
         // Both files are read before either is judged, so a mistake in each is reported in one go.
         var certFile = ReadPem(certPath, certName);
         if (certFile is { Certificates.Count: 0 })
@@ -387,7 +395,9 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
         try
         {
             // Offline: building the chain must not fetch intermediates or OCSP answers while the configuration loads.
-            return new Pair(withKey, SslStreamCertificateContext.Create(withKey, chain, offline: true));
+            var pair = new Pair(withKey, SslStreamCertificateContext.Create(withKey, chain, offline: true));
+            _pairs.Add((certPath.Full, keyPath?.Full), pair);
+            return pair;
         }
         catch (Exception e) when (e is CryptographicException or PlatformNotSupportedException or NotSupportedException)
         {

@@ -361,6 +361,7 @@ public sealed class TlsConfigTests : IDisposable
         Assert.Equal("CN=www.example.com", tls.Default.Certificate.Subject);
         Assert.Equal(["*.example.com", "api.example.com"], tls.Certificates.Select(c => c.Pattern));
         Assert.Equal("CN=*.example.com", tls.Certificates[0].Certificate.Certificate.Subject);
+        Assert.Same(tls.Default.Context, tls.Certificates[1].Certificate.Context);
         Assert.Equal("CN=Clients CA", Assert.Single(tls.ClientCa).Subject);
         Assert.Equal(ClientCertificateMode.Require, tls.ClientCertificate);
         Assert.Equal([SslApplicationProtocol.Http11], tls.Alpn);
