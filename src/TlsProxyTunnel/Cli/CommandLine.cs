@@ -31,8 +31,9 @@ internal static class CommandLine
         Usage: tpt [check] [-c|--config PATH] [--watch]   (options and 'check' in any order)
                tpt explain [-c PATH] [--json] (NAME | --hello FILE)
 
-        Layer-4 TLS SNI router: reads the ClientHello without terminating TLS and
-        forwards the connection to an upstream chosen by server name.
+        Layer-4 TLS SNI router: reads the ClientHello and forwards the connection to an
+        upstream chosen by server name; where configured, it also terminates client TLS
+        (terminate_tls) and originates TLS to upstreams (upstream tls).
 
         Commands and options:
           (none)               run the service
@@ -44,7 +45,8 @@ internal static class CommandLine
             --hello FILE       explain a captured ClientHello (raw bytes) instead of a NAME
             --json             print the explanation as JSON
           -c, --config PATH    configuration file (also --config=PATH)
-          --watch              reload when the configuration file changes (SIGHUP always reloads)
+          --watch              reload when the configuration file changes (SIGHUP always
+                               reloads; every reload re-reads certificate and key files)
           -h, --help           show this help
           --version            show the version
 
