@@ -295,7 +295,9 @@ internal sealed class ListenerService(
                     continue;
                 }
 
-                accepted = await listener.Socket.AcceptAsync();
+                // The token overload returns a ValueTask over the socket's cached event args; the parameterless one
+                // allocates a Task per accepted connection.
+                accepted = await listener.Socket.AcceptAsync(CancellationToken.None);
                 backoffMs = 0;
             }
             catch (ObjectDisposedException)

@@ -167,7 +167,7 @@ internal static class ClientHelloParser
         }
 
         // session_id<0..32>
-        if (!ReadLength8(ref reader, end, out var sessionIdLength, out outcome))
+        if (!ReadLength(ref reader, end, 1, out var sessionIdLength, out outcome))
         {
             return outcome;
         }
@@ -183,14 +183,14 @@ internal static class ClientHelloParser
         }
 
         // cipher_suites<2..2^16-2>
-        if (!ReadLength16(ref reader, end, out var cipherSuitesLength, out outcome)
+        if (!ReadLength(ref reader, end, 2, out var cipherSuitesLength, out outcome)
             || !Skip(ref reader, end, cipherSuitesLength, out outcome))
         {
             return outcome;
         }
 
         // compression_methods<1..2^8-1>
-        if (!ReadLength8(ref reader, end, out var compressionLength, out outcome)
+        if (!ReadLength(ref reader, end, 1, out var compressionLength, out outcome)
             || !Skip(ref reader, end, compressionLength, out outcome))
         {
             return outcome;
@@ -202,7 +202,7 @@ internal static class ClientHelloParser
             return ClientHelloOutcome.NoSni;
         }
 
-        if (!ReadLength16(ref reader, end, out var extensionsLength, out outcome))
+        if (!ReadLength(ref reader, end, 2, out var extensionsLength, out outcome))
         {
             return outcome;
         }
@@ -274,7 +274,7 @@ internal static class ClientHelloParser
         }
 
         var extensionEnd = reader.Consumed + extensionLength;
-        if (!ReadLength16(ref reader, extensionEnd, out var listLength, out outcome))
+        if (!ReadLength(ref reader, extensionEnd, 2, out var listLength, out outcome))
         {
             return false;
         }
@@ -347,44 +347,30 @@ internal static class ClientHelloParser
         return true;
     }
 
-    private static bool ReadLength8(ref HandshakeReader reader, int end, out int value, out ClientHelloOutcome outcome)
+    /// <summary>Reads a length prefix of <paramref name="width"/> bytes (1 or 2) that must fit before <paramref name="end"/>.</summary>
+    private static bool ReadLength(ref HandshakeReader reader, int end, int width, out int value, out ClientHelloOutcome outcome)
     {
         value = 0;
-        if (end - reader.Consumed < 1)
+        if (end - reader.Consumed < width)
         {
             outcome = ClientHelloOutcome.Malformed;
             return false;
         }
 
-        if (!reader.TryReadByte(out var b))
+        bool read;
+        if (width == 1)
         {
-            outcome = reader.Error;
-            return false;
+            read = reader.TryReadByte(out var b);
+            value = b;
+        }
+        else
+        {
+            read = reader.TryReadUInt16(out var v);
+            value = v;
         }
 
-        value = b;
-        outcome = ClientHelloOutcome.NeedMoreData;
-        return true;
-    }
-
-    private static bool ReadLength16(ref HandshakeReader reader, int end, out int value, out ClientHelloOutcome outcome)
-    {
-        value = 0;
-        if (end - reader.Consumed < 2)
-        {
-            outcome = ClientHelloOutcome.Malformed;
-            return false;
-        }
-
-        if (!reader.TryReadUInt16(out var v))
-        {
-            outcome = reader.Error;
-            return false;
-        }
-
-        value = v;
-        outcome = ClientHelloOutcome.NeedMoreData;
-        return true;
+        outcome = read ? ClientHelloOutcome.NeedMoreData : reader.Error;
+        return read;
     }
 
     /// <summary>
