@@ -162,6 +162,9 @@ internal sealed class ProxyMetrics
 
     public void OnConnectFailure(string reason) => _connectFailures.AddOrUpdate(reason, 1, static (_, n) => n + 1);
 
+    // TLS handshakes tpt runs itself (issue #11), side x result.
+    public TlsHandshakeMetrics TlsHandshakes { get; } = new();
+
     /// <summary>Extra sources (DNS, reloads) that write their own families.</summary>
     public List<Action<PrometheusTextWriter>> Collectors { get; } = [];
 
@@ -244,6 +247,8 @@ internal sealed class ProxyMetrics
         w.Family("tpt_config_reloads_total", "counter", "Configuration reloads by result");
         w.Sample("tpt_config_reloads_total", Interlocked.Read(ref _reloadsSucceeded), ("result", "success"));
         w.Sample("tpt_config_reloads_total", Interlocked.Read(ref _reloadsFailed), ("result", "failure"));
+
+        TlsHandshakes.Write(w);
 
         foreach (var collect in Collectors)
         {

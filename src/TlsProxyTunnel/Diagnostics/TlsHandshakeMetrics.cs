@@ -1,0 +1,30 @@
+using TlsProxyTunnel.Tls;
+
+namespace TlsProxyTunnel.Diagnostics;
+
+/// <summary><c>tpt_tls_handshakes_total{side,result}</c>: a fixed grid, so cardinality is bounded by the enums.</summary>
+internal sealed class TlsHandshakeMetrics
+{
+    private static readonly int Results = Enum.GetValues<TlsHandshakeResult>().Length;
+    private readonly long[] _counts = new long[2 * Results];
+
+    public void On(TlsSide side, TlsHandshakeResult result) => Interlocked.Increment(ref _counts[((int)side * Results) + (int)result]);
+
+    public long Count(TlsSide side, TlsHandshakeResult result) => Interlocked.Read(ref _counts[((int)side * Results) + (int)result]);
+
+    public void Write(PrometheusTextWriter w)
+    {
+        w.Family("tpt_tls_handshakes_total", "counter", "TLS handshakes tpt ran itself, by side (client: terminate_tls, upstream: upstream tls) and result");
+        foreach (var side in Enum.GetValues<TlsSide>())
+        {
+            foreach (var result in Enum.GetValues<TlsHandshakeResult>())
+            {
+                var count = Count(side, result);
+                if (count > 0 || result == TlsHandshakeResult.Ok)
+                {
+                    w.Sample("tpt_tls_handshakes_total", count, ("side", side == TlsSide.Client ? "client" : "upstream"), ("result", TlsHandshakeResults.Label(result)));
+                }
+            }
+        }
+    }
+}
