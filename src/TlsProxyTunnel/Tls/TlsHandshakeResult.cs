@@ -53,11 +53,19 @@ internal static class TlsHandshakeResults
     /// Sorts a failed handshake that tpt's own certificate check did not decide. OpenSSL reports version and
     /// cipher disagreements only as text, so the text is what is looked at; the message is returned for the log.
     /// </summary>
-    public static (TlsHandshakeResult Result, string Reason) Classify(Exception e)
+    /// <param name="e">What the handshake threw.</param>
+    /// <param name="certificateSeen">Whether the peer's certificate reached tpt's check: a handshake_failure alert
+    /// before that can only be about parameters (version, cipher); after it, it is about the certificates.</param>
+    public static (TlsHandshakeResult Result, string Reason) Classify(Exception e, bool certificateSeen)
     {
         var reason = Describe(e);
         if (e is AuthenticationException)
         {
+            if (!certificateSeen && reason.Contains("alert handshake failure", StringComparison.OrdinalIgnoreCase))
+            {
+                return (TlsHandshakeResult.Protocol, reason);
+            }
+
             foreach (var marker in ProtocolMarkers)
             {
                 if (reason.Contains(marker, StringComparison.OrdinalIgnoreCase))

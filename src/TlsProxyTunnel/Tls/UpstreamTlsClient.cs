@@ -71,8 +71,12 @@ internal sealed class UpstreamCertificateCheck(UpstreamTlsSettings settings, str
 
     public string? Reason { get; private set; }
 
+    /// <summary>The handshake got as far as the upstream's certificate.</summary>
+    public bool CertificateSeen { get; private set; }
+
     public bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
     {
+        CertificateSeen = true;
         if (settings.Verify == TlsVerifyMode.None)
         {
             return true;

@@ -40,7 +40,7 @@ internal sealed class TerminateTlsStage(ServerTlsTerminator terminator, ProxyMet
                 ? (check.Result, check.Reason!)
                 : deadline.IsCancellationRequested
                     ? (TlsHandshakeResult.Timeout, $"no handshake within client_hello_timeout ({connection.Server.Config.ClientHelloTimeout.TotalMilliseconds:0} ms)")
-                    : TlsHandshakeResults.Classify(e);
+                    : TlsHandshakeResults.Classify(e, certificateSeen: false);
             metrics.TlsHandshakes.On(TlsSide.Client, result);
             Log.ClientTlsFailed(logger, connection.Server.Name, connection.RemoteEndPoint?.ToString() ?? "-", connection.Sni ?? "-", TlsHandshakeResults.Label(result), reason);
             return ConnectionOutcome.TlsClientFailed;

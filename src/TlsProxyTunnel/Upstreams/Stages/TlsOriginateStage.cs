@@ -45,7 +45,7 @@ internal sealed class TlsOriginateStage(UpstreamConfig upstream, UpstreamTlsClie
                 ? (check.Result, check.Reason!)
                 : deadline.IsCancellationRequested
                     ? (TlsHandshakeResult.Timeout, $"no handshake within connect_timeout ({Stopwatch.GetElapsedTime(started).TotalMilliseconds + dial.ConnectElapsed.TotalMilliseconds:0} ms)")
-                    : TlsHandshakeResults.Classify(e);
+                    : TlsHandshakeResults.Classify(e, check.CertificateSeen);
             metrics.TlsHandshakes.On(TlsSide.Upstream, result);
             Log.UpstreamTlsFailed(logger, connection.Server.Name, upstream.Display, host, TlsHandshakeResults.Label(result), reason);
             return ConnectionOutcome.TlsUpstreamFailed;
