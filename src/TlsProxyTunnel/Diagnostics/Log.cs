@@ -79,6 +79,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 62, Level = LogLevel.Warning, Message = "Server {Server}: TLS handshake with upstream {Upstream} (server name {ServerName}) failed: {Result}: {Reason}")]
     public static partial void UpstreamTlsFailed(ILogger logger, string server, string upstream, string serverName, string result, string reason);
 
+    [LoggerMessage(EventId = 63, Level = LogLevel.Warning, Message = "Server {Server}: upstream {Upstream} ended the TLS session with an alert: {Alert}")]
+    public static partial void UpstreamTlsAlert(ILogger logger, string server, string upstream, string alert);
+
+    [LoggerMessage(EventId = 64, Level = LogLevel.Warning, Message = "Server {Server}: client {Client} ended the TLS session with an alert: {Alert}")]
+    public static partial void ClientTlsAlert(ILogger logger, string server, string client, string alert);
+
     [LoggerMessage(EventId = 36, Level = LogLevel.Information, Message = "Load fell to {Live} connections: returned memory to the OS (resident {BeforeMiB} MiB -> {AfterMiB} MiB)")]
     public static partial void MemoryTrimmed(ILogger logger, int live, long beforeMiB, long afterMiB);
 }

@@ -224,7 +224,13 @@ internal static class DuplexRelay
                 }
                 catch (Exception e) when (LegErrors.IsTransport(e))
                 {
-                    return LegErrors.IsAborted(e) ? PumpResult.Aborted : PumpResult.ReadFailed;
+                    if (LegErrors.IsAborted(e))
+                    {
+                        return PumpResult.Aborted;
+                    }
+
+                    from.NoteReadFailure(e);
+                    return PumpResult.ReadFailed;
                 }
 
                 if (read == 0)

@@ -23,6 +23,9 @@ internal interface IConnectionLeg : IDisposable
 
     /// <summary>Ends this direction: close_notify for TLS, then FIN.</summary>
     ValueTask ShutdownSendAsync();
+
+    /// <summary>A read failed with <paramref name="error"/>; a TLS leg keeps the peer's alert for the outcome and the log.</summary>
+    void NoteReadFailure(Exception error);
 }
 
 /// <summary>A plain TCP leg.</summary>
@@ -39,6 +42,11 @@ internal sealed class SocketLeg(Socket socket) : IConnectionLeg
     {
         Socket.Shutdown(SocketShutdown.Send);
         return ValueTask.CompletedTask;
+    }
+
+    public void NoteReadFailure(Exception error)
+    {
+        // A reset is all a socket can say; the relay's blame already tells it.
     }
 
     public void Dispose() => Socket.Dispose();

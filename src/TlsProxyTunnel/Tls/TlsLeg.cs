@@ -11,6 +11,18 @@ internal sealed class TlsLeg(Socket socket, SslStream stream) : IConnectionLeg
 
     public SslStream Stream { get; } = stream;
 
+    /// <summary>The TLS alert the peer ended the session with (a TLS 1.3 server refuses a client certificate only after the handshake); null when none.</summary>
+    public string? Alert { get; private set; }
+
+    public void NoteReadFailure(Exception error)
+    {
+        var text = TlsHandshakeResults.Describe(error);
+        if (text.Contains(" alert ", StringComparison.Ordinal))
+        {
+            Alert = text;
+        }
+    }
+
     // SslStream supports zero-byte reads: it waits on the socket without renting its record buffer, so an idle
     // TLS leg holds no buffer either.
     public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => Stream.ReadAsync(buffer, ct);

@@ -4,6 +4,7 @@ using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Relay;
 using TlsProxyTunnel.Runtime;
+using TlsProxyTunnel.Tls;
 using TlsProxyTunnel.Upstreams.Stages;
 
 namespace TlsProxyTunnel.Upstreams;
@@ -65,6 +66,18 @@ internal sealed class TcpUpstream(UpstreamConfig config, IReadOnlyList<IUpstream
             ? new SendStallWatch(writeTimeout, () => connection.Abort(ConnectionOutcome.WriteTimeout))
             : null;
         var result = await DuplexRelay.RunAsync(client, upstream, connection.Counters, connection.Cut, stall);
+        if (result == RelayResult.UpstreamFailed && upstream is TlsLeg { Alert: { } alert })
+        {
+            Log.UpstreamTlsAlert(logger, connection.Server.Name, config.Display, alert);
+            return ConnectionOutcome.TlsUpstreamFailed;
+        }
+
+        if (result == RelayResult.ClientFailed && client is TlsLeg { Alert: { } clientAlert })
+        {
+            Log.ClientTlsAlert(logger, connection.Server.Name, connection.RemoteEndPoint?.ToString() ?? "-", clientAlert);
+            return ConnectionOutcome.TlsClientFailed;
+        }
+
         return result switch
         {
             RelayResult.Completed => ConnectionOutcome.Completed,
