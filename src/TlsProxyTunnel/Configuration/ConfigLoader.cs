@@ -9,7 +9,8 @@ namespace TlsProxyTunnel.Configuration;
 /// </summary>
 internal static class ConfigLoader
 {
-    public static ConfigLoadResult Load(string path, Func<string, string?> environment)
+    /// <param name="time">The clock certificates' expiry is checked against; the system's when null.</param>
+    public static ConfigLoadResult Load(string path, Func<string, string?> environment, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         string? text;
@@ -34,7 +35,7 @@ internal static class ConfigLoader
             return new ConfigLoadResult(null, diagnostics.Items, diagnostics.ErrorCount);
         }
 
-        return LoadText(text, path, environment);
+        return LoadText(text, path, environment, time);
     }
 
     /// <summary>Far above any real configuration; a bound so a wrong path (a log, a disk image) cannot exhaust memory.</summary>
@@ -68,7 +69,9 @@ internal static class ConfigLoader
     /// <param name="yaml">The file's contents.</param>
     /// <param name="displayPath">The name diagnostics and <see cref="ProxyConfig.SourcePath"/> use.</param>
     /// <param name="environment">Variable lookup for <c>$VAR</c> expansion; null means unset.</param>
-    public static ConfigLoadResult LoadText(string yaml, string displayPath, Func<string, string?> environment)
+    /// <param name="time">The clock certificates' expiry is checked against; the system's when null.</param>
+    /// <param name="baseDirectory">What relative certificate and key paths resolve against; the directory of <paramref name="displayPath"/> when null.</param>
+    public static ConfigLoadResult LoadText(string yaml, string displayPath, Func<string, string?> environment, TimeProvider? time = null, string? baseDirectory = null)
     {
         ArgumentNullException.ThrowIfNull(yaml);
         ArgumentNullException.ThrowIfNull(environment);
@@ -79,8 +82,24 @@ internal static class ConfigLoader
             return new ConfigLoadResult(null, diagnostics.Items, diagnostics.ErrorCount);
         }
 
-        var mapped = ConfigMapper.Map(tree.Root, displayPath, diagnostics);
+        var mapped = ConfigMapper.Map(tree.Root, displayPath, diagnostics, baseDirectory ?? DirectoryOf(displayPath), time ?? TimeProvider.System);
         ConfigValidator.Validate(mapped, diagnostics);
         return new ConfigLoadResult(diagnostics.HasErrors ? null : mapped.Config, diagnostics.Items, diagnostics.ErrorCount);
+    }
+
+    /// <summary>
+    /// The directory of the configuration file as given (a symlink's own directory, not its target's: a Kubernetes
+    /// ConfigMap mounts the file and its certificates side by side through links).
+    /// </summary>
+    private static string DirectoryOf(string path)
+    {
+        try
+        {
+            return Path.GetDirectoryName(Path.GetFullPath(path)) ?? Directory.GetCurrentDirectory();
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException or IOException)
+        {
+            return Directory.GetCurrentDirectory();
+        }
     }
 }

@@ -15,7 +15,10 @@ internal sealed class ConfigMapper
         ["version", "log", "log-format", "servers", "upstream", "via", "shutdown_timeout", "resolver"];
 
     internal static readonly IReadOnlyList<string> ServerKeys =
-        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout"];
+        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls"];
+
+    /// <summary>The mapping form of an upstream; a plain string is its <c>address</c> alone.</summary>
+    internal static readonly IReadOnlyList<string> UpstreamKeys = ["address", "connect_timeout", "tls"];
 
     internal static readonly IReadOnlyList<string> ResolverKeys = ["nameservers", "min_ttl", "max_ttl", "timeout", "stale_for"];
 
@@ -41,13 +44,15 @@ internal sealed class ConfigMapper
     private readonly DiagnosticBag _diagnostics;
     private readonly ValueReader _values;
     private readonly ViaReader _vias;
+    private readonly TlsReader _tls;
 
-    private ConfigMapper(string path, DiagnosticBag diagnostics)
+    private ConfigMapper(string path, DiagnosticBag diagnostics, string baseDirectory, TimeProvider time)
     {
         _path = path;
         _diagnostics = diagnostics;
         _values = new ValueReader(diagnostics);
         _vias = new ViaReader(_values);
+        _tls = new TlsReader(_values, baseDirectory, time);
     }
 
     /// <param name="Where">The listen entry's position.</param>
@@ -65,7 +70,10 @@ internal sealed class ConfigMapper
     private readonly List<UpstreamReference> _references = [];
     private readonly Dictionary<string, Mark> _userUpstreams = new(StringComparer.Ordinal);
 
-    public static Mapped Map(ConfigNode? root, string path, DiagnosticBag diagnostics) => new ConfigMapper(path, diagnostics).Map(root);
+    /// <param name="baseDirectory">What relative file paths (certificates, keys) resolve against: the configuration file's directory.</param>
+    /// <param name="time">The clock certificates' expiry is checked against.</param>
+    public static Mapped Map(ConfigNode? root, string path, DiagnosticBag diagnostics, string baseDirectory, TimeProvider time) =>
+        new ConfigMapper(path, diagnostics, baseDirectory, time).Map(root);
 
     private Mapped Map(ConfigNode? root)
     {
@@ -124,6 +132,7 @@ internal sealed class ConfigMapper
             Resolver = resolver,
             Servers = servers,
             Upstreams = upstreams,
+            CertificateFiles = [.. _tls.Files],
         };
         return Result(config);
     }
@@ -165,22 +174,55 @@ internal sealed class ConfigMapper
             }
 
             _userUpstreams[name] = entry.Key.Start;
-            if (_values.Scalar($"upstream.{DiagnosticText.Printable(name)}", entry.Value, $"a URL ({UpstreamUrlParser.AcceptedForms})") is not { } url)
+            if ((entry.Value is ConfigMapping ? ReadUpstreamMapping(name, entry.Value) : ReadAddress(name, entry.Value)) is { } upstream)
             {
-                continue;
+                upstreams[name] = upstream;
             }
-
-            var error = UpstreamUrlParser.Parse(url.Value.Trim(), out var family, out var host, out var port, url.Echo);
-            if (error is not null)
-            {
-                _diagnostics.Error(url.Start, $"upstream {DiagnosticText.Quote(name)}: {url.Shown} is not valid: {error}");
-                continue;
-            }
-
-            upstreams[name] = new UpstreamConfig { Name = name, Kind = UpstreamKind.Tcp, Host = host, Port = port, Family = family, Display = url.Raw };
         }
 
         return upstreams;
+    }
+
+    /// <summary>An upstream's URL (the plain form, or the mapping form's <c>address</c>).</summary>
+    private UpstreamConfig? ReadAddress(string name, ConfigNode node)
+    {
+        if (_values.Scalar($"upstream.{DiagnosticText.Printable(name)}", node, $"a URL ({UpstreamUrlParser.AcceptedForms}) or a mapping with 'address'") is not { } url)
+        {
+            return null;
+        }
+
+        var error = UpstreamUrlParser.Parse(url.Value.Trim(), out var family, out var host, out var port, url.Echo);
+        if (error is not null)
+        {
+            _diagnostics.Error(url.Start, $"upstream {DiagnosticText.Quote(name)}: {url.Shown} is not valid: {error}");
+            return null;
+        }
+
+        return new UpstreamConfig { Name = name, Kind = UpstreamKind.Tcp, Host = host, Port = port, Family = family, Display = url.Raw };
+    }
+
+    /// <summary><c>upstream.NAME: {address, connect_timeout, tls}</c>.</summary>
+    private UpstreamConfig? ReadUpstreamMapping(string name, ConfigNode node)
+    {
+        var what = $"upstream {DiagnosticText.Quote(name)}";
+        if (Section.Open(node, what, UpstreamKeys, _diagnostics) is not { } section)
+        {
+            return null;
+        }
+
+        UpstreamConfig? upstream = null;
+        if (section.Get("address") is { } addressNode)
+        {
+            upstream = ReadAddress(name, addressNode);
+        }
+        else
+        {
+            _diagnostics.Error(node.Start, $"{what} needs 'address': a URL ({UpstreamUrlParser.AcceptedForms})");
+        }
+
+        TimeSpan? connectTimeout = section.Get("connect_timeout") is { } timeoutNode ? _values.Duration("connect_timeout", timeoutNode) : null;
+        var tls = section.Get("tls") is { } tlsNode ? _tls.ReadUpstream(tlsNode, what) : null;
+        return upstream is null ? null : upstream with { ConnectTimeout = connectTimeout, Tls = tls };
     }
 
     private List<ServerConfig>? ReadServers(ConfigNode node)
@@ -226,6 +268,17 @@ internal sealed class ConfigMapper
         if (section.Get("tls") is { } tlsNode && _values.Bool("tls", tlsNode) is { } tls)
         {
             server = server with { Tls = tls };
+        }
+
+        if (section.Get("terminate_tls") is { } terminateNode)
+        {
+            // The hello is read (and routed on) before the handshake, as with tls: true, which it therefore implies.
+            if (section.Get("tls") is { } explicitTls && _values.Bool("tls", explicitTls) == false)
+            {
+                _diagnostics.Error(explicitTls.Start, $"'tls: false' contradicts 'terminate_tls' of {what}: terminating TLS reads the ClientHello first; remove 'tls' or set it to true");
+            }
+
+            server = server with { Tls = true, TerminateTls = _tls.ReadTerminate(terminateNode, section.Entry("terminate_tls")!.Key.Start, what) };
         }
 
         if (section.Get("default") is { } defaultNode && _values.Scalar("default", defaultNode, "a text value") is { } defaultName)
@@ -350,28 +403,9 @@ internal sealed class ConfigMapper
             return routes;
         }
 
-        var seen = new Dictionary<string, ConfigScalar>(StringComparer.Ordinal);
-        foreach (var entry in mapping.Entries)
+        foreach (var (pattern, entry) in SniPatterns.Read(mapping, "SNI key", _diagnostics))
         {
-            var key = entry.Key;
-            var pattern = HostNameRules.Normalize(key.Value);
-            var valid = pattern.StartsWith("*.", StringComparison.Ordinal)
-                ? HostNameRules.IsValid(pattern[2..])
-                : HostNameRules.IsValid(pattern);
-            if (!valid)
-            {
-                _diagnostics.Error(key.Start, $"SNI key {DiagnosticText.Quote(key.Value)} is not a valid host name or '*.suffix' wildcard");
-                continue;
-            }
-
-            if (seen.TryGetValue(pattern, out var first))
-            {
-                _diagnostics.Error(key.Start, $"SNI key {DiagnosticText.Quote(key.Value)} is the same name as {DiagnosticText.Quote(first.Value)} (line {first.Start.Line}); names are compared without case and trailing dot");
-                continue;
-            }
-
-            seen.Add(pattern, key);
-            if (ReadSniTarget(server, key.Value, entry.Value) is { } route)
+            if (ReadSniTarget(server, entry.Key.Value, entry.Value) is { } route)
             {
                 routes.Add(route with { Pattern = pattern });
             }

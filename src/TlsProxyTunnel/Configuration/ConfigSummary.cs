@@ -32,15 +32,81 @@ internal static class ConfigSummary
             {
                 output.WriteLine(string.Create(culture, $"    via: {Describe(server.Via)}"));
             }
+
+            if (server.TerminateTls is { } terminate)
+            {
+                WriteTerminate(terminate, output);
+            }
         }
 
         var user = config.Upstreams.Values.Where(u => u.Kind == UpstreamKind.Tcp).ToList();
         output.WriteLine(string.Create(culture, $"upstreams ({user.Count} defined; ban, echo and health built in):"));
         foreach (var upstream in user)
         {
-            output.WriteLine(string.Create(culture, $"  {Show(upstream.Name)}: {Show(upstream.Display)}"));
+            var timeout = upstream.ConnectTimeout is { } t ? $", connect_timeout {Duration(t)}" : "";
+            output.WriteLine(string.Create(culture, $"  {Show(upstream.Name)}: {Show(upstream.Display)}{timeout}"));
+            if (upstream.Tls is { } tls)
+            {
+                WriteOriginate(upstream, tls, output);
+            }
         }
     }
+
+    // Certificates are shown by what identifies them (subject, names, expiry), never by their keys.
+    private static void WriteTerminate(TerminateTlsSettings tls, TextWriter output)
+    {
+        var alpn = tls.Alpn.Count == 0 ? "" : $", alpn {Alpn(tls.Alpn)}";
+        output.WriteLine($"    terminate_tls: client_cert {tls.ClientCertificate.ToString().ToLowerInvariant()}{alpn}");
+        output.WriteLine($"      cert {Show(tls.Default.Display)}: {Describe(tls.Default.Certificate)}");
+        foreach (var sni in tls.Certificates)
+        {
+            output.WriteLine($"      cert for {Show(sni.Pattern)} {Show(sni.Certificate.Display)}: {Describe(sni.Certificate.Certificate)}");
+        }
+
+        if (tls.ClientCa.Count > 0)
+        {
+            output.WriteLine($"      client_ca: {Roots(tls.ClientCa)}");
+        }
+    }
+
+    private static void WriteOriginate(UpstreamConfig upstream, UpstreamTlsSettings tls, TextWriter output)
+    {
+        var name = tls.ServerNameFromClient ? "from the client's SNI"
+            : tls.ServerName is not null ? Show(tls.ServerNameWritten ?? tls.ServerName)
+            : System.Net.IPAddress.TryParse(upstream.Host, out _) ? "none (an IP address: no SNI sent)"
+            : "the address's host";
+        var alpn = tls.Alpn.Count == 0 ? "" : $", alpn {Alpn(tls.Alpn)}";
+        output.WriteLine($"    tls: verify {tls.Verify.ToString().ToLowerInvariant()}, server_name {name}{alpn}");
+        if (tls.ExtraRoots.Count > 0)
+        {
+            output.WriteLine($"      ca ({(tls.CaOnly ? "trusted alone" : "added to the system's roots")}): {Roots(tls.ExtraRoots)}");
+        }
+
+        if (tls.ClientCertificate is { } client)
+        {
+            output.WriteLine($"      client cert: {Describe(client)}");
+        }
+    }
+
+    private static string Describe(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        var names = PemFiles.Names(certificate);
+        var shown = names.Count == 0 ? "(none)" : string.Join(", ", names.Select(Show));
+        return $"subject {Show(certificate.Subject)}, names {shown}, expires {TlsReader.Date(certificate.NotAfter)}";
+    }
+
+    private static string Roots(System.Security.Cryptography.X509Certificates.X509Certificate2Collection roots) =>
+        string.Create(CultureInfo.InvariantCulture, $"{roots.Count} certificate(s): ")
+        + string.Join("; ", roots.Take(5).Select(c => $"{Show(c.Subject)} (expires {TlsReader.Date(c.NotAfter)})"))
+        + (roots.Count > 5 ? string.Create(CultureInfo.InvariantCulture, $"; and {roots.Count - 5} more") : "");
+
+    private static string Alpn(IReadOnlyList<System.Net.Security.SslApplicationProtocol> protocols) =>
+        string.Join(", ", protocols.Select(p => Show(p.ToString())));
+
+    private static string Duration(TimeSpan value) =>
+        value.Ticks % TimeSpan.TicksPerSecond == 0
+            ? string.Create(CultureInfo.InvariantCulture, $"{(long)value.TotalSeconds}s")
+            : string.Create(CultureInfo.InvariantCulture, $"{(long)value.TotalMilliseconds}ms");
 
     private static string Describe(ViaConfig via)
     {

@@ -29,6 +29,12 @@ internal sealed record ProxyConfig
 
     /// <summary>Every upstream by name, the built-ins (<c>ban</c>, <c>echo</c>, <c>health</c>) included.</summary>
     public required IReadOnlyDictionary<string, UpstreamConfig> Upstreams { get; init; }
+
+    /// <summary>
+    /// The absolute paths of the certificate, key and CA files this configuration was built from, each once: what a
+    /// reload re-reads, and what a watcher would have to watch besides the configuration file to see a rotation.
+    /// </summary>
+    public IReadOnlyList<string> CertificateFiles { get; init; } = [];
 }
 
 internal enum LogFormat

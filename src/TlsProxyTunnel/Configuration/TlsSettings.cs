@@ -33,6 +33,9 @@ internal sealed record UpstreamTlsSettings
     /// <summary>SNI sent and name checked; null means the address's host name (no SNI for an IP literal).</summary>
     public string? ServerName { get; init; }
 
+    /// <summary><see cref="ServerName"/> as written (<c>${NAME}</c>) when it came from the environment, for output; null otherwise.</summary>
+    public string? ServerNameWritten { get; init; }
+
     /// <summary><c>server_name: from_client</c>: send and check the client's SNI.</summary>
     public bool ServerNameFromClient { get; init; }
 
@@ -45,6 +48,12 @@ internal sealed record UpstreamTlsSettings
 
     /// <summary><c>cert</c> + <c>key</c>: the client certificate, with its private key; null when none.</summary>
     public X509Certificate2? ClientCertificate { get; init; }
+
+    /// <summary>
+    /// <see cref="ClientCertificate"/> with the chain from the rest of its file, built once, for
+    /// <see cref="SslClientAuthenticationOptions.ClientCertificateContext"/> (so intermediates are sent); null when none.
+    /// </summary>
+    public SslStreamCertificateContext? ClientCertificateContext { get; init; }
 
     public IReadOnlyList<SslApplicationProtocol> Alpn { get; init; } = [];
 }

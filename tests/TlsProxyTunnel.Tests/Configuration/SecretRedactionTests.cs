@@ -54,6 +54,20 @@ public sealed class SecretRedactionTests
         { "resolver.nameservers", Resolver("  nameservers: [\"${SECRET}\"]"), "10.0.0.1:Zq9Ns" },
         { "resolver.min_ttl", Resolver("  min_ttl: ${SECRET}"), "Zq9MinTtl" },
         { "resolver.stale_for", Resolver("  stale_for: ${SECRET}"), "Zq9Stale" },
+        { "upstream.address", UpstreamMapping("address: \"${SECRET}\""), "zq9scheme://example.com:1" },
+        { "upstream.connect_timeout", UpstreamMapping("address: tcp://example.com:1, connect_timeout: \"${SECRET}\""), "Zq9Timeout" },
+        { "upstream.tls.server_name", UpstreamTls("server_name: \"${SECRET}\""), "Zq9Bad!Name" },
+        { "upstream.tls.server_name: IP", UpstreamTls("server_name: \"${SECRET}\""), "10.73.91.99" },
+        { "upstream.tls.verify", UpstreamTls("verify: \"${SECRET}\""), "Zq9Verify" },
+        { "upstream.tls.ca_only", UpstreamTls("ca_only: \"${SECRET}\""), "Zq9Bool" },
+        { "upstream.tls.ca", UpstreamTls("ca: \"${SECRET}\""), "/Zq9Dir/Zq9ca.pem" },
+        { "upstream.tls.cert", UpstreamTls("cert: \"${SECRET}\""), "/Zq9Dir/Zq9client.pem" },
+        { "upstream.tls.key", UpstreamTls("cert: /nonexistent/c.pem, key: \"${SECRET}\""), "/Zq9Dir/Zq9client.key" },
+        { "upstream.tls.alpn", UpstreamTls("alpn: [\"${SECRET}\"]"), "Zq9" + new string('a', 300) },
+        { "terminate_tls.cert", Terminate("cert: \"${SECRET}\""), "/Zq9Dir/Zq9server.pem" },
+        { "terminate_tls.client_ca", Terminate("cert: /nonexistent/s.pem, client_ca: \"${SECRET}\", client_cert: require"), "Zq9Dir/ca.pem" },
+        { "terminate_tls.client_cert", Terminate("cert: /nonexistent/s.pem, client_cert: \"${SECRET}\""), "Zq9Mode" },
+        { "terminate_tls.certs.cert", Terminate("cert: /nonexistent/s.pem, certs: {a.example: {cert: \"${SECRET}\"}}"), "Zq9Dir/Zq9Wild.pem" },
     };
 
     [Theory]
@@ -101,6 +115,12 @@ public sealed class SecretRedactionTests
     private static string Via(string body) => Server($"    listen: [\"127.0.0.1:8443\"]\n    default: up\n    via:\n{body}") + "upstream:\n  up: tcp://example.com:443\n";
 
     private static string Upstream(string url) => Server("    listen: [\"127.0.0.1:8443\"]\n    default: up") + $"upstream:\n  up: \"{url}\"\n";
+
+    private static string UpstreamMapping(string body) => Server("    listen: [\"127.0.0.1:8443\"]\n    default: up") + $"upstream:\n  up: {{{body}}}\n";
+
+    private static string UpstreamTls(string body) => UpstreamMapping($"address: tcp://example.com:1, tls: {{{body}}}");
+
+    private static string Terminate(string body) => Server($"    listen: [\"127.0.0.1:8443\"]\n    terminate_tls: {{{body}}}");
 
     private static string Resolver(string body) => Server("    listen: [\"127.0.0.1:8443\"]") + $"resolver:\n{body}\n";
 }
