@@ -23,13 +23,12 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
         var outcome = ConnectionOutcome.Completed;
         try
         {
+            // Indexed: a foreach over the interface would allocate an enumerator per connection.
             ConnectionOutcome? failed = null;
-            foreach (var stage in server.ClientStages)
+            var stages = server.ClientStages;
+            for (var i = 0; i < stages.Count && failed is null; i++)
             {
-                if ((failed = await stage.RunAsync(connection)) is not null)
-                {
-                    break;
-                }
+                failed = await stages[i].RunAsync(connection);
             }
 
             if (failed is { } stopped)

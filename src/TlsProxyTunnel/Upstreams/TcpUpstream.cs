@@ -27,9 +27,10 @@ internal sealed class TcpUpstream(UpstreamConfig config, IReadOnlyList<IUpstream
     {
         var via = route.Via;
         var dial = new UpstreamDial(connection, route, config.ConnectTimeout ?? via.ConnectTimeout);
-        foreach (var stage in stages)
+        // Indexed: a foreach over the interface would allocate an enumerator per connection.
+        for (var i = 0; i < stages.Count; i++)
         {
-            if (await stage.RunAsync(dial) is { } failed)
+            if (await stages[i].RunAsync(dial) is { } failed)
             {
                 return failed;
             }

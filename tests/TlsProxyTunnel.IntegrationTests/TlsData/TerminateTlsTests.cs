@@ -150,6 +150,25 @@ public sealed class TerminateTlsTests : IDisposable
     }
 
     [Fact]
+    public async Task Server_name_from_client_forwards_the_clients_sni_to_the_upstream_and_checks_it()
+    {
+        // The upstream serves its trusted exact.test certificate only for SNI exact.test and refuses other names.
+        using var origin = await OpenSslPeer.ServerAsync(
+            "-cert", _pki.Cert("rogue"), "-key", _pki.Key("rogue"),
+            "-servername", "exact.test", "-servername_fatal", "-cert2", _pki.Cert("exact"), "-key2", _pki.Key("exact"));
+        await using var tpt = Proxy(
+            ClientCertificateMode.None,
+            upstream: InProcessTpt.Upstream("up", "127.0.0.1", origin.Port, new UpstreamTlsSettings { ServerNameFromClient = true, ExtraRoots = [_pki.LoadPublic("ca")], CaOnly = true }));
+
+        var (exitCode, output) = await Peers.SClientAsync(tpt.EndPoint("t"), "-servername", "exact.test", "-CAfile", _pki.Cert("ca"), "-verify_return_error").WaitAsync(Bound);
+        Assert.True(exitCode == 0, output);
+
+        var line = await tpt.AccessLineAsync("t").WaitAsync(Bound);
+        Assert.Contains("upstream_tls=TLSv1.3", line, StringComparison.Ordinal);
+        Assert.Equal(1, tpt.Metrics.TlsHandshakes.Count(TlsSide.Upstream, TlsHandshakeResult.Ok));
+    }
+
+    [Fact]
     public async Task Curl_without_the_required_client_certificate_is_refused()
     {
         await using var tpt = Proxy(ClientCertificateMode.Require);

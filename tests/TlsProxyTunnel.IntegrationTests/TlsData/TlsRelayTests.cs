@@ -128,12 +128,48 @@ public sealed class TlsRelayTests : IDisposable
         Assert.Contains("outcome=idle_timeout", await tpt.AccessLineAsync("t").WaitAsync(Bound), StringComparison.Ordinal);
     }
 
-    private InProcessTpt Proxy(int backendPort, TimeSpan? idle = null)
+    [Fact]
+    public async Task Write_timeout_frees_a_tls_relay_whose_client_stopped_reading()
+    {
+        await using var backend = new TlsBackend(_pki.ServerCertificate("server"), async (stream, _) =>
+        {
+            var chunk = new byte[256 * 1024];
+            while (true)
+            {
+                await stream.WriteAsync(chunk);
+            }
+        });
+        await using var tpt = Proxy(backend.Port, write: TimeSpan.FromSeconds(1));
+        using var client = await TlsClientAsync(tpt.EndPoint("t"));
+
+        // The client never reads: the socket buffers fill, tpt's send to the client stops making progress.
+        var line = await tpt.AccessLineAsync("t").WaitAsync(Bound);
+        Assert.Contains("outcome=write_timeout", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_echo_upstream_echoes_decrypted_bytes_behind_terminate_tls()
+    {
+        var server = InProcessTpt.Server("t", "echo") with { TerminateTls = new TerminateTlsSettings { Default = _pki.ServerCertificate("server") } };
+        await using var tpt = new InProcessTpt([server], new Dictionary<string, UpstreamConfig>());
+        using var client = await TlsClientAsync(tpt.EndPoint("t"));
+
+        await client.Stream.WriteAsync(Encoding.ASCII.GetBytes("echo me\n"));
+        Assert.Equal("echo me", await new StreamReader(client.Stream).ReadLineAsync().WaitAsync(Bound));
+        await client.Stream.ShutdownAsync();
+        client.Socket.Shutdown(SocketShutdown.Send);
+        var line = await tpt.AccessLineAsync("t").WaitAsync(Bound);
+        Assert.Contains("rx=8 tx=8", line, StringComparison.Ordinal);
+        Assert.Contains("outcome=completed", line, StringComparison.Ordinal);
+    }
+
+    private InProcessTpt Proxy(int backendPort, TimeSpan? idle = null, TimeSpan? write = null)
     {
         var server = InProcessTpt.Server("t", "up") with
         {
             TerminateTls = new TerminateTlsSettings { Default = _pki.ServerCertificate("server") },
             IdleTimeout = idle,
+            WriteTimeout = write ?? TimeSpan.FromSeconds(60),
         };
         var upstream = InProcessTpt.Upstream("up", "localhost", backendPort, new UpstreamTlsSettings { ExtraRoots = [_pki.LoadPublic("ca")], CaOnly = true });
         return new InProcessTpt([server], new Dictionary<string, UpstreamConfig> { ["up"] = upstream });
