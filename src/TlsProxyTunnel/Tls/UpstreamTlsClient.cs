@@ -45,8 +45,37 @@ internal sealed class UpstreamTlsClient
 
     public UpstreamTlsSettings Settings => _settings;
 
-    /// <summary>The name sent as SNI and checked: <c>server_name</c>, the client's SNI for <c>from_client</c> (when it sent one), else the address's host.</summary>
-    public string TargetHost(string? clientSni) => _settings.ServerNameFromClient && clientSni is not null ? clientSni : _defaultHost;
+    /// <summary>
+    /// The name sent as SNI and checked: <c>server_name</c>; the client's SNI for <c>from_client</c> (when it sent
+    /// one); through a via, the CONNECT target's host (the address is the proxy's, not the server's); else the
+    /// address's host.
+    /// </summary>
+    public string TargetHost(string? clientSni, string? connectAuthority)
+    {
+        if (_settings.ServerNameFromClient && clientSni is not null)
+        {
+            return clientSni;
+        }
+
+        if (_settings.ServerName is null && connectAuthority is not null)
+        {
+            return AuthorityHost(connectAuthority);
+        }
+
+        return _defaultHost;
+    }
+
+    /// <summary>The host of <c>host:port</c> or <c>[v6]:port</c> (already validated when the via was loaded).</summary>
+    internal static string AuthorityHost(string authority)
+    {
+        if (authority.StartsWith('[') && authority.IndexOf(']', StringComparison.Ordinal) is var close and > 0)
+        {
+            return authority[1..close];
+        }
+
+        var colon = authority.LastIndexOf(':');
+        return colon > 0 ? authority[..colon] : authority;
+    }
 
     public SslClientAuthenticationOptions CreateOptions(string targetHost, UpstreamCertificateCheck check) => new()
     {

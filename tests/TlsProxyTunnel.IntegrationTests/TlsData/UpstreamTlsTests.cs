@@ -44,6 +44,35 @@ public sealed class UpstreamTlsTests : IDisposable
     }
 
     [Fact]
+    public async Task Through_a_via_tls_runs_inside_the_connect_tunnel_with_the_targets_host_as_server_name()
+    {
+        // Only SNI "localhost" (the CONNECT target's host) gets the trusted certificate; the upstream's address is
+        // tinyproxy's 127.0.0.1, which must not be the name sent.
+        using var server = await OpenSslPeer.ServerAsync(
+            "-cert", _pki.Cert("rogue"), "-key", _pki.Key("rogue"),
+            "-servername", "localhost", "-servername_fatal", "-cert2", _pki.Cert("server"), "-key2", _pki.Key("server"));
+        await using var proxy = await Fixtures.TinyproxyFixture.StartAsync();
+        var target = $"localhost:{server.Port}";
+        var via = new ViaConfig { Target = target, TargetDisplay = target, ConnectTimeout = TimeSpan.FromSeconds(5) };
+        await using var tpt = new InProcessTpt(
+            [InProcessTpt.Server("s", "proxy") with { Via = via }],
+            new Dictionary<string, UpstreamConfig>
+            {
+                ["proxy"] = InProcessTpt.Upstream("proxy", "127.0.0.1", proxy.EndPoint.Port, new UpstreamTlsSettings { ExtraRoots = [_pki.LoadPublic("ca")], CaOnly = true }),
+            });
+
+        using var client = await ConnectAsync(tpt);
+        await client.SendAsync(Encoding.ASCII.GetBytes("through the tunnel\n"));
+        await server.WaitForLineAsync(l => l.Contains("through the tunnel", StringComparison.Ordinal)).WaitAsync(Bound);
+        await server.SendLineAsync("back through the tunnel");
+        Assert.Equal("back through the tunnel\n", await ReadAsync(client, "back through the tunnel\n".Length));
+        client.Shutdown(SocketShutdown.Send);
+        var line = await tpt.AccessLineAsync("s").WaitAsync(Bound);
+        Assert.Contains($"CONNECT {target}", line, StringComparison.Ordinal);
+        Assert.Contains("upstream_tls=TLSv1.3", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_ip_literal_address_is_checked_against_the_certificates_ip_addresses()
     {
         using var server = await OpenSslPeer.ServerAsync("-cert", _pki.Cert("server"), "-key", _pki.Key("server"), "-Verify", "1", "-CAfile", _pki.Cert("clientca"));

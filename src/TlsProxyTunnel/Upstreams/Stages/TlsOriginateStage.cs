@@ -24,7 +24,7 @@ internal sealed class TlsOriginateStage(UpstreamConfig upstream, UpstreamTlsClie
         var inner = new PrefixedStream(socket, dial.Leftover);
         dial.Leftover = ReadOnlyMemory<byte>.Empty;
         var stream = new SslStream(inner, leaveInnerStreamOpen: false);
-        var host = client.TargetHost(connection.Sni);
+        var host = client.TargetHost(connection.Sni, dial.Authority);
         var check = new UpstreamCertificateCheck(client.Settings, host);
         var budget = dial.ConnectTimeout - dial.ConnectElapsed;
         var started = Stopwatch.GetTimestamp();
