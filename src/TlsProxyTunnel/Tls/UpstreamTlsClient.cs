@@ -24,10 +24,9 @@ internal sealed class UpstreamTlsClient
 
         // An IP literal as host: .NET sends no SNI for it and checks the certificate's IP addresses instead.
         _defaultHost = _settings.ServerName ?? upstream.Host;
-        if (_settings.ClientCertificate is { } certificate)
-        {
-            _clientCertificate = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true);
-        }
+        // The loader builds the context with the intermediates from the certificate's file, so they are sent too.
+        _clientCertificate = _settings.ClientCertificateContext
+            ?? (_settings.ClientCertificate is { } certificate ? SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true) : null);
 
         if (_settings.CaOnly)
         {
@@ -65,6 +64,25 @@ internal sealed class UpstreamTlsClient
         return _defaultHost;
     }
 
+    /// <summary>
+    /// <see cref="TargetHost"/> as safe to log: a value that came from the environment is shown as written
+    /// (<c>${NAME}</c>, or the upstream's address as written), never expanded.
+    /// </summary>
+    public string TargetHostDisplay(string? clientSni, string? connectAuthorityDisplay, string upstreamDisplay)
+    {
+        if (_settings.ServerNameFromClient && clientSni is not null)
+        {
+            return clientSni;
+        }
+
+        if (_settings.ServerName is { } name)
+        {
+            return _settings.ServerNameWritten ?? name;
+        }
+
+        return connectAuthorityDisplay is not null ? $"host of {connectAuthorityDisplay}" : $"host of {upstreamDisplay}";
+    }
+
     /// <summary>The host of <c>host:port</c> or <c>[v6]:port</c> (already validated when the via was loaded).</summary>
     internal static string AuthorityHost(string authority)
     {
@@ -91,7 +109,9 @@ internal sealed class UpstreamTlsClient
 /// The upstream certificate check of one handshake, per <c>verify</c>, <c>ca</c> and <c>ca_only</c>; remembers which
 /// check failed so that the log and the metric can say so (OpenSSL only reports "certificate verify failed").
 /// </summary>
-internal sealed class UpstreamCertificateCheck(UpstreamTlsSettings settings, string targetHost)
+/// <param name="settings">The upstream's TLS settings.</param>
+/// <param name="targetHostDisplay">The name checked, as safe to log (see <see cref="UpstreamTlsClient.TargetHostDisplay"/>).</param>
+internal sealed class UpstreamCertificateCheck(UpstreamTlsSettings settings, string targetHostDisplay)
 {
     private static readonly Oid ServerAuthentication = new("1.3.6.1.5.5.7.3.1");
 
@@ -123,7 +143,7 @@ internal sealed class UpstreamCertificateCheck(UpstreamTlsSettings settings, str
 
         if (settings.Verify == TlsVerifyMode.Full && (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
         {
-            return Fail(TlsHandshakeResult.NameMismatch, $"certificate {PeerText.Printable(certificate.Subject)} does not name '{targetHost}'");
+            return Fail(TlsHandshakeResult.NameMismatch, $"certificate {PeerText.Printable(certificate.Subject)} does not name '{targetHostDisplay}'");
         }
 
         return true;

@@ -74,6 +74,35 @@ public sealed class TlsEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task A_server_name_from_the_environment_is_logged_as_written_never_expanded()
+    {
+        using var server = await OpenSslPeer.ServerAsync("-cert", _pki.Cert("server"), "-key", _pki.Key("server"));
+        using var config = new TempConfig($$"""
+            version: 2
+            servers:
+              s:
+                listen: ["127.0.0.1:0"]
+                default: hub
+            upstream:
+              hub:
+                address: "tcp://localhost:{{server.Port}}"
+                tls:
+                  server_name: ${HUB_NAME}
+                  ca: {{_pki.Cert("ca")}}
+            """);
+        await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 1, environment: new Dictionary<string, string?> { ["HUB_NAME"] = "secret-name.test" });
+
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(tpt.EndPoint("s")).WaitAsync(Bound);
+        await UpstreamTlsTests.AssertClosedAsync(client);
+        var line = await tpt.WaitForLineAsync(l => l.Contains("TLS handshake with upstream", StringComparison.Ordinal));
+        Assert.Contains("(server name ${HUB_NAME}) failed: name_mismatch", line, StringComparison.Ordinal);
+        Assert.Contains("does not name '${HUB_NAME}'", line, StringComparison.Ordinal);
+        await tpt.WaitForLineAsync(l => l.Contains("outcome=tls_upstream_failed", StringComparison.Ordinal));
+        Assert.DoesNotContain("secret-name", tpt.AllOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_upstream_with_default_tls_settings_sends_and_checks_localhost_and_a_wrong_server_name_is_refused()
     {
         using var server = await OpenSslPeer.ServerAsync(

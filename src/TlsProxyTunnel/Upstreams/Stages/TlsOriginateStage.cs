@@ -25,7 +25,8 @@ internal sealed class TlsOriginateStage(UpstreamConfig upstream, UpstreamTlsClie
         dial.Leftover = ReadOnlyMemory<byte>.Empty;
         var stream = new SslStream(inner, leaveInnerStreamOpen: false);
         var host = client.TargetHost(connection.Sni, dial.Authority);
-        var check = new UpstreamCertificateCheck(client.Settings, host);
+        var hostDisplay = client.TargetHostDisplay(connection.Sni, dial.AuthorityDisplay, upstream.Display);
+        var check = new UpstreamCertificateCheck(client.Settings, hostDisplay);
         var budget = dial.ConnectTimeout - dial.ConnectElapsed;
         var started = Stopwatch.GetTimestamp();
         using var deadline = new CancellationTokenSource(budget > MinimumHandshakeTime ? budget : MinimumHandshakeTime);
@@ -47,7 +48,7 @@ internal sealed class TlsOriginateStage(UpstreamConfig upstream, UpstreamTlsClie
                     ? (TlsHandshakeResult.Timeout, $"no handshake within connect_timeout ({Stopwatch.GetElapsedTime(started).TotalMilliseconds + dial.ConnectElapsed.TotalMilliseconds:0} ms)")
                     : TlsHandshakeResults.Classify(e, check.CertificateSeen);
             metrics.TlsHandshakes.On(TlsSide.Upstream, result);
-            Log.UpstreamTlsFailed(logger, connection.Server.Name, upstream.Display, host, TlsHandshakeResults.Label(result), reason);
+            Log.UpstreamTlsFailed(logger, connection.Server.Name, upstream.Display, hostDisplay, TlsHandshakeResults.Label(result), reason);
             return ConnectionOutcome.TlsUpstreamFailed;
         }
 
