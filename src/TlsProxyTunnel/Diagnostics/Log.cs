@@ -79,6 +79,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 62, Level = LogLevel.Warning, Message = "Server {Server}: TLS handshake with upstream {Upstream} (server name {ServerName}) failed: {Result}: {Reason}")]
     public static partial void UpstreamTlsFailed(ILogger logger, string server, string upstream, string serverName, string result, string reason);
 
+    [LoggerMessage(EventId = 65, Level = LogLevel.Debug, Message = "Server {Server}: client {Client} (sni {Sni}) went away during the TLS handshake: {Reason}")]
+    public static partial void ClientLeftHandshake(ILogger logger, string server, string client, string sni, string reason);
+
     [LoggerMessage(EventId = 63, Level = LogLevel.Warning, Message = "Server {Server}: upstream {Upstream} ended the TLS session with an alert: {Alert}")]
     public static partial void UpstreamTlsAlert(ILogger logger, string server, string upstream, string alert);
 

@@ -59,6 +59,21 @@ internal static class LegErrors
     public static bool IsTransport(Exception e) =>
         e is SocketException or IOException or ObjectDisposedException or System.Security.Authentication.AuthenticationException or OperationCanceledException;
 
+    /// <summary>The peer closed or reset the connection: nothing about the connection's settings failed.</summary>
+    public static bool IsPeerGone(Exception e)
+    {
+        for (var current = (Exception?)e; current is not null; current = current.InnerException)
+        {
+            if (current is SocketException { SocketErrorCode: SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown }
+                || (current is IOException && current.InnerException is null && current.Message.Contains("unexpected EOF", StringComparison.OrdinalIgnoreCase)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>The socket was closed under the operation (abort, shutdown, the other side's failure).</summary>
     public static bool IsAborted(Exception e)
     {

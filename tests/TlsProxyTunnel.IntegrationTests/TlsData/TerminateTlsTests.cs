@@ -110,6 +110,26 @@ public sealed class TerminateTlsTests : IDisposable
     }
 
     [Fact]
+    public async Task A_client_that_leaves_during_the_handshake_is_counted_but_not_warned_about()
+    {
+        await using var tpt = Proxy(ClientCertificateMode.None);
+        var hello = await OpenSsl.CaptureClientHelloAsync("exact.test").WaitAsync(Bound);
+
+        using (var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await client.ConnectAsync(tpt.EndPoint("t")).WaitAsync(Bound);
+            await client.SendAsync(hello);
+            client.Shutdown(SocketShutdown.Send);
+        }
+
+        Assert.Contains("outcome=tls_client_failed", await tpt.AccessLineAsync("t").WaitAsync(Bound), StringComparison.Ordinal);
+        Assert.Equal(1, tpt.Metrics.TlsHandshakes.Count(TlsSide.Client, TlsHandshakeResult.Error));
+
+        // A health check of a load balancer does this every few seconds: no check failed, so no warning.
+        Assert.DoesNotContain(tpt.Lines.Snapshot(), l => l.Contains("TLS handshake with client", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_client_with_no_shared_protocol_version_is_a_protocol_failure()
     {
         await using var tpt = Proxy(ClientCertificateMode.None);

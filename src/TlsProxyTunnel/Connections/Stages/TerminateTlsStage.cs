@@ -42,6 +42,14 @@ internal sealed class TerminateTlsStage(ServerTlsTerminator terminator, ProxyMet
                     ? (TlsHandshakeResult.Timeout, $"no handshake within client_hello_timeout ({connection.Server.Config.ClientHelloTimeout.TotalMilliseconds:0} ms)")
                     : TlsHandshakeResults.Classify(e, certificateSeen: false);
             metrics.TlsHandshakes.On(TlsSide.Client, result);
+            if (result == TlsHandshakeResult.Error && LegErrors.IsPeerGone(e))
+            {
+                // Probes that close right after their side of the handshake (load-balancer TLS checks, openssl
+                // s_time) do this all day: no check failed, so no warning per probe.
+                Log.ClientLeftHandshake(logger, connection.Server.Name, connection.RemoteEndPoint?.ToString() ?? "-", connection.Sni ?? "-", reason);
+                return ConnectionOutcome.TlsClientFailed;
+            }
+
             Log.ClientTlsFailed(logger, connection.Server.Name, connection.RemoteEndPoint?.ToString() ?? "-", connection.Sni ?? "-", TlsHandshakeResults.Label(result), reason);
             return ConnectionOutcome.TlsClientFailed;
         }
