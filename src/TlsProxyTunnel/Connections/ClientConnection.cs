@@ -3,18 +3,39 @@ using System.Net.Sockets;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Relay;
 using TlsProxyTunnel.Runtime;
+using TlsProxyTunnel.Tls;
 
 namespace TlsProxyTunnel.Connections;
 
 /// <summary>One accepted client and everything the access log says about it.</summary>
-internal sealed class ClientConnection(Socket client, RuntimeServer server, ListenAddress listen, long id)
+internal sealed class ClientConnection(Socket client, RuntimeServer server, ListenAddress listen, long id) : IDisposable
 {
     private Socket? _upstream;
+    private IConnectionLeg? _upstreamLeg;
     private int _aborted;
 
     public long Id { get; } = id;
 
+    /// <summary>The client's socket; once <c>terminate_tls</c> has run, its bytes are ciphertext: use <see cref="ClientLeg"/>.</summary>
     public Socket Client { get; } = client;
+
+    /// <summary>The client leg the relay reads and writes: the socket, or the TLS stream over it after termination.</summary>
+    public IConnectionLeg ClientLeg { get; private set; } = new SocketLeg(client);
+
+    /// <summary>The upstream leg once the upstream pipeline has built it (socket, then perhaps TLS over it); null before.</summary>
+    public IConnectionLeg? UpstreamLeg => _upstreamLeg;
+
+    /// <summary>How reading the ClientHello ended (<see cref="HelloReadOutcome.NotRead"/> when the server does not read one).</summary>
+    public HelloReadOutcome Hello { get; set; }
+
+    /// <summary>The route taken; null until routed (or when the hello failed).</summary>
+    public Route? Route { get; set; }
+
+    /// <summary>The terminated session's parameters, for the access log; null when tpt did not terminate TLS.</summary>
+    public TlsSessionInfo? ClientTls { get; set; }
+
+    /// <summary>The TLS version spoken with the upstream, for the access log; null when tpt did not originate TLS.</summary>
+    public string? UpstreamTlsVersion { get; set; }
 
     public EndPoint? RemoteEndPoint { get; } = client.RemoteEndPoint;
 
@@ -51,6 +72,22 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
         }
     }
 
+    /// <summary>
+    /// The bytes read so far were consumed here (by the server handshake) and must not be replayed. With
+    /// <paramref name="release"/> false the buffer still backs unread bytes and stays until <see cref="ReleaseInitialBytes"/>.
+    /// </summary>
+    public void ConsumeInitialBytes(bool release)
+    {
+        if (release)
+        {
+            ReleaseInitialBytes();
+        }
+        else
+        {
+            InitialBytes = ReadOnlyMemory<byte>.Empty;
+        }
+    }
+
     public string? Sni { get; set; }
 
     /// <summary>The address actually connected to (upstream or proxy), for the access log.</summary>
@@ -65,11 +102,18 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     public void AttachUpstream(Socket upstream)
     {
         _upstream = upstream;
+        _upstreamLeg = new SocketLeg(upstream);
         if (IsAborted)
         {
             Reset(upstream);
         }
     }
+
+    /// <summary>The upstream leg now speaks TLS over the socket given to <see cref="AttachUpstream"/>.</summary>
+    public void UpgradeUpstream(IConnectionLeg leg) => _upstreamLeg = leg;
+
+    /// <summary>The client leg now speaks TLS over <see cref="Client"/>.</summary>
+    public void UpgradeClient(IConnectionLeg leg) => ClientLeg = leg;
 
     /// <summary>Cuts both sockets with RST; pending operations complete at once. Safe to call from any thread, any number of times.</summary>
     public void Abort() => Abort(ConnectionOutcome.Aborted);
@@ -103,10 +147,21 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
         }
     }
 
+    public void Dispose() => Close();
+
+    /// <summary>Closes both legs; safe to call more than once.</summary>
     public void Close()
     {
-        Client.Dispose();
-        _upstream?.Dispose();
+        // A TLS leg disposes its stream (its buffers go back to the pool) and then its socket.
+        ClientLeg.Dispose();
+        if (_upstreamLeg is { } leg)
+        {
+            leg.Dispose();
+        }
+        else
+        {
+            _upstream?.Dispose();
+        }
     }
 
     private static void Reset(Socket socket)

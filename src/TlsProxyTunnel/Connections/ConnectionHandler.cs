@@ -5,7 +5,10 @@ using TlsProxyTunnel.Runtime;
 
 namespace TlsProxyTunnel.Connections;
 
-/// <summary>One connection from admission to close: read the hello, route, hand over to the upstream, account.</summary>
+/// <summary>
+/// One connection from admission to close: the server's client stages (read the hello, route, terminate TLS),
+/// then the route's upstream, then the accounting.
+/// </summary>
 internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logger)
 {
     public async Task RunAsync(ClientConnection connection, ListenerMetrics listenerMetrics)
@@ -16,24 +19,24 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
         listenerMetrics.Enter();
         server.Metrics.OnAccepted();
 
-        var hello = default(HelloReadResult);
-        Route? route = null;
         Timer? idleTimer = null;
         var outcome = ConnectionOutcome.Completed;
         try
         {
-            if (config.Tls)
+            // Indexed: a foreach over the interface would allocate an enumerator per connection.
+            ConnectionOutcome? failed = null;
+            var stages = server.ClientStages;
+            for (var i = 0; i < stages.Count && failed is null; i++)
             {
-                hello = await ClientHelloReader.ReadAsync(connection.Client, config.ClientHelloMaxBytes, config.ClientHelloTimeout, server.Router);
-                connection.SetInitialBytes(hello.Buffer, hello.Length);
-                connection.Sni = hello.Sni;
+                failed = await stages[i].RunAsync(connection);
             }
 
-            server.Metrics.OnHelloOutcome(hello.Outcome, Stopwatch.GetElapsedTime(connection.StartTimestamp));
-            if (hello.Outcome == HelloReadOutcome.Sni || HelloReadOutcomes.RoutesToDefault(hello.Outcome))
+            if (failed is { } stopped)
             {
-                route = server.Select(connection.Sni);
-                route.Metrics.OnTaken();
+                outcome = stopped;
+            }
+            else if (connection.Route is { } route)
+            {
                 if (config.IdleTimeout is { } idle)
                 {
                     var period = TimeSpan.FromMilliseconds(Math.Clamp(idle.TotalMilliseconds / 4, 20, 1000));
@@ -42,14 +45,10 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
 
                 outcome = await route.Upstream.ServeAsync(connection, route);
             }
-            else
-            {
-                outcome = hello.Outcome == HelloReadOutcome.ClientClosed && connection.IsAborted ? ConnectionOutcome.Aborted : ConnectionOutcome.HelloFailed;
-            }
         }
         catch (Exception e)
         {
-            // Upstreams return outcomes; reaching here is a bug, and it must cost one connection, not the process.
+            // Stages and upstreams return outcomes; reaching here is a bug, and it must cost one connection, not the process.
             Log.ConnectionCrashed(logger, connection.Id, e);
             outcome = ConnectionOutcome.ClientError;
         }
@@ -78,25 +77,60 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
             server.Metrics.OnClosed(outcome, connection.Counters.FromClient, connection.Counters.ToClient, duration);
             if (logger.IsEnabled(LogLevel.Information))
             {
-                Log.Access(
-                    logger,
-                    connection.RemoteEndPoint?.ToString() ?? "-",
-                    server.Name,
-                    connection.Listen.Text,
-                    connection.Sni ?? "-",
-                    HelloReadOutcomes.Label(hello.Outcome),
-                    route?.Name ?? "-",
-                    route?.Upstream.Name ?? "-",
-                    connection.UpstreamAddress ?? "-",
-                    connection.Counters.FromClient,
-                    connection.Counters.ToClient,
-                    (long)duration.TotalMilliseconds,
-                    ConnectionOutcomes.Label(outcome));
+                LogAccess(connection, outcome, duration);
             }
 
             tracker.Remove(connection);
         }
     }
+
+    private void LogAccess(ClientConnection connection, ConnectionOutcome outcome, TimeSpan duration)
+    {
+        var route = connection.Route;
+        if (connection.ClientTls is null && connection.UpstreamTlsVersion is null)
+        {
+            // Connections tpt did not decrypt keep the line they always had.
+            Log.Access(
+                logger,
+                connection.RemoteEndPoint?.ToString() ?? "-",
+                connection.Server.Name,
+                connection.Listen.Text,
+                connection.Sni ?? "-",
+                HelloReadOutcomes.Label(connection.Hello),
+                route?.Name ?? "-",
+                route?.Upstream.Name ?? "-",
+                connection.UpstreamAddress ?? "-",
+                connection.Counters.FromClient,
+                connection.Counters.ToClient,
+                (long)duration.TotalMilliseconds,
+                ConnectionOutcomes.Label(outcome));
+            return;
+        }
+
+        var tls = connection.ClientTls;
+        Log.AccessTls(
+            logger,
+            connection.RemoteEndPoint?.ToString() ?? "-",
+            connection.Server.Name,
+            connection.Listen.Text,
+            connection.Sni ?? "-",
+            HelloReadOutcomes.Label(connection.Hello),
+            route?.Name ?? "-",
+            route?.Upstream.Name ?? "-",
+            connection.UpstreamAddress ?? "-",
+            connection.Counters.FromClient,
+            connection.Counters.ToClient,
+            (long)duration.TotalMilliseconds,
+            ConnectionOutcomes.Label(outcome),
+            tls?.Version ?? "-",
+            tls?.Cipher ?? "-",
+            tls?.Alpn ?? "-",
+            tls?.ClientCertificate is { } subject ? Quote(subject) : "-",
+            connection.UpstreamTlsVersion ?? "-");
+    }
+
+    /// <summary>A certificate subject has spaces and commas; quoted, the line still splits on spaces.</summary>
+    private static string Quote(string subject) => "\"" + Tls.PeerText.Printable(subject).Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
 
     private sealed class IdleWatch(ClientConnection connection, long idleMs)
     {

@@ -24,6 +24,12 @@ internal enum ConnectionOutcome
     /// <summary>No CONNECT target could be derived (use_sni_as_target without a valid SNI and no static target).</summary>
     NoTarget,
 
+    /// <summary>The TLS handshake with the client (<c>terminate_tls</c>) failed: see <c>tpt_tls_handshakes_total{side="client"}</c>.</summary>
+    TlsClientFailed,
+
+    /// <summary>The TLS handshake with the upstream (<c>upstream.NAME.tls</c>) failed: untrusted, name mismatch, timeout, protocol.</summary>
+    TlsUpstreamFailed,
+
     /// <summary>The client reset or errored while relaying.</summary>
     ClientError,
 
@@ -53,6 +59,8 @@ internal static class ConnectionOutcomes
         ConnectionOutcome.ProxyRefused => "proxy_refused",
         ConnectionOutcome.ProxyFailed => "proxy_failed",
         ConnectionOutcome.NoTarget => "no_target",
+        ConnectionOutcome.TlsClientFailed => "tls_client_failed",
+        ConnectionOutcome.TlsUpstreamFailed => "tls_upstream_failed",
         ConnectionOutcome.ClientError => "client_error",
         ConnectionOutcome.UpstreamError => "upstream_error",
         ConnectionOutcome.IdleTimeout => "idle_timeout",

@@ -67,6 +67,27 @@ internal static partial class Log
     [LoggerMessage(EventId = 19, Level = LogLevel.Error, Message = "Accept loop on {Listen} hit an unexpected error; backing off {DelayMs} ms")]
     public static partial void AcceptLoopError(ILogger logger, string listen, int delayMs, Exception exception);
 
+    // Issue #11, TLS that tpt speaks itself: an access line with the TLS fields, and one line per failed handshake
+    // naming the check that failed.
+    [LoggerMessage(EventId = 60, Level = LogLevel.Information,
+        Message = "client={Client} server={Server} listen={Listen} sni={Sni} hello={Hello} route={Route} upstream={Upstream} upstream_addr={UpstreamAddress} rx={BytesFromClient} tx={BytesToClient} duration_ms={DurationMs} outcome={Outcome} tls={TlsVersion} tls_cipher={TlsCipher} alpn={Alpn} client_cert={ClientCertificate} upstream_tls={UpstreamTls}")]
+    public static partial void AccessTls(ILogger logger, string client, string server, string listen, string sni, string hello, string route, string upstream, string upstreamAddress, long bytesFromClient, long bytesToClient, long durationMs, string outcome, string tlsVersion, string tlsCipher, string alpn, string clientCertificate, string upstreamTls);
+
+    [LoggerMessage(EventId = 61, Level = LogLevel.Warning, Message = "Server {Server}: TLS handshake with client {Client} (sni {Sni}) failed: {Result}: {Reason}")]
+    public static partial void ClientTlsFailed(ILogger logger, string server, string client, string sni, string result, string reason);
+
+    [LoggerMessage(EventId = 62, Level = LogLevel.Warning, Message = "Server {Server}: TLS handshake with upstream {Upstream} (server name {ServerName}) failed: {Result}: {Reason}")]
+    public static partial void UpstreamTlsFailed(ILogger logger, string server, string upstream, string serverName, string result, string reason);
+
+    [LoggerMessage(EventId = 65, Level = LogLevel.Debug, Message = "Server {Server}: client {Client} (sni {Sni}) went away during the TLS handshake: {Reason}")]
+    public static partial void ClientLeftHandshake(ILogger logger, string server, string client, string sni, string reason);
+
+    [LoggerMessage(EventId = 63, Level = LogLevel.Warning, Message = "Server {Server}: upstream {Upstream} ended the TLS session with an alert: {Alert}")]
+    public static partial void UpstreamTlsAlert(ILogger logger, string server, string upstream, string alert);
+
+    [LoggerMessage(EventId = 64, Level = LogLevel.Warning, Message = "Server {Server}: client {Client} ended the TLS session with an alert: {Alert}")]
+    public static partial void ClientTlsAlert(ILogger logger, string server, string client, string alert);
+
     [LoggerMessage(EventId = 36, Level = LogLevel.Information, Message = "Load fell to {Live} connections: returned memory to the OS (resident {BeforeMiB} MiB -> {AfterMiB} MiB)")]
     public static partial void MemoryTrimmed(ILogger logger, int live, long beforeMiB, long afterMiB);
 }

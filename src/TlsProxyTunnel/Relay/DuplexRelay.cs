@@ -28,11 +28,31 @@ internal static class DuplexRelay
     /// <param name="cutBoth">Resets both sockets once one side has failed; it must not record an outcome of its own,
     /// because the failing side's is the one reported.</param>
     /// <param name="stall">Watches sends that stay pending; null when write_timeout is off.</param>
-    public static async Task<RelayResult> RunAsync(Socket client, Socket upstream, RelayCounters counters, Action cutBoth, SendStallWatch? stall = null)
-    {
-        var up = PumpAsync(client, upstream, counters, PumpDirection.ToUpstream, stall);
-        var down = PumpAsync(upstream, client, counters, PumpDirection.ToClient, stall);
+    public static Task<RelayResult> RunAsync(Socket client, Socket upstream, RelayCounters counters, Action cutBoth, SendStallWatch? stall = null) =>
+        JoinAsync(
+            PumpAsync(client, upstream, counters, PumpDirection.ToUpstream, stall),
+            PumpAsync(upstream, client, counters, PumpDirection.ToClient, stall),
+            cutBoth);
 
+    /// <summary>
+    /// The same relay between legs: when both are plain sockets it is exactly the socket relay above (the fast
+    /// path: no stream in between); when either speaks TLS, bytes go through the legs' streams.
+    /// </summary>
+    public static Task<RelayResult> RunAsync(IConnectionLeg client, IConnectionLeg upstream, RelayCounters counters, Action cutBoth, SendStallWatch? stall = null)
+    {
+        if (client is SocketLeg && upstream is SocketLeg)
+        {
+            return RunAsync(client.Socket, upstream.Socket, counters, cutBoth, stall);
+        }
+
+        return JoinAsync(
+            PumpAsync(client, upstream, counters, PumpDirection.ToUpstream, stall),
+            PumpAsync(upstream, client, counters, PumpDirection.ToClient, stall),
+            cutBoth);
+    }
+
+    private static async Task<RelayResult> JoinAsync(Task<PumpResult> up, Task<PumpResult> down, Action cutBoth)
+    {
         // Whichever fails first decides the blame; the other is cut so it does not linger half-dead.
         var first = await Task.WhenAny(up, down);
         if (first.Result != PumpResult.Eof)
@@ -151,6 +171,93 @@ internal static class DuplexRelay
                 catch (ObjectDisposedException)
                 {
                     return PumpResult.Aborted;
+                }
+
+                if (direction != PumpDirection.ToClient)
+                {
+                    counters.AddFromClient(read);
+                }
+
+                if (direction != PumpDirection.ToUpstream)
+                {
+                    counters.AddToClient(read);
+                }
+
+                if (read < buffer.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
+                }
+            }
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One direction between legs, with the same rules as the socket pump: a zero-byte read first (SslStream
+    /// then waits without renting its record buffer), EOF (close_notify or FIN) passed on as close_notify + FIN.
+    /// </summary>
+    internal static async Task<PumpResult> PumpAsync(IConnectionLeg from, IConnectionLeg to, RelayCounters counters, PumpDirection direction, SendStallWatch? stall = null)
+    {
+        var slot = direction == PumpDirection.ToClient ? 1 : 0;
+        byte[]? buffer = null;
+        try
+        {
+            while (true)
+            {
+                int read;
+                try
+                {
+                    if (buffer is null)
+                    {
+                        await from.ReadAsync(Memory<byte>.Empty);
+                        buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+                    }
+
+                    read = await from.ReadAsync(buffer.AsMemory());
+                }
+                catch (Exception e) when (LegErrors.IsTransport(e))
+                {
+                    if (LegErrors.IsAborted(e))
+                    {
+                        return PumpResult.Aborted;
+                    }
+
+                    from.NoteReadFailure(e);
+                    return PumpResult.ReadFailed;
+                }
+
+                if (read == 0)
+                {
+                    try
+                    {
+                        await to.ShutdownSendAsync();
+                    }
+                    catch (Exception e) when (LegErrors.IsTransport(e))
+                    {
+                        // The other side is already gone; its own pump reports that.
+                        if (LegErrors.IsAborted(e))
+                        {
+                            return PumpResult.Aborted;
+                        }
+                    }
+
+                    return PumpResult.Eof;
+                }
+
+                try
+                {
+                    await to.WriteAsync(buffer.AsMemory(0, read), stall, slot);
+                }
+                catch (Exception e) when (LegErrors.IsTransport(e))
+                {
+                    return LegErrors.IsAborted(e) ? PumpResult.Aborted : PumpResult.WriteFailed;
                 }
 
                 if (direction != PumpDirection.ToClient)

@@ -1,4 +1,5 @@
 using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Connections.Stages;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Routing;
@@ -6,7 +7,7 @@ using TlsProxyTunnel.Routing;
 namespace TlsProxyTunnel.Runtime;
 
 /// <summary>A server as the data path sees it: immutable apart from its shared limiter and counters.</summary>
-internal sealed class RuntimeServer(ServerConfig config, SniRouter<Route> router, Route defaultRoute, ConnectionLimiter limiter, ServerMetrics metrics, bool probeOnly)
+internal sealed class RuntimeServer(ServerConfig config, SniRouter<Route> router, Route defaultRoute, ConnectionLimiter limiter, ServerMetrics metrics, bool probeOnly, IReadOnlyList<IClientStage> clientStages)
 {
     public ServerConfig Config { get; } = config;
 
@@ -32,6 +33,9 @@ internal sealed class RuntimeServer(ServerConfig config, SniRouter<Route> router
     public ConnectionLimiter Limiter { get; } = limiter;
 
     public ServerMetrics Metrics { get; } = metrics;
+
+    /// <summary>What a client goes through before its route's upstream serves it: read the hello, route, terminate TLS.</summary>
+    public IReadOnlyList<IClientStage> ClientStages { get; } = clientStages;
 
     public Route Select(string? sni)
     {

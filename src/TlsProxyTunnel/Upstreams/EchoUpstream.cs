@@ -4,22 +4,23 @@ using TlsProxyTunnel.Runtime;
 
 namespace TlsProxyTunnel.Upstreams;
 
-/// <summary>Sends back every byte received, the ClientHello too, and half-closes on EOF.</summary>
+/// <summary>Sends back every byte received, the ClientHello too, and half-closes on EOF (decrypted bytes under terminate_tls).</summary>
 internal sealed class EchoUpstream : IUpstream
 {
     public string Name => "echo";
 
     public async ValueTask<ConnectionOutcome> ServeAsync(ClientConnection connection, Route route)
     {
+        var leg = connection.ClientLeg;
         var initial = connection.InitialBytes;
         if (!initial.IsEmpty)
         {
             connection.Counters.AddFromClient(initial.Length);
             try
             {
-                await DuplexRelay.SendAllAsync(connection.Client, initial);
+                await leg.WriteAsync(initial);
             }
-            catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
+            catch (Exception e) when (LegErrors.IsTransport(e))
             {
                 return connection.IsAborted ? ConnectionOutcome.Aborted : ConnectionOutcome.ClientError;
             }
@@ -32,7 +33,9 @@ internal sealed class EchoUpstream : IUpstream
         using var stall = connection.Server.Config.WriteTimeout is { } writeTimeout
             ? new SendStallWatch(writeTimeout, () => connection.Abort(ConnectionOutcome.WriteTimeout))
             : null;
-        var result = await DuplexRelay.PumpAsync(connection.Client, connection.Client, connection.Counters, DuplexRelay.PumpDirection.Echo, stall);
+        var result = leg is SocketLeg
+            ? await DuplexRelay.PumpAsync(connection.Client, connection.Client, connection.Counters, DuplexRelay.PumpDirection.Echo, stall)
+            : await DuplexRelay.PumpAsync(leg, leg, connection.Counters, DuplexRelay.PumpDirection.Echo, stall);
         return result switch
         {
             DuplexRelay.PumpResult.Eof => ConnectionOutcome.Completed,

@@ -1,100 +1,56 @@
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Relay;
 using TlsProxyTunnel.Runtime;
-using TlsProxyTunnel.Upstreams.HttpConnect;
+using TlsProxyTunnel.Tls;
+using TlsProxyTunnel.Upstreams.Stages;
 
 namespace TlsProxyTunnel.Upstreams;
 
 /// <summary>
-/// A <c>tcp://</c> upstream, reached directly or through an HTTP CONNECT proxy (the route's via):
-/// connect, replay the bytes already read, relay both ways.
+/// A <c>tcp://</c> upstream as the composition of its stages (resolve and connect, CONNECT through the route's
+/// via, TLS), built per upstream and via when the snapshot is: run the stages, replay the bytes already read,
+/// relay both ways.
 /// </summary>
-internal sealed class TcpUpstream(UpstreamConfig config, UpstreamConnector connector, ProxyMetrics metrics, ILogger logger) : IUpstream
+internal sealed class TcpUpstream(UpstreamConfig config, IReadOnlyList<IUpstreamStage> stages, ILogger logger) : IUpstream
 {
-    private readonly UpstreamMetrics _metrics = metrics.Upstream(config.Name);
-
     public string Name => config.Name;
 
     public UpstreamConfig Config => config;
 
+    /// <summary>The stages in the order they run, for tests and diagnostics.</summary>
+    public IReadOnlyList<IUpstreamStage> Stages => stages;
+
     public async ValueTask<ConnectionOutcome> ServeAsync(ClientConnection connection, Route route)
     {
         var via = route.Via;
-        string? authority = null;
-        string? authorityDisplay = null;
-        if (via.UseSniAsTarget && connection.Sni is { } sni)
+        var dial = new UpstreamDial(connection, route, config.ConnectTimeout ?? via.ConnectTimeout);
+        // Indexed: a foreach over the interface would allocate an enumerator per connection.
+        for (var i = 0; i < stages.Count; i++)
         {
-            // The SNI was validated as a host name when read, so it cannot carry CR/LF, ':' or spaces.
-            authority = $"{sni}:{via.TargetPort}";
-            authorityDisplay = authority;
-        }
-        else if (via.Target is not null)
-        {
-            authority = via.Target;
-            authorityDisplay = via.TargetDisplay ?? "<target>";
-        }
-        else if (via.UseSniAsTarget)
-        {
-            // Never send raw client bytes to a proxy port: that is what tls-proxy-tunnel does, and it misroutes.
-            Log.NoConnectTarget(logger, config.Name, connection.Server.Name);
-            return ConnectionOutcome.NoTarget;
-        }
-
-        var attempt = await connector.ConnectAsync(config, via.ConnectTimeout);
-        if (attempt.Socket is not { } upstream)
-        {
-            _metrics.OnConnectFailed();
-            Log.UpstreamUnreachable(logger, connection.Server.Name, config.Display, attempt.Error ?? "unknown error");
-            return ConnectionOutcome.UpstreamUnreachable;
-        }
-
-        connection.AttachUpstream(upstream);
-        connection.UpstreamAddress = authority is null ? attempt.EndPoint!.ToString() : $"{attempt.EndPoint} CONNECT {authorityDisplay}";
-        if (connection.IsAborted)
-        {
-            return ConnectionOutcome.Aborted;
-        }
-
-        if (authority is not null)
-        {
-            var tunnel = await ConnectTunnel.EstablishAsync(upstream, authority, via.Headers, via.EffectiveHandshakeTimeout, CancellationToken.None);
-            if (tunnel.StatusCode > 0)
+            if (await stages[i].RunAsync(dial) is { } failed)
             {
-                metrics.OnConnectStatus(tunnel.StatusCode);
+                return failed;
+            }
+        }
+
+        var client = connection.ClientLeg;
+        var upstream = connection.UpstreamLeg!;
+        if (!dial.Leftover.IsEmpty)
+        {
+            if (!await TryWriteAsync(client, dial.Leftover))
+            {
+                return connection.IsAborted ? ConnectionOutcome.Aborted : ConnectionOutcome.ClientError;
             }
 
-            if (tunnel.Status != ConnectTunnelStatus.Established)
-            {
-                if (tunnel.Status == ConnectTunnelStatus.ProxyRefused)
-                {
-                    Log.ProxyRefused(logger, connection.Server.Name, config.Display, authorityDisplay!, tunnel.StatusCode, tunnel.Reason ?? "");
-                    return ConnectionOutcome.ProxyRefused;
-                }
-
-                metrics.OnConnectFailure(tunnel.Status.ToString().ToLowerInvariant());
-                Log.ProxyFailed(logger, connection.Server.Name, config.Display, authorityDisplay!, tunnel.Status.ToString());
-                return ConnectionOutcome.ProxyFailed;
-            }
-
-            if (!tunnel.Leftover.IsEmpty)
-            {
-                // Server-first protocols may already have spoken; those bytes belong to the client.
-                if (!await TrySendAsync(connection.Client, tunnel.Leftover))
-                {
-                    return connection.IsAborted ? ConnectionOutcome.Aborted : ConnectionOutcome.ClientError;
-                }
-
-                connection.Counters.AddToClient(tunnel.Leftover.Length);
-            }
+            connection.Counters.AddToClient(dial.Leftover.Length);
         }
 
         if (!connection.InitialBytes.IsEmpty)
         {
-            if (!await TrySendAsync(upstream, connection.InitialBytes))
+            if (!await TryWriteAsync(upstream, connection.InitialBytes))
             {
                 return connection.IsAborted ? ConnectionOutcome.Aborted : ConnectionOutcome.UpstreamError;
             }
@@ -104,13 +60,25 @@ internal sealed class TcpUpstream(UpstreamConfig config, UpstreamConnector conne
         }
 
         using var stats = via.StatsInterval is { } interval
-            ? new Timer(static s => ((StatsTicker)s!).Tick(), new StatsTicker(logger, connection, authorityDisplay), interval, interval)
+            ? new Timer(static s => ((StatsTicker)s!).Tick(), new StatsTicker(logger, connection, dial.AuthorityDisplay), interval, interval)
             : null;
 
         using var stall = connection.Server.Config.WriteTimeout is { } writeTimeout
             ? new SendStallWatch(writeTimeout, () => connection.Abort(ConnectionOutcome.WriteTimeout))
             : null;
-        var result = await DuplexRelay.RunAsync(connection.Client, upstream, connection.Counters, connection.Cut, stall);
+        var result = await DuplexRelay.RunAsync(client, upstream, connection.Counters, connection.Cut, stall);
+        if (result == RelayResult.UpstreamFailed && upstream is TlsLeg { Alert: { } alert })
+        {
+            Log.UpstreamTlsAlert(logger, connection.Server.Name, config.Display, alert);
+            return ConnectionOutcome.TlsUpstreamFailed;
+        }
+
+        if (result == RelayResult.ClientFailed && client is TlsLeg { Alert: { } clientAlert })
+        {
+            Log.ClientTlsAlert(logger, connection.Server.Name, connection.RemoteEndPoint?.ToString() ?? "-", clientAlert);
+            return ConnectionOutcome.TlsClientFailed;
+        }
+
         return result switch
         {
             RelayResult.Completed => ConnectionOutcome.Completed,
@@ -120,14 +88,14 @@ internal sealed class TcpUpstream(UpstreamConfig config, UpstreamConnector conne
         };
     }
 
-    private static async ValueTask<bool> TrySendAsync(Socket socket, ReadOnlyMemory<byte> data)
+    private static async ValueTask<bool> TryWriteAsync(IConnectionLeg leg, ReadOnlyMemory<byte> data)
     {
         try
         {
-            await DuplexRelay.SendAllAsync(socket, data);
+            await leg.WriteAsync(data);
             return true;
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        catch (Exception e) when (LegErrors.IsTransport(e))
         {
             return false;
         }

@@ -1,0 +1,28 @@
+using System.Diagnostics;
+
+namespace TlsProxyTunnel.Connections.Stages;
+
+/// <summary>Reads the ClientHello (when the server routes by SNI or terminates TLS) and keeps the bytes for replay.</summary>
+internal sealed class ReadHelloStage(bool read) : IClientStage
+{
+    public async ValueTask<ConnectionOutcome?> RunAsync(ClientConnection connection)
+    {
+        var server = connection.Server;
+        if (read)
+        {
+            var config = server.Config;
+            var hello = await ClientHelloReader.ReadAsync(connection.Client, config.ClientHelloMaxBytes, config.ClientHelloTimeout, server.Router);
+            connection.SetInitialBytes(hello.Buffer, hello.Length);
+            connection.Sni = hello.Sni;
+            connection.Hello = hello.Outcome;
+        }
+
+        server.Metrics.OnHelloOutcome(connection.Hello, Stopwatch.GetElapsedTime(connection.StartTimestamp));
+        if (connection.Hello == HelloReadOutcome.Sni || HelloReadOutcomes.RoutesToDefault(connection.Hello))
+        {
+            return null;
+        }
+
+        return connection.Hello == HelloReadOutcome.ClientClosed && connection.IsAborted ? ConnectionOutcome.Aborted : ConnectionOutcome.HelloFailed;
+    }
+}
