@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
@@ -143,14 +144,16 @@ public sealed partial class RelayEndTests(Xunit.Abstractions.ITestOutputHelper o
                 client.ShutdownSend();
             }
 
-            // Two sockets per client (client side and upstream side) are still open right after the clients closed.
-            Assert.True(tpt.Process.OpenSocketCount() >= baseline + Clients, "the stuck connections were gone before write_timeout");
             var count = await tpt.Process.WaitForSocketCountAsync(baseline, Bound);
             output.WriteLine($"released after {watch.Elapsed}");
             Assert.True(count <= baseline, $"tpt still holds {count} sockets (baseline {baseline}) {watch.Elapsed} after the clients closed");
+            // Each was held until write_timeout cut it, not freed by anything else (a check of the socket count right
+            // after the clients closed raced the timeout on a loaded machine, when filling the windows took over 1 s).
             for (var i = 0; i < Clients; i++)
             {
-                Assert.Equal("write_timeout", Field(await AccessLineAsync(tpt, $"sink{i}.test"), "outcome"));
+                var line = await AccessLineAsync(tpt, $"sink{i}.test");
+                Assert.Equal("write_timeout", Field(line, "outcome"));
+                Assert.True(long.Parse(Field(line, "duration_ms"), CultureInfo.InvariantCulture) >= 1000, line);
             }
         }
         finally
