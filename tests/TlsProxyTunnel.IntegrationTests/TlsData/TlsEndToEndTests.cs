@@ -74,6 +74,35 @@ public sealed class TlsEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task A_health_server_behind_terminate_tls_answers_over_https()
+    {
+        using var config = new TempConfig($"""
+            version: 2
+            servers:
+              probes:
+                listen: ["127.0.0.1:0"]
+                terminate_tls:
+                  cert: {_pki.Cert("server")}
+                  key: {_pki.Key("server")}
+                default: health
+            """);
+        await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 1);
+        var port = tpt.EndPoint("probes").Port;
+        foreach (var (path, body) in new[] { ("/health", "OK"), ("/ready", "READY") })
+        {
+            var (exitCode, stdout, stderr) = await Peers.CurlAsync(
+                "--cacert", _pki.Cert("ca"), "--resolve", $"localhost:{port}:127.0.0.1", $"https://localhost:{port}{path}").WaitAsync(Bound);
+            Assert.True(exitCode == 0, stderr);
+            Assert.Equal(body, stdout);
+        }
+
+        var (_, metrics, metricsError) = await Peers.CurlAsync(
+            "--cacert", _pki.Cert("ca"), "--resolve", $"localhost:{port}:127.0.0.1", $"https://localhost:{port}/metrics").WaitAsync(Bound);
+        Assert.Contains("tpt_tls_handshakes_total{side=\"client\",result=\"ok\"} 3", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("400", metricsError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_server_name_from_the_environment_is_logged_as_written_never_expanded()
     {
         using var server = await OpenSslPeer.ServerAsync("-cert", _pki.Cert("server"), "-key", _pki.Key("server"));

@@ -4,6 +4,7 @@ using System.Text;
 using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Diagnostics.Status;
+using TlsProxyTunnel.Relay;
 using TlsProxyTunnel.Runtime;
 
 namespace TlsProxyTunnel.Upstreams.Health;
@@ -33,7 +34,8 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
         // The handler starts on the accept loop's thread. Reads and writes here can complete synchronously
         // (a client pipelining requests), which would keep the loop from accepting the next probe: leave it now.
         await Task.Yield();
-        var socket = connection.Client;
+        // The client leg: the socket, or the TLS stream behind terminate_tls (health over HTTPS).
+        var leg = connection.ClientLeg;
         var headTimeout = connection.Server.Config.ClientHelloTimeout;
         var idleTimeout = headTimeout < KeepAliveTimeout ? headTimeout : KeepAliveTimeout;
 
@@ -63,7 +65,7 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
                     int read;
                     try
                     {
-                        read = await socket.ReceiveAsync(buffer.AsMemory(length, MaxHeadBytes - length), SocketFlags.None, deadline.Token);
+                        read = await leg.ReadAsync(buffer.AsMemory(length, MaxHeadBytes - length), deadline.Token);
                     }
                     catch (OperationCanceledException)
                     {
@@ -115,7 +117,7 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
 
                 if (!keepAlive)
                 {
-                    socket.Shutdown(SocketShutdown.Send);
+                    await leg.ShutdownSendAsync();
                     return ConnectionOutcome.Completed;
                 }
 
@@ -126,7 +128,7 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
                 deadline.CancelAfter(idle ? idleTimeout : headTimeout);
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        catch (Exception e) when (LegErrors.IsTransport(e))
         {
             return connection.IsAborted ? ConnectionOutcome.Aborted : ConnectionOutcome.ClientError;
         }
@@ -148,22 +150,18 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
         var text = $"HTTP/1.1 {status}\r\nContent-Type: {contentType}\r\nContent-Length: {bodyBytes.Length}\r\nCache-Control: no-store\r\n{extraHeaders}Connection: {(keepAlive ? "keep-alive" : "close")}\r\n\r\n";
         var headBytes = Encoding.ASCII.GetBytes(text);
         ReadOnlyMemory<byte> response = head ? headBytes : [.. headBytes, .. bodyBytes];
-        while (!response.IsEmpty)
+        try
         {
-            int sent;
-            try
-            {
-                sent = await connection.Client.SendAsync(response, SocketFlags.None, deadline);
-            }
-            catch (OperationCanceledException)
-            {
-                return false;
-            }
-
-            connection.Counters.AddToClient(sent);
-            response = response[sent..];
+            // A leg's write takes no token: past the deadline the write is left behind (the caller then closes the
+            // connection, which ends it) and the client is told nothing more.
+            await connection.ClientLeg.WriteAsync(response).AsTask().WaitAsync(deadline);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
 
+        connection.Counters.AddToClient(response.Length);
         return true;
     }
 }
