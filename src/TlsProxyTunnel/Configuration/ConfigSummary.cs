@@ -20,7 +20,10 @@ internal static class ConfigSummary
         output.WriteLine(string.Create(culture, $"servers ({config.Servers.Count}):"));
         foreach (var server in config.Servers)
         {
-            output.WriteLine(string.Create(culture, $"  {Show(server.Name)}: {(server.Tls ? "tls" : "tcp")}, maxclients {server.MaxClients}"));
+            var limit = ProbeServers.IsProbeOnly(server, config.Upstreams)
+                ? string.Create(culture, $"health server: up to {ProbeServers.ConnectionLimit} connections, maxclients ({server.MaxClients}) not applied")
+                : string.Create(culture, $"maxclients {server.MaxClients}");
+            output.WriteLine(string.Create(culture, $"  {Show(server.Name)}: {(server.Tls ? "tls" : "tcp")}, {limit}"));
             output.WriteLine(string.Create(culture, $"    listen: {(server.Listen.Count == 0 ? "(none)" : string.Join(", ", server.Listen.Select(l => Show(l.Text))))}"));
             foreach (var route in server.Sni)
             {

@@ -13,13 +13,13 @@ internal sealed class RuntimeServer(ServerConfig config, SniRouter<Route> router
 
     /// <summary>
     /// Every route of this server leads to <c>health</c>: it serves probes only. Such a server is not held to
-    /// <c>maxclients</c> (as in tls-proxy-tunnel) but to <see cref="Upstreams.Health.HealthUpstream.ProbeServerConnectionLimit"/>,
+    /// <c>maxclients</c> (as in tls-proxy-tunnel) but to <see cref="ProbeServers.ConnectionLimit"/>,
     /// its listeners stay open through the shutdown drain, and the drain does not wait for its connections.
     /// </summary>
     public bool ProbeOnly { get; } = probeOnly;
 
     /// <summary>How many connections the server admits at once.</summary>
-    public int ConnectionLimit => ProbeOnly ? Upstreams.Health.HealthUpstream.ProbeServerConnectionLimit : Config.MaxClients;
+    public int ConnectionLimit => ProbeOnly ? ProbeServers.ConnectionLimit : Config.MaxClients;
 
     public string Name => Config.Name;
 

@@ -72,7 +72,7 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
             var limiter = previous is not null && previous.Servers.TryGetValue(server.Name, out var kept) ? kept.Limiter : new ConnectionLimiter();
 
             // Without tls the sni routes are never taken, so only the default decides.
-            var probeOnly = defaultRoute.Upstream == _health && (!server.Tls || routes.All(r => r.Value.Upstream == _health));
+            var probeOnly = ProbeServers.IsProbeOnly(server, config.Upstreams);
             servers[server.Name] = new RuntimeServer(
                 server,
                 new SniRouter<Route>(server.Tls ? routes : []),

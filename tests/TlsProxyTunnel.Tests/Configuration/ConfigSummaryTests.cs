@@ -48,4 +48,27 @@ public sealed class ConfigSummaryTests
             Assert.DoesNotContain(secret, text, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public void A_health_server_shows_the_limit_it_runs_under_not_the_maxclients_it_ignores()
+    {
+        const string yaml = """
+            version: 2
+            servers:
+              probes:
+                listen: ["127.0.0.1:0"]
+                maxclients: 1
+                default: health
+              web:
+                listen: ["127.0.0.1:0"]
+                maxclients: 1
+                default: echo
+            """;
+        var output = new StringWriter();
+        ConfigSummary.Write(LoadOk(yaml), output);
+        var text = output.ToString();
+
+        Assert.Contains("probes: tcp, health server: up to 256 connections, maxclients (1) not applied", text, StringComparison.Ordinal);
+        Assert.Contains("web: tcp, maxclients 1", text, StringComparison.Ordinal);
+    }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Moq;
+using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Dns;
 using TlsProxyTunnel.Runtime;
@@ -24,7 +25,7 @@ public sealed class ProbeOnlyServerTests
     {
         var server = Build(body);
         Assert.Equal(probeOnly, server.ProbeOnly);
-        Assert.Equal(probeOnly ? HealthUpstream.ProbeServerConnectionLimit : server.Config.MaxClients, server.ConnectionLimit);
+        Assert.Equal(probeOnly ? ProbeServers.ConnectionLimit : server.Config.MaxClients, server.ConnectionLimit);
     }
 
     private static RuntimeServer Build(string body)

@@ -21,11 +21,6 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
     internal const int MaxHeadBytes = 8 * 1024;
     internal static readonly TimeSpan KeepAliveTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>
-    /// Connections a probe-only server admits at once, whatever its <c>maxclients</c>: probes and scrapers need
-    /// a handful; the cap keeps a flood on the health port from taking the descriptors the relays need.
-    /// </summary>
-    internal const int ProbeServerConnectionLimit = 256;
 
     public string Name => "health";
 

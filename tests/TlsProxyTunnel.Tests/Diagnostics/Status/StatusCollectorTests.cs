@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Moq;
+using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Diagnostics.Status;
@@ -144,7 +145,7 @@ public sealed class StatusCollectorTests
             Assert.Equal(1, server.GetProperty("errored").GetInt64());
             var health = root.GetProperty("servers").GetProperty("rows")[1];
             Assert.Equal("probes", health.GetProperty("mode").GetString());
-            Assert.Equal(HealthUpstream.ProbeServerConnectionLimit, health.GetProperty("max").GetInt32());
+            Assert.Equal(ProbeServers.ConnectionLimit, health.GetProperty("max").GetInt32());
 
             var routes = root.GetProperty("routes").GetProperty("rows").EnumerateArray().ToList();
             Assert.Equal(["a.example", "b.example", "default", "default"], routes.Select(r => r.GetProperty("route").GetString()));
