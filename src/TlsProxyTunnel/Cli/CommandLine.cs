@@ -45,8 +45,8 @@ internal static class CommandLine
             --hello FILE       explain a captured ClientHello (raw bytes) instead of a NAME
             --json             print the explanation as JSON
           -c, --config PATH    configuration file (also --config=PATH)
-          --watch              reload when the configuration file changes (SIGHUP always
-                               reloads; every reload re-reads certificate and key files)
+          --watch              reload when the configuration file or a certificate, key or CA
+                               file it names changes (SIGHUP always reloads)
           -h, --help           show this help
           --version            show the version
 

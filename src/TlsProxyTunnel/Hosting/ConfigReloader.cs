@@ -28,13 +28,20 @@ internal sealed partial class ConfigReloader(
     private readonly Lock _watchLock = new();
     private readonly WatchSettler _settler = new(TimeProvider.System, options.Timing);
     private PosixSignalRegistration? _sighup;
-    private FileSystemWatcher? _watcher;
+    private readonly Dictionary<string, FileSystemWatcher> _watchers = new(StringComparer.Ordinal);
     private ITimer? _debounce;
     private byte[]? _loadedHash;
 
+    /// <summary>
+    /// The configuration file and the certificate, key and CA files the running configuration was built from: a
+    /// renewed certificate (cert-manager writing its Secret, certbot) reloads with --watch as an edit of the file does.
+    /// </summary>
+    private volatile IReadOnlyList<string> _watchedFiles = [];
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _loadedHash = HashOf(options.ConfigPath);
+        _watchedFiles = WatchedFiles(listeners.Current.Config);
+        _loadedHash = HashOf(_watchedFiles);
         _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             // SIGHUP's default action ends the process; here it means reload.
@@ -44,22 +51,9 @@ internal sealed partial class ConfigReloader(
 
         if (options.Watch)
         {
-            var full = Path.GetFullPath(options.ConfigPath);
             _debounce = TimeProvider.System.CreateTimer(_ => _ = ObservedAsync("file change", OnQuietAsync), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-
-            // Watch the directory, not the file: a ConfigMap update swaps a symlink beside it and never writes the file.
-            _watcher = new FileSystemWatcher(Path.GetDirectoryName(full)!)
-            {
-                IncludeSubdirectories = false,
-                NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
-            };
-            FileSystemEventHandler changed = (_, _) => OnFileEvent();
-            _watcher.Changed += changed;
-            _watcher.Created += changed;
-            _watcher.Deleted += changed;
-            _watcher.Renamed += (_, _) => OnFileEvent();
-            _watcher.EnableRaisingEvents = true;
-            LogWatching(logger, full);
+            WatchDirectories();
+            LogWatching(logger, Path.GetFullPath(options.ConfigPath), _watchedFiles.Count - 1);
         }
 
         return Task.CompletedTask;
@@ -74,7 +68,16 @@ internal sealed partial class ConfigReloader(
     public void Dispose()
     {
         _sighup?.Dispose();
-        _watcher?.Dispose();
+        lock (_watchLock)
+        {
+            foreach (var watcher in _watchers.Values)
+            {
+                watcher.Dispose();
+            }
+
+            _watchers.Clear();
+        }
+
         _debounce?.Dispose();
     }
 
@@ -82,7 +85,7 @@ internal sealed partial class ConfigReloader(
     {
         lock (_watchLock)
         {
-            _settler.Changed(FileStamp.Of(options.ConfigPath));
+            _settler.Changed(FileStamp.Of(_watchedFiles));
             _debounce?.Change(options.Timing.Settle, Timeout.InfiniteTimeSpan);
         }
     }
@@ -101,7 +104,7 @@ internal sealed partial class ConfigReloader(
         TimeSpan? wait;
         lock (_watchLock)
         {
-            wait = _settler.WaitBeforeLoading(FileStamp.Of(options.ConfigPath));
+            wait = _settler.WaitBeforeLoading(FileStamp.Of(_watchedFiles));
         }
 
         if (wait is { } more)
@@ -119,7 +122,7 @@ internal sealed partial class ConfigReloader(
         lock (_watchLock)
         {
             // A write that landed while the file was being read restarts the settle period; what was read may be half of it.
-            return _settler.WaitBeforeLoading(FileStamp.Of(options.ConfigPath)) ?? check(_settler);
+            return _settler.WaitBeforeLoading(FileStamp.Of(_watchedFiles)) ?? check(_settler);
         }
     }
 
@@ -163,7 +166,7 @@ internal sealed partial class ConfigReloader(
                 return false;
             }
 
-            var hash = HashOf(options.ConfigPath);
+            var hash = HashOf(_watchedFiles);
             if (!force && hash is not null && _loadedHash is not null && hash.AsSpan().SequenceEqual(_loadedHash))
             {
                 // Touched but not changed (or a sibling file changed): nothing to do.
@@ -222,7 +225,14 @@ internal sealed partial class ConfigReloader(
                 return false;
             }
 
-            _loadedHash = hash;
+            // The new configuration may name other certificate files: watch those from now on.
+            _watchedFiles = WatchedFiles(config);
+            _loadedHash = HashOf(_watchedFiles);
+            if (options.Watch)
+            {
+                WatchDirectories();
+            }
+
             metrics.OnReload(true);
             var oldServers = previous.Servers.Keys.ToHashSet(StringComparer.Ordinal);
             var newServers = next.Servers.Keys.ToHashSet(StringComparer.Ordinal);
@@ -254,11 +264,63 @@ internal sealed partial class ConfigReloader(
         return list.Count == 0 ? "none" : string.Join(", ", list);
     }
 
-    private static byte[]? HashOf(string path)
+    private IReadOnlyList<string> WatchedFiles(ProxyConfig config) =>
+        [Path.GetFullPath(options.ConfigPath), .. config.CertificateFiles.Where(f => !string.Equals(f, Path.GetFullPath(options.ConfigPath), StringComparison.Ordinal)).Distinct(StringComparer.Ordinal)];
+
+    /// <summary>
+    /// One watcher per directory of a watched file, kept in step with <see cref="_watchedFiles"/>. Directories, not
+    /// files: a ConfigMap or Secret update swaps a symlink beside the file and never writes the file itself.
+    /// </summary>
+    private void WatchDirectories()
+    {
+        lock (_watchLock)
+        {
+            var wanted = _watchedFiles.Select(f => Path.GetDirectoryName(f)!).ToHashSet(StringComparer.Ordinal);
+            foreach (var gone in _watchers.Keys.Where(d => !wanted.Contains(d)).ToList())
+            {
+                _watchers[gone].Dispose();
+                _watchers.Remove(gone);
+            }
+
+            foreach (var directory in wanted.Where(d => !_watchers.ContainsKey(d)))
+            {
+                try
+                {
+                    var watcher = new FileSystemWatcher(directory)
+                    {
+                        IncludeSubdirectories = false,
+                        NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
+                    };
+                    FileSystemEventHandler changed = (_, _) => OnFileEvent();
+                    watcher.Changed += changed;
+                    watcher.Created += changed;
+                    watcher.Deleted += changed;
+                    watcher.Renamed += (_, _) => OnFileEvent();
+                    watcher.EnableRaisingEvents = true;
+                    _watchers[directory] = watcher;
+                }
+                catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+                {
+                    // The file loaded a moment ago, so this is rare (a directory gone since); SIGHUP still reloads.
+                    LogCannotWatch(logger, directory, e.GetType().Name);
+                }
+            }
+        }
+    }
+
+    /// <summary>The files' contents hashed in order; null when one cannot be read (then a reload always proceeds).</summary>
+    private static byte[]? HashOf(IReadOnlyList<string> paths)
     {
         try
         {
-            return SHA256.HashData(File.ReadAllBytes(path));
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            foreach (var path in paths)
+            {
+                hash.AppendData(File.ReadAllBytes(path));
+                hash.AppendData(BitConverter.GetBytes(path.Length));
+            }
+
+            return hash.GetHashAndReset();
         }
         catch (IOException)
         {
@@ -270,8 +332,11 @@ internal sealed partial class ConfigReloader(
         }
     }
 
-    [LoggerMessage(EventId = 30, Level = LogLevel.Information, Message = "Watching {Path} for changes")]
-    private static partial void LogWatching(ILogger logger, string path);
+    [LoggerMessage(EventId = 30, Level = LogLevel.Information, Message = "Watching {Path} and {CertificateFiles} certificate file(s) it names for changes")]
+    private static partial void LogWatching(ILogger logger, string path, int certificateFiles);
+
+    [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Cannot watch {Directory} for changes ({Error}); SIGHUP still reloads")]
+    private static partial void LogCannotWatch(ILogger logger, string directory, string error);
 
     [LoggerMessage(EventId = 39, Level = LogLevel.Debug, Message = "{Path} changed but {Reason}; looking again in {DelayMs} ms")]
     private static partial void LogNotYet(ILogger logger, string path, string reason, long delayMs);

@@ -8,6 +8,31 @@ internal readonly record struct FileStamp(string? Target, long Length, DateTime 
 {
     public static readonly FileStamp Missing = new(null, -1, default);
 
+    /// <summary>
+    /// One stamp for a set of files (the configuration and the certificates it names): it changes when any file's
+    /// target, size or modification time does.
+    /// </summary>
+    public static FileStamp Of(IReadOnlyList<string> paths)
+    {
+        if (paths.Count == 1)
+        {
+            return Of(paths[0]);
+        }
+
+        var targets = new List<string?>(paths.Count);
+        long length = 0;
+        var latest = default(DateTime);
+        foreach (var path in paths)
+        {
+            var stamp = Of(path);
+            targets.Add(stamp.Target);
+            length = unchecked((length * 31) + stamp.Length);
+            latest = stamp.LastWriteUtc > latest ? stamp.LastWriteUtc : latest;
+        }
+
+        return new FileStamp(string.Join('\n', targets), length, latest);
+    }
+
     public static FileStamp Of(string path)
     {
         try

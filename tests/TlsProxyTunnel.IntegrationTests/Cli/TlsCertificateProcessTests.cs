@@ -152,4 +152,20 @@ public sealed class TlsCertificateProcessTests
             && l.Contains("renew it", StringComparison.Ordinal));
         Assert.All(KeyLines(config), k => Assert.DoesNotContain(tpt.Lines, l => l.Contains(k, StringComparison.Ordinal)));
     }
+
+    [Fact]
+    public async Task With_watch_a_renewed_certificate_is_served_without_a_signal_or_a_change_of_the_configuration_file()
+    {
+        using var config = WithCertificates();
+        await using var tpt = await TptProcess.StartAsync(config.Path, 2, new Dictionary<string, string?>(), ["--watch"]);
+        await tpt.WaitForLineAsync(l => l.Contains("and 5 certificate file(s) it names for changes", StringComparison.Ordinal));
+        var inspect = tpt.EndPoint("inspect");
+        Assert.Contains("CN=inspect.example", OpenSsl.Client(inspect, "inspect.example").Output.Replace(" = ", "=", StringComparison.Ordinal), StringComparison.Ordinal);
+
+        // openssl writes the new key, then the certificate: --watch waits until both have settled.
+        Make(config, "server", "renewed.example");
+        await tpt.WaitForLineAsync(l => l.Contains("Reloaded: generation 2", StringComparison.Ordinal), timeout: TimeSpan.FromSeconds(30));
+        Assert.Contains("CN=renewed.example", OpenSsl.Client(inspect, "renewed.example").Output.Replace(" = ", "=", StringComparison.Ordinal), StringComparison.Ordinal);
+        Assert.DoesNotContain(tpt.Lines, l => l.Contains("Reload rejected", StringComparison.Ordinal));
+    }
 }
