@@ -10,6 +10,8 @@ namespace TlsProxyTunnel.Connections;
 /// <summary>One accepted client and everything the access log says about it.</summary>
 internal sealed class ClientConnection(Socket client, RuntimeServer server, ListenAddress listen, long id) : IDisposable
 {
+    private EndPoint? _upstreamEndPoint;
+    private string? _connectTarget;
     private Socket? _upstream;
     private IConnectionLeg? _upstreamLeg;
     private int _aborted;
@@ -90,8 +92,21 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
 
     public string? Sni { get; set; }
 
-    /// <summary>The address actually connected to (upstream or proxy), for the access log.</summary>
-    public string? UpstreamAddress { get; set; }
+    /// <summary>
+    /// The address actually connected to (upstream or proxy) and, through a proxy, the CONNECT target as shown;
+    /// kept apart and formatted by <see cref="UpstreamAddress"/> only when a line is written, not per connection.
+    /// </summary>
+    public void SetUpstreamAddress(EndPoint connected, string? connectTarget)
+    {
+        _upstreamEndPoint = connected;
+        _connectTarget = connectTarget;
+    }
+
+    /// <summary>For the access log: <c>IP:port</c>, or <c>IP:port CONNECT target</c> through a proxy; null before a connect.</summary>
+    public string? UpstreamAddress =>
+        _upstreamEndPoint is null ? null
+        : _connectTarget is null ? _upstreamEndPoint.ToString()
+        : $"{_upstreamEndPoint} CONNECT {_connectTarget}";
 
     public bool IsAborted => Volatile.Read(ref _aborted) != 0;
 

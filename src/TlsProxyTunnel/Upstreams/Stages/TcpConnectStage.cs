@@ -24,7 +24,7 @@ internal sealed class TcpConnectStage(UpstreamConfig upstream, UpstreamConnector
 
         dial.Socket = socket;
         connection.AttachUpstream(socket);
-        connection.UpstreamAddress = dial.Authority is null ? attempt.EndPoint!.ToString() : $"{attempt.EndPoint} CONNECT {dial.AuthorityDisplay}";
+        connection.SetUpstreamAddress(attempt.EndPoint!, dial.Authority is null ? null : dial.AuthorityDisplay);
         return connection.IsAborted ? ConnectionOutcome.Aborted : null;
     }
 }
