@@ -197,6 +197,9 @@ public sealed partial class RelayEndTests(Xunit.Abstractions.ITestOutputHelper o
                 var buffer = new byte[2048];
                 long total = 0;
                 var slow = Stopwatch.StartNew();
+
+                // The pace of a slow reader is the behaviour under test, not a wait for something: one read a tick.
+                using var pace = new PeriodicTimer(TimeSpan.FromMilliseconds(100));
                 while (true)
                 {
                     int read;
@@ -218,7 +221,7 @@ public sealed partial class RelayEndTests(Xunit.Abstractions.ITestOutputHelper o
                     total += read;
                     if (slow.Elapsed < TimeSpan.FromSeconds(3))
                     {
-                        await Task.Delay(100);
+                        await pace.WaitForNextTickAsync();
                     }
                 }
 

@@ -171,18 +171,11 @@ public sealed class DnsRoutingTests
         return await client.ReadBannerAsync();
     }
 
-    /// <summary>
-    /// Waiting for a TTL to run out has no signal to wait on: check every 100 ms up to a deadline.
-    /// Returns the time taken; the caller asserts on the final state.
-    /// </summary>
+    /// <summary>A TTL running out has no signal to wait on (<see cref="Eventually"/>); returns the time taken, the caller asserts on the final state.</summary>
     private static async Task<TimeSpan> PollUntilAsync(Func<Task<bool>> done)
     {
         var clock = Stopwatch.StartNew();
-        while (!await done().WaitAsync(TestTimeout) && clock.Elapsed < TimeSpan.FromSeconds(20))
-        {
-            await Task.Delay(100);
-        }
-
+        await Eventually.HoldsAsync(() => done().WaitAsync(TestTimeout), TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(100));
         return clock.Elapsed;
     }
 

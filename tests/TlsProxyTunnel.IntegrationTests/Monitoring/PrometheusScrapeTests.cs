@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Text.Json;
+using TlsProxyTunnel.IntegrationTests.Infrastructure;
 using TlsProxyTunnel.IntegrationTests.Packaging;
 
 namespace TlsProxyTunnel.IntegrationTests.Monitoring;
@@ -8,6 +8,7 @@ namespace TlsProxyTunnel.IntegrationTests.Monitoring;
 public sealed class PrometheusScrapeTests(MonitoredTptFixture tpt) : IClassFixture<MonitoredTptFixture>
 {
     private static readonly TimeSpan SeriesDeadline = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
 
     private static string AlertRules => Path.Combine(Repository.Root, "deploy", "prometheus", "alerts.yaml");
 
@@ -44,28 +45,26 @@ public sealed class PrometheusScrapeTests(MonitoredTptFixture tpt) : IClassFixtu
             ("process_max_fds", []),
         ];
 
+        // What Prometheus has stored is announced nowhere (it scrapes every second on its own clock): poll its API.
         var missing = expected.Select(e => e.Query).ToList();
-        var deadline = Stopwatch.StartNew();
-        while (missing.Count > 0)
-        {
-            foreach (var (query, labels) in expected.Where(e => missing.Contains(e.Query)))
+        var arrived = await Eventually.HoldsAsync(
+            async () =>
             {
-                var series = await prometheus.QueryAsync(query);
-                if (series.Any(s => s.Value >= 1 && s.Labels.GetValueOrDefault("job") == "tpt" && s.Labels.GetValueOrDefault("instance") == instance
-                    && labels.All(l => s.Labels.GetValueOrDefault(l.Key) == l.Value)))
+                foreach (var (query, labels) in expected.Where(e => missing.Contains(e.Query)))
                 {
-                    missing.Remove(query);
+                    var series = await prometheus.QueryAsync(query);
+                    if (series.Any(s => s.Value >= 1 && s.Labels.GetValueOrDefault("job") == "tpt" && s.Labels.GetValueOrDefault("instance") == instance
+                        && labels.All(l => s.Labels.GetValueOrDefault(l.Key) == l.Value)))
+                    {
+                        missing.Remove(query);
+                    }
                 }
-            }
 
-            if (missing.Count > 0)
-            {
-                Assert.True(deadline.Elapsed < SeriesDeadline, $"not in Prometheus after {SeriesDeadline}: {string.Join(", ", missing)}\n{prometheus.Output}");
-
-                // Polling Prometheus's API: a scrape is due every second and nothing announces it.
-                await Task.Delay(250);
-            }
-        }
+                return missing.Count == 0;
+            },
+            SeriesDeadline,
+            PollInterval);
+        Assert.True(arrived, $"not in Prometheus after {SeriesDeadline}: {string.Join(", ", missing)}\n{prometheus.Output}");
 
         // The rules file loads in the real server too, not only in promtool, and evaluates without error.
         using var rules = await prometheus.RulesAsync();
@@ -91,29 +90,25 @@ public sealed class PrometheusScrapeTests(MonitoredTptFixture tpt) : IClassFixtu
         Assert.NotEmpty(queries);
         Assert.All(queries, q => Assert.DoesNotContain("$", q.Query, StringComparison.Ordinal));
 
+        // A rate needs two scrapes in its window; polling the API, as above.
         var empty = queries.ToList();
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            // QueryAsync fails the test on a query Prometheus rejects (400 bad_data).
-            foreach (var q in empty.ToList())
+        var answered = await Eventually.HoldsAsync(
+            async () =>
             {
-                if ((await prometheus.QueryAsync(q.Query)).Count > 0)
+                // QueryAsync fails the test on a query Prometheus rejects (400 bad_data).
+                foreach (var q in empty.ToList())
                 {
-                    empty.Remove(q);
+                    if ((await prometheus.QueryAsync(q.Query)).Count > 0)
+                    {
+                        empty.Remove(q);
+                    }
                 }
-            }
 
-            if (empty.Count == 0)
-            {
-                break;
-            }
-
-            Assert.True(deadline.Elapsed < SeriesDeadline, "dashboard queries with no data:\n" + string.Join("\n", empty.Select(q => $"{q.Panel}: {q.Query}")));
-
-            // A rate needs two scrapes in its window; polling the API, as above.
-            await Task.Delay(250);
-        }
+                return empty.Count == 0;
+            },
+            SeriesDeadline,
+            PollInterval);
+        Assert.True(answered, "dashboard queries with no data:\n" + string.Join("\n", empty.Select(q => $"{q.Panel}: {q.Query}")));
     }
 
     private static List<(string Panel, string Expression)> DashboardQueries()

@@ -15,15 +15,20 @@ public sealed class PrometheusServer : IAsyncDisposable
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>What Prometheus logs once its web listener serves: the signal it is ready.</summary>
+    private const string ReadyLine = "Server is ready to receive web requests.";
+
     private readonly Process _process;
     private readonly StringBuilder _output;
+    private readonly TaskCompletionSource _ready;
     private readonly string _directory;
     private readonly HttpClient _http;
 
-    private PrometheusServer(Process process, StringBuilder output, string directory, int port)
+    private PrometheusServer(Process process, StringBuilder output, TaskCompletionSource ready, string directory, int port)
     {
         _process = process;
         _output = output;
+        _ready = ready;
         _directory = directory;
         Port = port;
         _http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
@@ -70,8 +75,9 @@ public sealed class PrometheusServer : IAsyncDisposable
             {
                 var port = ports();
                 var output = new StringBuilder();
-                var process = Launch(config, Path.Combine(directory, $"data-{attempt}"), port, output);
-                var server = new PrometheusServer(process, output, directory, port);
+                var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var process = Launch(config, Path.Combine(directory, $"data-{attempt}"), port, output, ready);
+                var server = new PrometheusServer(process, output, ready, directory, port);
                 try
                 {
                     await server.WaitReadyAsync();
@@ -139,51 +145,26 @@ public sealed class PrometheusServer : IAsyncDisposable
         _process.Dispose();
     }
 
+    /// <summary>Waits for Prometheus's ready line or its exit (a taken port ends it with "address already in use").</summary>
     private async Task WaitReadyAsync()
     {
-        var deadline = Stopwatch.StartNew();
-        while (true)
+        var exited = _process.WaitForExitAsync();
+        var first = await Task.WhenAny(_ready.Task, exited).WaitAsync(StartTimeout);
+        if (first == _ready.Task)
         {
-            if (_process.HasExited)
-            {
-                // Give the output pumps a moment to deliver the last lines; the exit already happened.
-                await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(5));
-                if (Output.Contains("address already in use", StringComparison.Ordinal))
-                {
-                    throw new PortTakenException();
-                }
-
-                throw new InvalidOperationException($"prometheus exited with {_process.ExitCode} before it was ready:\n{Output}");
-            }
-
-            try
-            {
-                // Whoever else holds a taken port may accept and never answer, or answer: only Prometheus's own
-                // readiness text counts, and a short per-request timeout gets back to checking for its exit.
-                using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-                using var response = await _http.GetAsync(new Uri("/-/ready", UriKind.Relative), attempt.Token);
-                var body = await response.Content.ReadAsStringAsync(attempt.Token);
-                if (response.StatusCode == HttpStatusCode.OK && body.Contains("Prometheus", StringComparison.Ordinal) && !_process.HasExited)
-                {
-                    return;
-                }
-            }
-            catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
-            {
-                // Not listening yet, or not Prometheus answering.
-            }
-
-            if (deadline.Elapsed > StartTimeout)
-            {
-                throw new TimeoutException($"prometheus not ready after {StartTimeout}:\n{Output}");
-            }
-
-            // Polling an external server's readiness endpoint: it signals nothing we could wait on instead.
-            await Task.Delay(100);
+            return;
         }
+
+        // The exit happened; the output pumps deliver their last lines with it.
+        if (Output.Contains("address already in use", StringComparison.Ordinal))
+        {
+            throw new PortTakenException();
+        }
+
+        throw new InvalidOperationException($"prometheus exited with {_process.ExitCode} before it was ready:\n{Output}");
     }
 
-    private static Process Launch(string config, string data, int port, StringBuilder output)
+    private static Process Launch(string config, string data, int port, StringBuilder output, TaskCompletionSource ready)
     {
         var info = new ProcessStartInfo("prometheus")
         {
@@ -202,8 +183,16 @@ public sealed class PrometheusServer : IAsyncDisposable
         }
 
         var process = Promtool.StartOrExplain(info);
-        process.OutputDataReceived += (_, e) => Append(output, e.Data);
-        process.ErrorDataReceived += (_, e) => Append(output, e.Data);
+        DataReceivedEventHandler received = (_, e) =>
+        {
+            Append(output, e.Data);
+            if (e.Data?.Contains(ReadyLine, StringComparison.Ordinal) == true)
+            {
+                ready.TrySetResult();
+            }
+        };
+        process.OutputDataReceived += received;
+        process.ErrorDataReceived += received;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;

@@ -12,7 +12,7 @@ public sealed class ExplanationWriterTests
         version: 2
         servers:
           web:
-            listen: ["127.0.0.1:8443"]
+            listen: ["127.0.0.1:0"]
             tls: true
             sni:
               "*.example.test": proxy
@@ -21,7 +21,7 @@ public sealed class ExplanationWriterTests
               use_sni_as_target: true
               headers: {X-Token: "${TOKEN}", X-Plain: "visible"}
           plain:
-            listen: ["127.0.0.1:8080"]
+            listen: ["127.0.0.1:0"]
             default: echo
         upstream:
           proxy: tcp://squid.internal:3128
@@ -44,7 +44,7 @@ public sealed class ExplanationWriterTests
         Assert.Equal(
             """
             name 'A.Example.Test' -> a.example.test
-            server 'web' (tls, listen 127.0.0.1:8443):
+            server 'web' (tls, listen 127.0.0.1:0):
               rule: wildcard '*.example.test': no sni key is the name itself, and '*.example.test' is the most specific wildcard that matches it
               upstream: 'proxy' tcp://squid.internal:3128 (the proxy: tpt connects here and sends CONNECT)
               addresses: 10.0.0.7, 2001:db8::7
@@ -53,7 +53,7 @@ public sealed class ExplanationWriterTests
                 Host: a.example.test:443
                 X-Token: (hidden)
                 X-Plain: visible
-            server 'plain' (tcp, listen 127.0.0.1:8080): skipped: 'tls' is not true, so tpt reads no name on this server: every connection goes to default 'echo'
+            server 'plain' (tcp, listen 127.0.0.1:0): skipped: 'tls' is not true, so tpt reads no name on this server: every connection goes to default 'echo'
 
             """.ReplaceLineEndings(output.NewLine),
             output.ToString());
