@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace TlsProxyTunnel.Relay;
 
@@ -83,6 +84,30 @@ internal static class DuplexRelay
         }
 
         return RelayResult.Aborted;
+    }
+
+    /// <summary>
+    /// Counts what one read passed on, and gives the buffer back after a read that did not fill it: the next
+    /// zero-byte read then waits holding nothing, so an idle direction keeps no buffer.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Passed(PumpDirection direction, int read, RelayCounters counters, ref byte[]? buffer)
+    {
+        if (direction != PumpDirection.ToClient)
+        {
+            counters.AddFromClient(read);
+        }
+
+        if (direction != PumpDirection.ToUpstream)
+        {
+            counters.AddToClient(read);
+        }
+
+        if (read < buffer!.Length)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = null;
+        }
     }
 
     internal enum PumpDirection
@@ -173,21 +198,7 @@ internal static class DuplexRelay
                     return PumpResult.Aborted;
                 }
 
-                if (direction != PumpDirection.ToClient)
-                {
-                    counters.AddFromClient(read);
-                }
-
-                if (direction != PumpDirection.ToUpstream)
-                {
-                    counters.AddToClient(read);
-                }
-
-                if (read < buffer.Length)
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = null;
-                }
+                Passed(direction, read, counters, ref buffer);
             }
         }
         finally
@@ -260,21 +271,7 @@ internal static class DuplexRelay
                     return LegErrors.IsAborted(e) ? PumpResult.Aborted : PumpResult.WriteFailed;
                 }
 
-                if (direction != PumpDirection.ToClient)
-                {
-                    counters.AddFromClient(read);
-                }
-
-                if (direction != PumpDirection.ToUpstream)
-                {
-                    counters.AddToClient(read);
-                }
-
-                if (read < buffer.Length)
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = null;
-                }
+                Passed(direction, read, counters, ref buffer);
             }
         }
         finally

@@ -5,6 +5,7 @@ using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Dns;
+using TlsProxyTunnel.IntegrationTests.Infrastructure;
 using TlsProxyTunnel.Runtime;
 using TlsProxyTunnel.Upstreams.Health;
 
@@ -129,44 +130,12 @@ internal sealed class InProcessTpt : IAsyncDisposable
 /// <summary>Every log line, formatted as "Category: message", and a way to wait for one.</summary>
 internal sealed class LogLines : ILoggerProvider
 {
-    private readonly Lock _gate = new();
-    private readonly List<string> _lines = [];
-    private TaskCompletionSource _added = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly LineJournal _journal = new();
 
-    public IReadOnlyList<string> Snapshot()
-    {
-        lock (_gate)
-        {
-            return [.. _lines];
-        }
-    }
+    public IReadOnlyList<string> Snapshot() => _journal.Snapshot();
 
-    public async Task<string> WaitForAsync(Func<string, bool> match, TimeSpan? timeout = null)
-    {
-        using var deadline = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(20));
-        while (true)
-        {
-            Task added;
-            lock (_gate)
-            {
-                if (_lines.FirstOrDefault(match) is { } line)
-                {
-                    return line;
-                }
-
-                added = _added.Task;
-            }
-
-            try
-            {
-                await added.WaitAsync(deadline.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                throw new TimeoutException($"No matching log line; lines so far:\n{string.Join('\n', Snapshot())}");
-            }
-        }
-    }
+    public Task<string> WaitForAsync(Func<string, bool> match, TimeSpan? timeout = null) =>
+        _journal.WaitForAsync(match, timeout, "No matching log line; lines so far");
 
     public ILogger CreateLogger(string categoryName) => new Writer(this, categoryName);
 
@@ -174,18 +143,7 @@ internal sealed class LogLines : ILoggerProvider
     {
     }
 
-    private void Add(string line)
-    {
-        TaskCompletionSource added;
-        lock (_gate)
-        {
-            _lines.Add(line);
-            added = _added;
-            _added = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        added.TrySetResult();
-    }
+    private void Add(string line) => _journal.Add(line);
 
     private sealed class Writer(LogLines lines, string category) : ILogger
     {

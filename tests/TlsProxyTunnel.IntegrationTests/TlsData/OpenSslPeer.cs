@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using TlsProxyTunnel.IntegrationTests.Infrastructure;
 
 namespace TlsProxyTunnel.IntegrationTests.TlsData;
 
@@ -10,9 +11,7 @@ namespace TlsProxyTunnel.IntegrationTests.TlsData;
 internal sealed partial class OpenSslPeer : IDisposable
 {
     private readonly Process _process;
-    private readonly Lock _gate = new();
-    private readonly List<string> _lines = [];
-    private TaskCompletionSource _added = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly LineJournal _journal = new();
 
     private OpenSslPeer(Process process)
     {
@@ -37,16 +36,7 @@ internal sealed partial class OpenSslPeer : IDisposable
         return peer;
     }
 
-    public string Output
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return string.Join('\n', _lines);
-            }
-        }
-    }
+    public string Output => _journal.Text;
 
     /// <summary>Sends a line to the connected client (s_server relays its stdin).</summary>
     public async Task SendLineAsync(string line)
@@ -55,32 +45,8 @@ internal sealed partial class OpenSslPeer : IDisposable
         await _process.StandardInput.FlushAsync();
     }
 
-    public async Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan? timeout = null)
-    {
-        using var deadline = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(20));
-        while (true)
-        {
-            Task added;
-            lock (_gate)
-            {
-                if (_lines.FirstOrDefault(match) is { } line)
-                {
-                    return line;
-                }
-
-                added = _added.Task;
-            }
-
-            try
-            {
-                await added.WaitAsync(deadline.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                throw new TimeoutException($"openssl printed no matching line; output:\n{Output}");
-            }
-        }
-    }
+    public Task<string> WaitForLineAsync(Func<string, bool> match, TimeSpan? timeout = null) =>
+        _journal.WaitForAsync(match, timeout, "openssl printed no matching line; output");
 
     public void Dispose()
     {
@@ -97,15 +63,7 @@ internal sealed partial class OpenSslPeer : IDisposable
     {
         while (await reader.ReadLineAsync() is { } line)
         {
-            TaskCompletionSource added;
-            lock (_gate)
-            {
-                _lines.Add(line);
-                added = _added;
-                _added = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-
-            added.TrySetResult();
+            _journal.Add(line);
         }
     }
 
