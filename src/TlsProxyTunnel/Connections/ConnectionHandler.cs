@@ -43,6 +43,12 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
                     idleTimer = new Timer(static s => ((IdleWatch)s!).Check(), new IdleWatch(connection, (long)idle.TotalMilliseconds), period, period);
                 }
 
+                if (route.Upstream.ServesInline)
+                {
+                    // Off the accept loop's thread (see IUpstream.ServesInline): a pipelining client must not stall accepting.
+                    await Task.Yield();
+                }
+
                 outcome = await route.Upstream.ServeAsync(connection, route);
             }
         }

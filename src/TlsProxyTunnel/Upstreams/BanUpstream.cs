@@ -8,5 +8,7 @@ internal sealed class BanUpstream : IUpstream
 {
     public string Name => "ban";
 
+    public bool ServesInline => false;
+
     public ValueTask<ConnectionOutcome> ServeAsync(ClientConnection connection, Route route) => ValueTask.FromResult(ConnectionOutcome.Banned);
 }

@@ -9,6 +9,8 @@ internal sealed class EchoUpstream : IUpstream
 {
     public string Name => "echo";
 
+    public bool ServesInline => true;
+
     public async ValueTask<ConnectionOutcome> ServeAsync(ClientConnection connection, Route route)
     {
         var leg = connection.ClientLeg;

@@ -11,5 +11,12 @@ internal interface IUpstream
 {
     string Name { get; }
 
+    /// <summary>
+    /// Serves from the client's data alone, with no wait of its own (no connect): for as long as a client keeps
+    /// sending, its reads and writes can all complete synchronously. The handler starts on the accept loop's
+    /// thread, so it leaves that thread before such an upstream serves, or one client could hold up accepting.
+    /// </summary>
+    bool ServesInline { get; }
+
     ValueTask<ConnectionOutcome> ServeAsync(ClientConnection connection, Route route);
 }

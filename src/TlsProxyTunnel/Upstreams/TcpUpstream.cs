@@ -18,6 +18,8 @@ internal sealed class TcpUpstream(UpstreamConfig config, IReadOnlyList<IUpstream
 {
     public string Name => config.Name;
 
+    public bool ServesInline => false;
+
     public UpstreamConfig Config => config;
 
     /// <summary>The stages in the order they run, for tests and diagnostics.</summary>

@@ -24,11 +24,10 @@ internal sealed class HealthUpstream(ProxyMetrics metrics, ReadinessState readin
 
     public string Name => "health";
 
+    public bool ServesInline => true;
+
     public async ValueTask<ConnectionOutcome> ServeAsync(ClientConnection connection, Route route)
     {
-        // The handler starts on the accept loop's thread. Reads and writes here can complete synchronously
-        // (a client pipelining requests), which would keep the loop from accepting the next probe: leave it now.
-        await Task.Yield();
         // The client leg: the socket, or the TLS stream behind terminate_tls (health over HTTPS).
         var leg = connection.ClientLeg;
         var headTimeout = connection.Server.Config.ClientHelloTimeout;
