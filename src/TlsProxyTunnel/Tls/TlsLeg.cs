@@ -1,11 +1,14 @@
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
 using TlsProxyTunnel.Relay;
 
 namespace TlsProxyTunnel.Tls;
 
 /// <summary>A leg whose bytes go through TLS that tpt speaks itself (terminated or originated).</summary>
-internal sealed class TlsLeg(Socket socket, SslStream stream) : IConnectionLeg
+/// <param name="gate">The gate of the <see cref="PrefixedStream"/> under <paramref name="stream"/>.</param>
+internal sealed class TlsLeg(Socket socket, SslStream stream, TlsReadGate gate) : IConnectionLeg
 {
     public Socket Socket { get; } = socket;
 
@@ -25,7 +28,19 @@ internal sealed class TlsLeg(Socket socket, SslStream stream) : IConnectionLeg
 
     // SslStream supports zero-byte reads: it waits on the socket without renting its record buffer, so an idle
     // TLS leg holds no buffer either.
-    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => Stream.ReadAsync(buffer, ct);
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+    {
+        await gate.EnterReadAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return await Stream.ReadAsync(buffer, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.ExitRead();
+        }
+    }
 
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, SendStallWatch? stall = null, int slot = 0)
     {
@@ -52,7 +67,17 @@ internal sealed class TlsLeg(Socket socket, SslStream stream) : IConnectionLeg
     public async ValueTask ShutdownSendAsync()
     {
         // close_notify first, so the peer can tell an end from a truncation; then the FIN that a plain peer expects.
-        await Stream.ShutdownAsync();
+        // The other direction may be reading this stream right now: see TlsReadGate.
+        try
+        {
+            await await gate.StartShutdownAsync(Stream.ShutdownAsync).ConfigureAwait(false);
+        }
+        catch (CryptographicException)
+        {
+            // OpenSSL refused to write close_notify (the session is mid-way through a handshake message, or
+            // already failed): the FIN below still ends the direction, which is what the peer must learn.
+        }
+
         Socket.Shutdown(SocketShutdown.Send);
     }
 

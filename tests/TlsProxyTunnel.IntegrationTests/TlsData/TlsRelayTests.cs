@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Tls;
 
 namespace TlsProxyTunnel.IntegrationTests.TlsData;
 
@@ -52,13 +53,14 @@ public sealed class TlsRelayTests : IDisposable
                 await client.Stream.WriteAsync(chunk);
             }
 
-            await client.Stream.ShutdownAsync();
-            client.Socket.Shutdown(SocketShutdown.Send);
+            // While the loop below is still reading this stream: SslStream does not keep SSL_shutdown off a read
+            // that is decrypting, so the client ends its direction through the product's TlsLeg, which does.
+            await client.Leg.ShutdownSendAsync();
         });
         long total = 0;
         var buffer = new byte[64 * 1024];
         int n;
-        while ((n = await client.Stream.ReadAsync(buffer).AsTask().WaitAsync(Bound)) > 0)
+        while ((n = await client.Leg.ReadAsync(buffer).AsTask().WaitAsync(Bound)) > 0)
         {
             received.AppendData(buffer, 0, n);
             total += n;
@@ -181,19 +183,22 @@ public sealed class TlsRelayTests : IDisposable
         await socket.ConnectAsync(endPoint).WaitAsync(Bound);
         var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
         policy.CustomTrustStore.Add(_pki.LoadPublic("ca"));
-        var stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
+        var inner = new PrefixedStream(socket, ReadOnlyMemory<byte>.Empty);
+        var stream = new SslStream(inner, leaveInnerStreamOpen: false);
         await stream.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost", CertificateChainPolicy = policy }).WaitAsync(Bound);
-        return new TlsClient(socket, stream);
+        return new TlsClient(new TlsLeg(socket, stream, inner.Gate));
     }
 }
 
-internal sealed class TlsClient(Socket socket, SslStream stream) : IDisposable
+internal sealed class TlsClient(TlsLeg leg) : IDisposable
 {
-    public Socket Socket { get; } = socket;
+    public TlsLeg Leg { get; } = leg;
 
-    public SslStream Stream { get; } = stream;
+    public Socket Socket => Leg.Socket;
 
-    public void Dispose() => Stream.Dispose();
+    public SslStream Stream => Leg.Stream;
+
+    public void Dispose() => Leg.Dispose();
 }
 
 /// <summary>A TLS server in this process (a real peer on a loopback socket) running <c>serve</c> per connection.</summary>

@@ -59,7 +59,7 @@ internal sealed class TerminateTlsStage(ServerTlsTerminator terminator, ProxyMet
         // The hello went into the handshake: the upstream must not get it again. Its pooled buffer goes back
         // now unless the stream still holds unread bytes of it (then at close).
         connection.ConsumeInitialBytes(release: inner.PrefixConsumed);
-        connection.UpgradeClient(new TlsLeg(connection.Client, stream));
+        connection.UpgradeClient(new TlsLeg(connection.Client, stream, inner.Gate));
         connection.ClientTls = TlsSessionInfo.From(stream);
         return null;
     }

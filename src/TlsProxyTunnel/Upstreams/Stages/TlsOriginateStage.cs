@@ -53,7 +53,7 @@ internal sealed class TlsOriginateStage(UpstreamConfig upstream, UpstreamTlsClie
         }
 
         metrics.TlsHandshakes.On(TlsSide.Upstream, TlsHandshakeResult.Ok);
-        connection.UpgradeUpstream(new TlsLeg(socket, stream));
+        connection.UpgradeUpstream(new TlsLeg(socket, stream, inner.Gate));
         connection.UpstreamTlsVersion = TlsSessionInfo.VersionName(stream);
         return null;
     }
