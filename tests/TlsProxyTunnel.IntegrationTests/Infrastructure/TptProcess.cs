@@ -72,6 +72,29 @@ public sealed partial class TptProcess : IAsyncDisposable
         return tpt;
     }
 
+    /// <summary>Starts tpt with a command line of its own (<c>ptw ...</c>) and waits until it has logged that many listeners.</summary>
+    public static async Task<TptProcess> StartCommandAsync(IEnumerable<string> args, int expectedListeners, IDictionary<string, string?>? environment = null)
+    {
+        var process = Process.Start(StartInfo(args, environment ?? new Dictionary<string, string?>(), null))!;
+        var tpt = new TptProcess(process);
+        _ = tpt.PumpStderrAsync();
+        _ = Task.Run(async () => tpt.Stdout = await process.StandardOutput.ReadToEndAsync());
+        try
+        {
+            for (var i = 0; i < expectedListeners; i++)
+            {
+                await tpt.WaitForLineAsync(l => l.Contains("Listening: server", StringComparison.Ordinal), skipSeen: i);
+            }
+        }
+        catch
+        {
+            await tpt.DisposeAsync();
+            throw;
+        }
+
+        return tpt;
+    }
+
     /// <summary>
     /// Starts tpt with logging left to the configuration (which may silence it), and waits until
     /// <paramref name="probe"/> accepts connections instead of for a log line.
