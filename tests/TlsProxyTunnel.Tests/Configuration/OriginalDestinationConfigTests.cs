@@ -32,6 +32,28 @@ public sealed class OriginalDestinationConfigTests
     }
 
     [Fact]
+    public void Check_shows_a_transparent_server_and_an_original_dst_upstream()
+    {
+        var config = LoadOk("""
+            version: 2
+            servers:
+              lan:
+                listen: ["0.0.0.0:57800"]
+                transparent: true
+                default: dst
+            upstream:
+              dst: {address: original_dst, tls: {verify: chain}}
+            """);
+        var output = new StringWriter();
+        ConfigSummary.Write(config, output);
+        var text = output.ToString();
+
+        Assert.Contains("  lan: tcp, transparent, maxclients 100", text, StringComparison.Ordinal);
+        Assert.Contains("  dst: original_dst", text, StringComparison.Ordinal);
+        Assert.Contains("tls: verify chain, server_name none (original_dst: an IP address, no SNI sent)", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Transparent_defaults_to_off_and_must_be_a_boolean()
     {
         Assert.False(LoadOk(WithServer("    default: echo")).Servers[0].Transparent);
