@@ -25,7 +25,6 @@ internal static class OriginalDestinationRules
     /// </summary>
     public static void Check(ServerConfig server, IEnumerable<ConfigMapper.UpstreamReference> uses, IReadOnlyDictionary<string, UpstreamConfig> upstreams, DiagnosticBag diagnostics)
     {
-        var serverName = DiagnosticText.Quote(server.Name);
         foreach (var use in uses)
         {
             if (!upstreams.TryGetValue(use.Name, out var upstream) || !upstream.ConnectsToOriginalDestination)
@@ -33,26 +32,30 @@ internal static class OriginalDestinationRules
                 continue;
             }
 
-            var upstreamName = use.Shown;
-            if (!FromNetfilter(server) && !FromProxyHeaders(server))
-            {
-                diagnostics.Error(use.Where, $"{use.Usage} names upstream {upstreamName}, whose address is original_dst, but server {serverName} has no original destination to give it: set 'transparent: true' (netfilter NAT redirects clients to this server) or accept PROXY headers ('proxy_protocol: accept' or 'require')");
-                continue;
-            }
-
-            if (FromProxyHeaders(server) && !ClientsAuthenticated(server))
-            {
-                diagnostics.Error(use.Where, $"{use.Usage} names upstream {upstreamName}, whose address is original_dst, and server {serverName} takes the destination from PROXY headers: any client that can reach it could name any address and port to be connected to (an open proxy). Require client certificates ('terminate_tls' with 'client_cert: require') so that only trusted clients can send the header");
-                continue;
-            }
-
             var via = use.Usage.StartsWith("'default'", StringComparison.Ordinal)
                 ? server.Via
                 : server.Sni.FirstOrDefault(r => r.Upstream == use.Name && (r.Via ?? server.Via) is { IsDirect: false }) is { } route ? route.Via ?? server.Via : ViaConfig.Direct;
-            if (!via.IsDirect)
+            if (Problem(server.Name, use, FromNetfilter(server), FromProxyHeaders(server), ClientsAuthenticated(server), via.IsDirect) is { } problem)
             {
-                diagnostics.Error(use.Where, $"{use.Usage} names upstream {upstreamName}, whose address is original_dst, through a 'via': the via's CONNECT target would replace the original destination; remove the 'via' for this route");
+                diagnostics.Error(use.Where, problem);
             }
         }
+    }
+
+    /// <summary>What is wrong with one use of an original_dst upstream, from the facts about its server; null when nothing.</summary>
+    internal static string? Problem(string server, ConfigMapper.UpstreamReference use, bool fromNetfilter, bool fromProxyHeaders, bool clientsAuthenticated, bool direct)
+    {
+        var named = $"{use.Usage} names upstream {use.Shown}, whose address is original_dst";
+        if (!fromNetfilter && !fromProxyHeaders)
+        {
+            return $"{named}, but server {DiagnosticText.Quote(server)} has no original destination to give it: set 'transparent: true' (netfilter NAT redirects clients to this server) or accept PROXY headers ('proxy_protocol: accept' or 'require')";
+        }
+
+        if (fromProxyHeaders && !clientsAuthenticated)
+        {
+            return $"{named}, and server {DiagnosticText.Quote(server)} takes the destination from PROXY headers: any client that can reach it could name any address and port to be connected to (an open proxy). Require client certificates ('terminate_tls' with 'client_cert: require') so that only trusted clients can send the header";
+        }
+
+        return direct ? null : $"{named}, through a 'via': the via's CONNECT target would replace the original destination; remove the 'via' for this route";
     }
 }

@@ -72,14 +72,19 @@ public sealed class TransparentModeTests
                 listen: ["127.0.0.1:0"]
                 transparent: true
                 default: echo
+              probes:
+                listen: ["127.0.0.1:0"]
+                default: health
             """);
-        await using var tpt = await TptProcess.StartAsync(config.Path, 1);
+        await using var tpt = await TptProcess.StartAsync(config.Path, 2);
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await client.ConnectAsync(tpt.EndPoint("lan")).WaitAsync(Bound);
         await client.SendAsync("ping\n"u8.ToArray()).WaitAsync(Bound);
         await AssertClosedWithoutDataAsync(client);
         var line = await tpt.WaitForLineAsync(l => l.Contains("server=lan", StringComparison.Ordinal) && l.Contains("outcome=", StringComparison.Ordinal));
         Assert.Contains("outcome=no_original_destination", line, StringComparison.Ordinal);
+        var metrics = await HttpProbe.GetAsync(tpt.EndPoint("probes"), "/metrics").WaitAsync(Bound);
+        Assert.Contains("tpt_connection_outcomes_total{name=\"lan\",outcome=\"no_original_destination\"} 1", metrics.Body, StringComparison.Ordinal);
     }
 
     private static async Task EchoThroughRedirectAsync(AddressFamily family)

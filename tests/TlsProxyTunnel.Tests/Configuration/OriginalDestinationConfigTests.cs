@@ -53,6 +53,30 @@ public sealed class OriginalDestinationConfigTests
         Assert.Contains("tls: verify chain, server_name none (original_dst: an IP address, no SNI sent)", text, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(true, false, false, true, null)]
+    [InlineData(false, false, false, true, "has no original destination to give it")]
+    [InlineData(false, true, false, true, "an open proxy")]
+    [InlineData(true, true, false, true, "an open proxy")] // transparent does not make the headers trustworthy
+    [InlineData(false, true, true, true, null)]
+    [InlineData(true, false, false, false, "through a 'via'")]
+    public void The_rules_for_original_dst_follow_where_the_destination_comes_from(bool netfilter, bool proxyHeaders, bool authenticated, bool direct, string? problem)
+    {
+        // PROXY headers are not read by this build yet (OriginalDestinationRules.FromProxyHeaders): the rules are checked directly.
+        var use = new ConfigMapper.UpstreamReference("dst", new YamlDotNet.Core.Mark(0, 3, 5), "'default' of server 'lan'", "'dst'");
+        var found = OriginalDestinationRules.Problem("lan", use, netfilter, proxyHeaders, authenticated, direct);
+        if (problem is null)
+        {
+            Assert.Null(found);
+        }
+        else
+        {
+            Assert.NotNull(found);
+            Assert.StartsWith("'default' of server 'lan' names upstream 'dst', whose address is original_dst", found, StringComparison.Ordinal);
+            Assert.Contains(problem, found, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void Transparent_defaults_to_off_and_must_be_a_boolean()
     {
