@@ -40,7 +40,8 @@ internal static class OriginalDestinationLookup
         }
         catch (SocketException e)
         {
-            // ENOENT: conntrack has no entry for this connection (netfilter's nat table is not in use at all).
+            // ENOENT: conntrack has no entry for this connection (netfilter's nat table is not in use at all). An
+            // exception, but only for a client that should not be here, which is closed right after.
             return new(null, $"no NAT entry ({e.SocketErrorCode}: {e.Message})");
         }
         catch (ObjectDisposedException)
