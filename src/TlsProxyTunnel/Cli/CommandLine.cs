@@ -30,6 +30,7 @@ internal static class CommandLine
     public const string Usage = """
         Usage: tpt [check] [-c|--config PATH] [--watch]   (options and 'check' in any order)
                tpt explain [-c PATH] [--json] (NAME | --hello FILE)
+               tpt ptw [ptw's options] dst_address dst_port   ('tpt ptw --help' lists them)
 
         Layer-4 TLS SNI router: reads the ClientHello and forwards the connection to an
         upstream chosen by server name; where configured, it also terminates client TLS
@@ -44,6 +45,8 @@ internal static class CommandLine
                                exit 0, 1 (configuration error) or 2 (usage)
             --hello FILE       explain a captured ClientHello (raw bytes) instead of a NAME
             --json             print the explanation as JSON
+          ptw ...              ptw's command line (Pooling TLS Wrapper): builds the equivalent
+                               configuration and runs it (--print-config prints it instead)
           -c, --config PATH    configuration file (also --config=PATH)
           --watch              reload when the configuration file or a certificate, key or CA
                                file it names changes (SIGHUP always reloads)

@@ -16,7 +16,7 @@ internal sealed class ConfigMapper
         ["version", "log", "log-format", "servers", "upstream", "via", "shutdown_timeout", "resolver"];
 
     internal static readonly IReadOnlyList<string> ServerKeys =
-        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls"];
+        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls", "transparent"];
 
     /// <summary>The mapping form of an upstream; a plain string is its <c>address</c> alone.</summary>
     internal static readonly IReadOnlyList<string> UpstreamKeys = ["address", "connect_timeout", "tls"];
@@ -40,6 +40,9 @@ internal sealed class ConfigMapper
         ["echo"] = UpstreamKind.Echo,
         ["health"] = UpstreamKind.Health,
     };
+
+    /// <summary>The upstream address that means "where the client meant to go" (transparent mode, PROXY headers).</summary>
+    internal const string OriginalDestinationAddress = "original_dst";
 
     private readonly string _path;
     private readonly DiagnosticBag _diagnostics;
@@ -66,6 +69,8 @@ internal sealed class ConfigMapper
 
     /// <param name="Config">Null when something required is missing; the diagnostics say what.</param>
     internal sealed record Mapped(ProxyConfig? Config, IReadOnlyList<ListenUse> Listens, IReadOnlyList<UpstreamReference> References, IReadOnlyDictionary<string, Mark> UserUpstreams);
+
+    private Dictionary<string, UpstreamConfig> _upstreams = new(StringComparer.Ordinal);
 
     private readonly List<ListenUse> _listens = [];
     private readonly List<UpstreamReference> _references = [];
@@ -107,7 +112,7 @@ internal sealed class ConfigMapper
         // The top-level via only holds an anchor; it is still read so its mistakes are reported.
         _ = _vias.Read(top.Get("via"), "the top-level 'via'");
 
-        var upstreams = ReadUpstreams(top.Get("upstream"));
+        var upstreams = _upstreams = ReadUpstreams(top.Get("upstream"));
         IReadOnlyList<ServerConfig>? servers = null;
         if (top.Get("servers") is { } serversNode)
         {
@@ -191,6 +196,11 @@ internal sealed class ConfigMapper
             return null;
         }
 
+        if (url.Value.Trim() == OriginalDestinationAddress)
+        {
+            return new UpstreamConfig { Name = name, Kind = UpstreamKind.Tcp, ConnectsToOriginalDestination = true, Display = OriginalDestinationAddress };
+        }
+
         var error = UpstreamUrlParser.Parse(url.Value.Trim(), out var family, out var host, out var port, url.Echo);
         if (error is not null)
         {
@@ -222,6 +232,12 @@ internal sealed class ConfigMapper
 
         TimeSpan? connectTimeout = section.Get("connect_timeout") is { } timeoutNode ? _values.Duration("connect_timeout", timeoutNode) : null;
         var tls = section.Get("tls") is { } tlsNode ? _tls.ReadUpstream(tlsNode, what) : null;
+        if (upstream is { ConnectsToOriginalDestination: true } && tls is { ServerName: null, ServerNameFromClient: false, Verify: TlsVerifyMode.Full })
+        {
+            // The address is only known per connection, so there is no host name to send and check.
+            _diagnostics.Error(section.Entry("tls")!.Key.Start, $"{what} connects to original_dst, which has no host name to check the certificate against: set 'tls.server_name' (or 'verify: chain')");
+        }
+
         return upstream is null ? null : upstream with { ConnectTimeout = connectTimeout, Tls = tls };
     }
 
@@ -257,6 +273,7 @@ internal sealed class ConfigMapper
             return null;
         }
 
+        var firstReference = _references.Count;
         var server = new ServerConfig { Name = name, Listen = ReadListen(name, nameMark, section.Get("listen")) };
         if (section.Get("protocol") is { } protocolNode && _values.Choice("protocol", protocolNode, Protocols) is { } protocol)
         {
@@ -278,6 +295,11 @@ internal sealed class ConfigMapper
             }
 
             server = server with { Tls = true, TerminateTls = _tls.ReadTerminate(terminateNode, section.Entry("terminate_tls")!.Key.Start, what) };
+        }
+
+        if (section.Bool("transparent", _values) is { } transparent)
+        {
+            server = server with { Transparent = transparent };
         }
 
         if (section.Get("default") is { } defaultNode && _values.Scalar("default", defaultNode, "a text value") is { } defaultName)
@@ -333,6 +355,8 @@ internal sealed class ConfigMapper
             }
         }
 
+        // The references read since this server began are its default's and its SNI routes'.
+        OriginalDestinationRules.Check(server, _references.Skip(firstReference), _upstreams, _diagnostics);
         return server;
     }
 

@@ -23,7 +23,7 @@ internal static class ConfigSummary
             var limit = ProbeServers.IsProbeOnly(server, config.Upstreams)
                 ? string.Create(culture, $"health server: up to {ProbeServers.ConnectionLimit} connections, maxclients ({server.MaxClients}) not applied")
                 : string.Create(culture, $"maxclients {server.MaxClients}");
-            output.WriteLine(string.Create(culture, $"  {Show(server.Name)}: {(server.Tls ? "tls" : "tcp")}, {limit}"));
+            output.WriteLine(string.Create(culture, $"  {Show(server.Name)}: {(server.Tls ? "tls" : "tcp")}{(server.Transparent ? ", transparent" : "")}, {limit}"));
             output.WriteLine(string.Create(culture, $"    listen: {(server.Listen.Count == 0 ? "(none)" : string.Join(", ", server.Listen.Select(l => Show(l.Text))))}"));
             foreach (var route in server.Sni)
             {
@@ -77,6 +77,7 @@ internal static class ConfigSummary
     {
         var name = tls.ServerNameFromClient ? "from the client's SNI"
             : tls.ServerName is not null ? Show(tls.ServerNameWritten ?? tls.ServerName)
+            : upstream.ConnectsToOriginalDestination ? "none (original_dst: an IP address, no SNI sent)"
             : System.Net.IPAddress.TryParse(upstream.Host, out _) ? "none (an IP address: no SNI sent)"
             : "the address's host";
         var alpn = tls.Alpn.Count == 0 ? "" : $", alpn {Alpn(tls.Alpn)}";

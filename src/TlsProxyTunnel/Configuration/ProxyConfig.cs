@@ -92,6 +92,9 @@ internal sealed record ServerConfig
 
     /// <summary><c>terminate_tls</c>: decrypt client TLS; null relays the bytes as they are.</summary>
     public TerminateTlsSettings? TerminateTls { get; init; }
+
+    /// <summary><c>transparent</c>: each client's original destination is read from netfilter (SO_ORIGINAL_DST), for <c>original_dst</c>.</summary>
+    public bool Transparent { get; init; }
 }
 
 /// <param name="EndPoint">The parsed address.</param>
@@ -145,6 +148,12 @@ internal sealed record UpstreamConfig
 
     /// <summary>The URL as written in the file, before environment expansion; safe to log.</summary>
     public string Display { get; init; } = "";
+
+    /// <summary>
+    /// <c>address: original_dst</c>: no address of its own; each connection goes to the client's original destination
+    /// (<see cref="Connections.ClientConnection.OriginalDestination"/>). <see cref="Host"/> and <see cref="Port"/> are unset.
+    /// </summary>
+    public bool ConnectsToOriginalDestination { get; init; }
 
     /// <summary>The mapping form's <c>connect_timeout</c> (TCP connect and TLS handshake); null leaves the via's.</summary>
     public TimeSpan? ConnectTimeout { get; init; }

@@ -41,6 +41,12 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
 
     public EndPoint? RemoteEndPoint { get; } = client.RemoteEndPoint;
 
+    /// <summary>
+    /// Where the client meant to go: netfilter's original destination (<c>transparent: true</c>), or the destination a
+    /// PROXY header named; what <c>address: original_dst</c> connects to. Null when neither gave one.
+    /// </summary>
+    public IPEndPoint? OriginalDestination { get; set; }
+
     public RuntimeServer Server { get; } = server;
 
     public ListenAddress Listen { get; } = listen;

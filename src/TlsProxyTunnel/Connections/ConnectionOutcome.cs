@@ -12,6 +12,12 @@ internal enum ConnectionOutcome
     /// <summary>The ClientHello could not be read (too large, stalled, client gone).</summary>
     HelloFailed,
 
+    /// <summary>
+    /// <c>transparent: true</c> found no original destination (the client was not redirected by NAT), or an
+    /// <c>original_dst</c> upstream was reached without one.
+    /// </summary>
+    NoOriginalDestination,
+
     /// <summary>No address of the upstream (or its proxy) could be resolved or connected within connect_timeout.</summary>
     UpstreamUnreachable,
 
@@ -55,6 +61,7 @@ internal static class ConnectionOutcomes
         ConnectionOutcome.Completed => "completed",
         ConnectionOutcome.Banned => "banned",
         ConnectionOutcome.HelloFailed => "hello_failed",
+        ConnectionOutcome.NoOriginalDestination => "no_original_destination",
         ConnectionOutcome.UpstreamUnreachable => "upstream_unreachable",
         ConnectionOutcome.ProxyRefused => "proxy_refused",
         ConnectionOutcome.ProxyFailed => "proxy_failed",

@@ -88,6 +88,14 @@ internal static partial class Log
     [LoggerMessage(EventId = 64, Level = LogLevel.Warning, Message = "Server {Server}: client {Client} ended the TLS session with an alert: {Alert}")]
     public static partial void ClientTlsAlert(ILogger logger, string server, string client, string alert);
 
+    // Issue #12, transparent mode: a client that was not redirected (debug: the access line has the outcome, and any
+    // client can cause one), an original_dst upstream reached without a destination.
+    [LoggerMessage(EventId = 120, Level = LogLevel.Debug, Message = "Server {Server}: no original destination for client {Client}, closing it: {Reason}")]
+    public static partial void NoOriginalDestination(ILogger logger, string server, string client, string reason);
+
+    [LoggerMessage(EventId = 121, Level = LogLevel.Warning, Message = "Server {Server}: upstream {Upstream} connects to the original destination, but client {Client} has none; closing")]
+    public static partial void OriginalDestinationMissing(ILogger logger, string server, string upstream, string client);
+
     [LoggerMessage(EventId = 36, Level = LogLevel.Information, Message = "Load fell to {Live} connections: returned memory to the OS (resident {BeforeMiB} MiB -> {AfterMiB} MiB)")]
     public static partial void MemoryTrimmed(ILogger logger, int live, long beforeMiB, long afterMiB);
 }

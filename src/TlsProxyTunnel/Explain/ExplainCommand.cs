@@ -71,7 +71,7 @@ internal static class ExplainCommand
         var upstreams = explanation.Servers
             .Select(s => s.Upstream?.Config)
             .OfType<UpstreamConfig>()
-            .Where(u => u.Kind == UpstreamKind.Tcp)
+            .Where(u => u.Kind == UpstreamKind.Tcp && !u.ConnectsToOriginalDestination)
             .DistinctBy(u => u.Name)
             .ToList();
         if (upstreams.Count == 0)

@@ -24,6 +24,12 @@ internal static class TptApp
 
     public static async Task<int> RunAsync(string[] args, Func<string, string?> environment, TextWriter stdout, TextWriter stderr)
     {
+        // ptw's command line is a language of its own (its -c is a certificate, not a configuration file).
+        if (args.Length > 0 && args[0] == "ptw")
+        {
+            return await PtwCommand.RunAsync(args[1..], environment, stdout, stderr);
+        }
+
         var options = CommandLine.Parse(args);
         if (options.Error is not null)
         {
@@ -98,7 +104,7 @@ internal static class TptApp
     /// TPT_LOG, else RUST_LOG (tls-proxy-tunnel's), in the same filter syntax as <c>log:</c>; an empty value counts
     /// as unset. Null filter when neither is set.
     /// </summary>
-    private static async Task<(LogFilter? Filter, bool Failed)> EnvironmentLogFilterAsync(Func<string, string?> environment, TextWriter stderr)
+    internal static async Task<(LogFilter? Filter, bool Failed)> EnvironmentLogFilterAsync(Func<string, string?> environment, TextWriter stderr)
     {
         foreach (var variable in (string[])[LoggingSetup.LevelVariable, LoggingSetup.RustVariable])
         {
@@ -124,7 +130,7 @@ internal static class TptApp
         return (null, false);
     }
 
-    private static async Task<int> RunServiceAsync(ProxyConfig config, ReloadOptions reload, LogFilter? environmentFilter, TextWriter stderr)
+    internal static async Task<int> RunServiceAsync(ProxyConfig config, ReloadOptions reload, LogFilter? environmentFilter, TextWriter stderr)
     {
         // No defaults: an appsettings.json that happens to sit in the working directory must not change the proxy.
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });

@@ -28,6 +28,7 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     private readonly HealthUpstream _health = new(metrics, readiness, status);
     private readonly ILogger _upstreamLogger = loggers.CreateLogger("TlsProxyTunnel.Upstream");
     private readonly ILogger _tlsLogger = loggers.CreateLogger("TlsProxyTunnel.Tls");
+    private readonly OriginalDestinationStage _originalDestination = new(loggers.CreateLogger("TlsProxyTunnel.Transparent"));
 
     /// <summary>State that outlives the snapshots built here (TLS clients now, pools later).</summary>
     public UpstreamStates UpstreamStates { get; } = new();
@@ -94,9 +95,20 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     {
         // Terminating needs the hello too: its SNI picks the route and the certificate.
         var readsHello = server.Tls || server.TerminateTls is not null;
-        return server.TerminateTls is { } terminate
-            ? [ReadHello, RouteStage.Instance, new TerminateTlsStage(new ServerTlsTerminator(terminate), metrics, _tlsLogger)]
-            : [readsHello ? ReadHello : NoHello, RouteStage.Instance];
+        var stages = new List<IClientStage>(4);
+        if (server.Transparent)
+        {
+            stages.Add(_originalDestination);
+        }
+
+        stages.Add(readsHello ? ReadHello : NoHello);
+        stages.Add(RouteStage.Instance);
+        if (server.TerminateTls is { } terminate)
+        {
+            stages.Add(new TerminateTlsStage(new ServerTlsTerminator(terminate), metrics, _tlsLogger));
+        }
+
+        return [.. stages];
     }
 
     private IUpstreamStage[] UpstreamStages(UpstreamConfig upstream, ViaConfig via)
@@ -107,7 +119,9 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
             stages.Add(new ConnectTargetStage(upstream, via, _upstreamLogger));
         }
 
-        stages.Add(new TcpConnectStage(upstream, _connector, metrics.Upstream(upstream.Name), _upstreamLogger));
+        stages.Add(upstream.ConnectsToOriginalDestination
+            ? new OriginalDestinationConnectStage(upstream, metrics.Upstream(upstream.Name), _upstreamLogger)
+            : new TcpConnectStage(upstream, _connector, metrics.Upstream(upstream.Name), _upstreamLogger));
         if (!via.IsDirect)
         {
             stages.Add(new ViaConnectStage(upstream, via, metrics, _upstreamLogger));

@@ -75,4 +75,26 @@ internal sealed class UpstreamConnector(IHostResolver resolver, AddressRotation 
 
         return new ConnectAttempt(null, null, lastError);
     }
+
+    /// <summary>Connects to one address known already (an original destination: nothing to resolve) within <paramref name="timeout"/>.</summary>
+    public static async ValueTask<ConnectAttempt> ConnectAsync(IPEndPoint endPoint, TimeSpan timeout)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var attempt = new CancellationTokenSource(timeout);
+        try
+        {
+            await socket.ConnectAsync(endPoint, attempt.Token);
+            return new ConnectAttempt(socket, endPoint, null);
+        }
+        catch (OperationCanceledException)
+        {
+            socket.Dispose();
+            return new ConnectAttempt(null, null, $"connecting to {endPoint} timed out after connect_timeout ({timeout.TotalMilliseconds:0} ms)");
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            return new ConnectAttempt(null, null, $"connecting to {endPoint} failed: {e.SocketErrorCode}");
+        }
+    }
 }

@@ -50,11 +50,35 @@ public sealed partial class TptProcess : IAsyncDisposable
     }
 
     /// <summary>Starts tpt on a config file and waits until every listener it logs is bound.</summary>
-    public static async Task<TptProcess> StartAsync(string configPath, int expectedListeners, IDictionary<string, string?>? environment = null, IEnumerable<string>? extraArgs = null)
+    /// <param name="launcher">A command that runs tpt for us (<c>nsenter --net=... --</c>): tpt's command line follows it.</param>
+    public static async Task<TptProcess> StartAsync(string configPath, int expectedListeners, IDictionary<string, string?>? environment = null, IEnumerable<string>? extraArgs = null, IReadOnlyList<string>? launcher = null)
     {
         var env = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>());
         env.TryAdd("TPT_LOG", "info");
-        var tpt = Launch(configPath, env, extraArgs);
+        var tpt = Launch(configPath, env, extraArgs, launcher);
+        try
+        {
+            for (var i = 0; i < expectedListeners; i++)
+            {
+                await tpt.WaitForLineAsync(l => l.Contains("Listening: server", StringComparison.Ordinal), skipSeen: i);
+            }
+        }
+        catch
+        {
+            await tpt.DisposeAsync();
+            throw;
+        }
+
+        return tpt;
+    }
+
+    /// <summary>Starts tpt with a command line of its own (<c>ptw ...</c>) and waits until it has logged that many listeners.</summary>
+    public static async Task<TptProcess> StartCommandAsync(IEnumerable<string> args, int expectedListeners, IDictionary<string, string?>? environment = null)
+    {
+        var process = Process.Start(StartInfo(args, environment ?? new Dictionary<string, string?>(), null))!;
+        var tpt = new TptProcess(process);
+        _ = tpt.PumpStderrAsync();
+        _ = Task.Run(async () => tpt.Stdout = await process.StandardOutput.ReadToEndAsync());
         try
         {
             for (var i = 0; i < expectedListeners; i++)
@@ -95,9 +119,9 @@ public sealed partial class TptProcess : IAsyncDisposable
         }
     }
 
-    private static TptProcess Launch(string configPath, IDictionary<string, string?> environment, IEnumerable<string>? extraArgs = null)
+    private static TptProcess Launch(string configPath, IDictionary<string, string?> environment, IEnumerable<string>? extraArgs = null, IReadOnlyList<string>? launcher = null)
     {
-        var process = Process.Start(StartInfo(["-c", configPath, .. extraArgs ?? []], environment, null))!;
+        var process = Process.Start(StartInfo(["-c", configPath, .. extraArgs ?? []], environment, null, launcher))!;
         var tpt = new TptProcess(process);
         _ = tpt.PumpStderrAsync();
         _ = Task.Run(async () => tpt.Stdout = await process.StandardOutput.ReadToEndAsync());
@@ -227,10 +251,10 @@ public sealed partial class TptProcess : IAsyncDisposable
 
     private static string ShellQuote(string word) => "'" + word.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
-    private static ProcessStartInfo StartInfo(IEnumerable<string> args, IDictionary<string, string?>? environment, string? workingDirectory)
+    private static ProcessStartInfo StartInfo(IEnumerable<string> args, IDictionary<string, string?>? environment, string? workingDirectory, IReadOnlyList<string>? launcher = null)
     {
         var binary = PublishedBinary;
-        var info = new ProcessStartInfo(binary ?? "dotnet")
+        var info = new ProcessStartInfo(launcher is { Count: > 0 } ? launcher[0] : binary ?? "dotnet")
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
@@ -238,6 +262,16 @@ public sealed partial class TptProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
         };
+        if (launcher is { Count: > 0 })
+        {
+            foreach (var word in launcher.Skip(1))
+            {
+                info.ArgumentList.Add(word);
+            }
+
+            info.ArgumentList.Add(binary ?? "dotnet");
+        }
+
         if (binary is null)
         {
             info.ArgumentList.Add(TptDll);

@@ -48,6 +48,20 @@ public sealed class StageCompositionTests
     }
 
     [Fact]
+    public void A_transparent_server_looks_up_the_original_destination_first_and_original_dst_replaces_the_resolving_connect()
+    {
+        var snapshot = Build(
+            [Server("lan", "dst") with { Transparent = true }, Server("plain", "up")],
+            Upstream("dst") with { Host = "", Port = 0, ConnectsToOriginalDestination = true, Display = "original_dst" },
+            Upstream("up"));
+
+        Assert.Equal([typeof(OriginalDestinationStage), typeof(ReadHelloStage), typeof(RouteStage)], snapshot.Servers["lan"].ClientStages.Select(s => s.GetType()));
+        Assert.Equal([typeof(ReadHelloStage), typeof(RouteStage)], snapshot.Servers["plain"].ClientStages.Select(s => s.GetType()));
+        Assert.Equal([typeof(OriginalDestinationConnectStage)], StageTypes(snapshot, "lan"));
+        Assert.Equal([typeof(TcpConnectStage)], StageTypes(snapshot, "plain"));
+    }
+
+    [Fact]
     public void Routes_with_the_same_upstream_and_via_share_one_composition()
     {
         var snapshot = Build(

@@ -236,7 +236,8 @@ internal sealed class StatusCollector : IDisposable
     private StatusSection DnsAnswers(StatusContext context)
     {
         var rows = new List<IReadOnlyList<StatusValue>>();
-        foreach (var upstream in TcpUpstreams(context))
+        // original_dst has no name to resolve.
+        foreach (var upstream in TcpUpstreams(context).Where(u => !u.ConnectsToOriginalDestination))
         {
             var view = _dns?.Inspect(HostToResolve.Of(upstream), upstream.Family);
             var (state, tone) = view?.State switch

@@ -1,0 +1,371 @@
+using System.Globalization;
+
+namespace TlsProxyTunnel.Cli;
+
+/// <summary>ptw's options, with ptw's defaults (ptw 1.0.1, seed-tools.md §1.2).</summary>
+internal sealed record PtwOptions
+{
+    public required string DstAddress { get; init; }
+
+    public required int DstPort { get; init; }
+
+    /// <summary><c>-v</c>: debug, info, warn, error or fatal.</summary>
+    public string Verbosity { get; init; } = "info";
+
+    /// <summary><c>-l</c>: where the log goes; stderr when null.</summary>
+    public string? LogFile { get; init; }
+
+    public string BindAddress { get; init; } = "127.0.0.1";
+
+    public int BindPort { get; init; } = 57800;
+
+    /// <summary><c>-W</c>, seconds.</summary>
+    public double PoolWaitTimeout { get; init; } = 15;
+
+    /// <summary><c>-P</c>: none, v1 or v2; anything but none is ptw's transparent mode.</summary>
+    public string ProxyProtocol { get; init; } = "none";
+
+    public int PoolSize { get; init; } = 25;
+
+    /// <summary><c>-B</c>, seconds.</summary>
+    public double Backoff { get; init; } = 5;
+
+    /// <summary><c>-T</c>, seconds.</summary>
+    public double Ttl { get; init; } = 30;
+
+    /// <summary><c>-w</c>, seconds: TCP connect and TLS handshake together.</summary>
+    public double Timeout { get; init; } = 4;
+
+    public string? Cert { get; init; }
+
+    public string? Key { get; init; }
+
+    public string? CaFile { get; init; }
+
+    public bool NoHostnameCheck { get; init; }
+
+    public string? TlsServerName { get; init; }
+
+    /// <summary>Ours: print the configuration instead of running it.</summary>
+    public bool PrintConfig { get; init; }
+
+    /// <summary>The arguments as given, for the generated file's first comment.</summary>
+    public IReadOnlyList<string> Arguments { get; init; } = [];
+}
+
+/// <summary>What <c>tpt ptw ARGS</c> asked for: options, help, or a usage error (exit 2, as argparse).</summary>
+internal sealed record PtwParse(PtwOptions? Options, bool Help, string? Error);
+
+/// <summary>
+/// <c>tpt ptw</c>: ptw's command line, parsed as ptw's argparse parses it (long options as <c>--opt V</c> or
+/// <c>--opt=V</c> and by any unambiguous prefix, short ones as <c>-p V</c> or <c>-pV</c>, options and operands in any
+/// order, <c>--</c> ending options, the last of a repeated option winning, the same checks on values).
+/// </summary>
+internal static class PtwCommandLine
+{
+    public const string Usage = """
+        usage: tpt ptw [-h] [--print-config] [-v {debug,info,warn,error,fatal}] [-l FILE]
+                       [--disable-uvloop] [-a BIND_ADDRESS] [-p BIND_PORT]
+                       [-W POOL_WAIT_TIMEOUT] [-P {none,v1,v2}] [-n POOL_SIZE]
+                       [-B BACKOFF] [-T TTL] [-w TIMEOUT] [-c CERT] [-k KEY] [-C CAFILE]
+                       [--no-hostname-check | --tls-servername TLS_SERVERNAME]
+                       dst_address dst_port
+
+        ptw (Pooling TLS Wrapper) as tpt: the same options and defaults, turned into the equivalent tpt
+        configuration and run. A ptw unit file switches by changing its ExecStart to 'tpt ptw ...'.
+
+          dst_address, dst_port     the TLS server to wrap connections to
+          -h, --help                show this help
+          --print-config            print the configuration instead of running it
+          -v, --verbosity LEVEL     debug, info, warn, error, fatal (default: info)
+          -l, --logfile FILE        append the log to FILE (default: stderr)
+          --disable-uvloop          accepted and ignored
+          -a, --bind-address ADDR   bind address (default: 127.0.0.1)
+          -p, --bind-port PORT      bind port (default: 57800)
+          -W, --pool-wait-timeout S how long a client waits for a pooled connection (default: 15)
+          -P, --proxy-protocol V    none, v1, v2: transparent mode, a PROXY header first inside TLS (default: none)
+          -n, --pool-size N         connections kept ready (default: 25)
+          -B, --backoff S           delay after a failed connection attempt (default: 5)
+          -T, --ttl S               lifetime of an idle pooled connection (default: 30)
+          -w, --timeout S           TCP connect and TLS handshake timeout (default: 4)
+          -c, --cert FILE           client certificate
+          -k, --key FILE            its key (default: in the certificate's file)
+          -C, --cafile FILE         trust roots added to the system's
+          --no-hostname-check       check the chain only (needs --cafile)
+          --tls-servername NAME     the name sent as SNI and expected in the certificate (default: dst_address)
+        """;
+
+    private static readonly string[] Levels = ["debug", "info", "warn", "error", "fatal"];
+    private static readonly string[] ProxyVersions = ["none", "v1", "v2"];
+
+    /// <summary>Long option → its short form (the key of the switch below); flags take no value.</summary>
+    private static readonly (string Long, string Short, bool Flag)[] Options =
+    [
+        ("--help", "-h", true),
+        ("--print-config", "--print-config", true),
+        ("--verbosity", "-v", false),
+        ("--logfile", "-l", false),
+        ("--disable-uvloop", "--disable-uvloop", true),
+        ("--bind-address", "-a", false),
+        ("--bind-port", "-p", false),
+        ("--pool-wait-timeout", "-W", false),
+        ("--proxy-protocol", "-P", false),
+        ("--pool-size", "-n", false),
+        ("--backoff", "-B", false),
+        ("--ttl", "-T", false),
+        ("--timeout", "-w", false),
+        ("--cert", "-c", false),
+        ("--key", "-k", false),
+        ("--cafile", "-C", false),
+        ("--no-hostname-check", "--no-hostname-check", true),
+        ("--tls-servername", "--tls-servername", false),
+    ];
+
+    /// <param name="args">Everything after <c>ptw</c>.</param>
+    public static PtwParse Parse(IReadOnlyList<string> args)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        var flags = new HashSet<string>(StringComparer.Ordinal);
+        var operands = new List<string>();
+        var optionsEnded = false;
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (optionsEnded || arg == "-" || !arg.StartsWith('-'))
+            {
+                operands.Add(arg);
+                continue;
+            }
+
+            if (arg == "--")
+            {
+                optionsEnded = true;
+                continue;
+            }
+
+            string key;
+            string? attached = null;
+            if (arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                var equals = arg.IndexOf('=', StringComparison.Ordinal);
+                var name = equals < 0 ? arg : arg[..equals];
+                attached = equals < 0 ? null : arg[(equals + 1)..];
+                var exact = Options.Where(o => o.Long == name).ToList();
+                var matches = exact.Count > 0 ? exact : Options.Where(o => o.Long.StartsWith(name, StringComparison.Ordinal)).ToList();
+                if (matches.Count == 0)
+                {
+                    return Fail($"unrecognized arguments: {arg}");
+                }
+
+                if (matches.Count > 1)
+                {
+                    return Fail($"ambiguous option: {name} could match {string.Join(", ", matches.Select(m => m.Long))}");
+                }
+
+                key = matches[0].Short;
+                if (matches[0].Flag && attached is not null)
+                {
+                    return Fail($"argument {matches[0].Long}: ignored explicit argument '{attached}'");
+                }
+            }
+            else
+            {
+                key = arg[..2];
+                attached = arg.Length > 2 ? arg[2..] : null;
+                if (!Options.Any(o => o.Short == key))
+                {
+                    return Fail($"unrecognized arguments: {arg}");
+                }
+            }
+
+            var option = Options.First(o => o.Short == key);
+            if (option.Flag)
+            {
+                flags.Add(key);
+                continue;
+            }
+
+            if (attached is null)
+            {
+                if (i + 1 >= args.Count || (args[i + 1].StartsWith('-') && args[i + 1] != "-" && !IsNegativeNumber(args[i + 1])))
+                {
+                    return Fail($"argument {Shown(option)}: expected one argument");
+                }
+
+                attached = args[++i];
+            }
+
+            values[key] = attached;
+        }
+
+        if (flags.Contains("-h"))
+        {
+            return new PtwParse(null, true, null);
+        }
+
+        if (values.ContainsKey("--tls-servername") && flags.Contains("--no-hostname-check"))
+        {
+            return Fail("argument --tls-servername: not allowed with argument --no-hostname-check");
+        }
+
+        if (operands.Count < 2)
+        {
+            var missing = operands.Count == 0 ? "dst_address, dst_port" : "dst_port";
+            return Fail($"the following arguments are required: {missing}");
+        }
+
+        if (operands.Count > 2)
+        {
+            return Fail($"unrecognized arguments: {string.Join(' ', operands.Skip(2))}");
+        }
+
+        string? error = null;
+        var options = new PtwOptions
+        {
+            DstAddress = operands[0],
+            DstPort = Port("dst_port", operands[1], ref error),
+            Arguments = [.. args],
+            PrintConfig = flags.Contains("--print-config"),
+            NoHostnameCheck = flags.Contains("--no-hostname-check"),
+        };
+        if (values.TryGetValue("-v", out var verbosity))
+        {
+            options = options with { Verbosity = Choice("-v/--verbosity", verbosity, Levels, ref error) };
+        }
+
+        if (values.TryGetValue("-l", out var logFile))
+        {
+            options = options with { LogFile = logFile };
+        }
+
+        if (values.TryGetValue("-a", out var bindAddress))
+        {
+            options = options with { BindAddress = bindAddress };
+        }
+
+        if (values.TryGetValue("-p", out var bindPort))
+        {
+            options = options with { BindPort = Port("-p/--bind-port", bindPort, ref error) };
+        }
+
+        if (values.TryGetValue("-W", out var wait))
+        {
+            options = options with { PoolWaitTimeout = PositiveSeconds("-W/--pool-wait-timeout", wait, ref error) };
+        }
+
+        if (values.TryGetValue("-P", out var proxy))
+        {
+            options = options with { ProxyProtocol = Choice("-P/--proxy-protocol", proxy, ProxyVersions, ref error) };
+        }
+
+        if (values.TryGetValue("-n", out var size))
+        {
+            options = options with { PoolSize = PositiveInt("-n/--pool-size", size, ref error) };
+        }
+
+        if (values.TryGetValue("-B", out var backoff))
+        {
+            options = options with { Backoff = PositiveSeconds("-B/--backoff", backoff, ref error) };
+        }
+
+        if (values.TryGetValue("-T", out var ttl))
+        {
+            options = options with { Ttl = PositiveSeconds("-T/--ttl", ttl, ref error) };
+        }
+
+        if (values.TryGetValue("-w", out var timeout))
+        {
+            options = options with { Timeout = PositiveSeconds("-w/--timeout", timeout, ref error) };
+        }
+
+        if (values.TryGetValue("-c", out var cert))
+        {
+            options = options with { Cert = cert };
+        }
+
+        if (values.TryGetValue("-k", out var keyFile))
+        {
+            options = options with { Key = keyFile };
+        }
+
+        if (values.TryGetValue("-C", out var ca))
+        {
+            options = options with { CaFile = ca };
+        }
+
+        if (values.TryGetValue("--tls-servername", out var serverName))
+        {
+            if (serverName.Length == 0)
+            {
+                error ??= "argument --tls-servername: '' is not valid server name";
+            }
+
+            options = options with { TlsServerName = serverName };
+        }
+
+        if (error is not null)
+        {
+            return Fail(error);
+        }
+
+        // ptw checks this after parsing and exits 2 with a fatal log line: the same exit code here.
+        if (options.NoHostnameCheck && options.CaFile is null)
+        {
+            return Fail("--no-hostname-check needs -C/--cafile (CAfile option is required when hostname check is disabled)");
+        }
+
+        return new PtwParse(options, false, null);
+    }
+
+    private static PtwParse Fail(string message) => new(null, false, message);
+
+    private static string Shown((string Long, string Short, bool Flag) option) =>
+        option.Short == option.Long ? option.Long : $"{option.Short}/{option.Long}";
+
+    private static bool IsNegativeNumber(string text) => text.Length > 1 && text[0] == '-' && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
+
+    private static int Port(string what, string text, ref string? error)
+    {
+        if (int.TryParse(text.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536)
+        {
+            return port;
+        }
+
+        error ??= $"argument {what}: {text} is not a valid port number";
+        return 0;
+    }
+
+    private static int PositiveInt(string what, string text, ref string? error)
+    {
+        if (int.TryParse(text.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) && value > 0)
+        {
+            return value;
+        }
+
+        error ??= $"argument {what}: {text} is not a valid value";
+        return 0;
+    }
+
+    private static double PositiveSeconds(string what, string text, ref string? error)
+    {
+        // Python's float(): decimal or exponent forms; "inf" and "nan" are floats there but no use as a timeout.
+        if (double.TryParse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0 && double.IsFinite(value))
+        {
+            return value;
+        }
+
+        error ??= $"argument {what}: {text} is not a valid value";
+        return 0;
+    }
+
+    private static string Choice(string what, string text, string[] choices, ref string? error)
+    {
+        if (choices.Contains(text, StringComparer.Ordinal))
+        {
+            return text;
+        }
+
+        error ??= $"argument {what}: invalid choice: '{text}' (choose from {string.Join(", ", choices.Select(c => $"'{c}'"))})";
+        return choices[0];
+    }
+}
