@@ -2,6 +2,7 @@
 # TLS that the router speaks itself (issue #11), tpt beside HAProxy on this machine, same certificate (ECDSA
 # P-256, TLS 1.3), same echo backend (the shared harness's), both routers single-threaded:
 #   handshake   router CPU ms per terminated handshake (openssl s_time -new, 5 s)
+#   handshake_data  the same with a client that uses its connection (Python: handshake, 1 byte each way, close)
 #   terminate   1 GB through terminate -> plain: router CPU-s per GB, Gbit/s (a Python TLS client -> router -> echo)
 #   originate   1 GB through plain -> originate: router CPU-s per GB, Gbit/s (nc -> router -> HAProxy TLS server -> echo)
 # Indicative: the clients are single-threaded openssl/python/nc processes on the same two cores, so compare the
@@ -50,6 +51,25 @@ while got < total + 8:
     got += len(data)
 tls.close()
 print(got)
+PY
+# New TLS 1.3 sessions for N seconds, each sending a byte and reading the banner and its echo before closing,
+# as real clients do (s_time closes before the server's session tickets are out). Prints the count.
+cat >tls_handshake_client.py <<'PY'
+import socket, ssl, sys, time
+port, seconds, ca = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+n, end = 0, time.time() + seconds
+while time.time() < end:
+    tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    tls.sendall(b"x")
+    got = b""
+    while len(got) < 9:
+        data = tls.recv(64)
+        if not data: break
+        got += data
+    tls.close()
+    n += 1
+print(n)
 PY
 echo_port=$((base + 1)); tls_server=$((base + 2))
 hap_term=$((base + 10)); tpt_term=$((base + 11)); hap_orig=$((base + 20)); tpt_orig=$((base + 21))
@@ -100,6 +120,11 @@ for round in $(seq "$rounds"); do
     n=$(openssl s_time -connect "127.0.0.1:$term" -new -time 5 2>/dev/null | awk '/real seconds/ {print $1}')
     c1=$(cpu "$pid")
     echo "round=$round router=$router scenario=handshake conns=$n router_cpu_ms_per_handshake=$(echo "scale=3; ($c1 - $c0) * 1000 / $tck / $n" | bc)"
+
+    c0=$(cpu "$pid")
+    n=$(python3 "$work/tls_handshake_client.py" "$term" 5 "$work/ca.crt")
+    c1=$(cpu "$pid")
+    echo "round=$round router=$router scenario=handshake_data conns=$n router_cpu_ms_per_handshake=$(echo "scale=3; ($c1 - $c0) * 1000 / $tck / $n" | bc)"
 
     c0=$(cpu "$pid"); t0=$(date +%s.%N)
     got=$(python3 "$work/tls_echo_client.py" "$term" $gb "$work/ca.crt")
