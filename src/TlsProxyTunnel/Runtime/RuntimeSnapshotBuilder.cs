@@ -28,6 +28,7 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     private readonly HealthUpstream _health = new(metrics, readiness, status);
     private readonly ILogger _upstreamLogger = loggers.CreateLogger("TlsProxyTunnel.Upstream");
     private readonly ILogger _tlsLogger = loggers.CreateLogger("TlsProxyTunnel.Tls");
+    private readonly ILogger _proxyProtocolLogger = loggers.CreateLogger("TlsProxyTunnel.ProxyProtocol");
 
     /// <summary>State that outlives the snapshots built here (TLS clients now, pools later).</summary>
     public UpstreamStates UpstreamStates { get; } = new();
@@ -94,9 +95,12 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     {
         // Terminating needs the hello too: its SNI picks the route and the certificate.
         var readsHello = server.Tls || server.TerminateTls is not null;
+
+        // A PROXY header comes first on the wire: before the hello, or first inside the TLS tpt terminates.
+        IClientStage[] proxy = server.ProxyProtocol == ProxyProtocolAccept.Off ? [] : [new ReadProxyHeaderStage(server.ProxyProtocol, _proxyProtocolLogger)];
         return server.TerminateTls is { } terminate
-            ? [ReadHello, RouteStage.Instance, new TerminateTlsStage(new ServerTlsTerminator(terminate), metrics, _tlsLogger)]
-            : [readsHello ? ReadHello : NoHello, RouteStage.Instance];
+            ? [ReadHello, RouteStage.Instance, new TerminateTlsStage(new ServerTlsTerminator(terminate), metrics, _tlsLogger), .. proxy]
+            : [.. proxy, readsHello ? ReadHello : NoHello, RouteStage.Instance];
     }
 
     private IUpstreamStage[] UpstreamStages(UpstreamConfig upstream, ViaConfig via)
@@ -113,9 +117,19 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
             stages.Add(new ViaConnectStage(upstream, via, metrics, _upstreamLogger));
         }
 
+        // Before TLS, the header follows the connect and the via's CONNECT: it is for the upstream, not the proxy.
+        if (upstream.ProxyProtocol is { } before && upstream.ProxyProtocolPlacement == ProxyProtocolPlacement.BeforeTls)
+        {
+            stages.Add(new SendProxyHeaderStage(before, ProxyProtocolPlacement.BeforeTls));
+        }
+
         if (UpstreamStates.For(upstream).Tls is { } tls)
         {
             stages.Add(new TlsOriginateStage(upstream, tls, metrics, _tlsLogger));
+            if (upstream.ProxyProtocol is { } inside && upstream.ProxyProtocolPlacement == ProxyProtocolPlacement.InsideTls)
+            {
+                stages.Add(new SendProxyHeaderStage(inside, ProxyProtocolPlacement.InsideTls));
+            }
         }
 
         return [.. stages];
