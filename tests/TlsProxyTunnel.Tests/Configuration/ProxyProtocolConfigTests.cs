@@ -59,6 +59,16 @@ public sealed class ProxyProtocolConfigTests
     }
 
     [Fact]
+    public void Tpt_check_shows_where_a_header_is_read_and_sent()
+    {
+        var yaml = Upstream("    proxy_protocol: v2\n    tls: {verify: none}").Replace("    default: hub\n", "    default: hub\n    proxy_protocol: accept\n", StringComparison.Ordinal);
+        using var output = new StringWriter();
+        ConfigSummary.Write(LoadOk(yaml), output);
+        Assert.Contains("    proxy_protocol: accept (before the ClientHello)\n", output.ToString().ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.Contains("    proxy_protocol: v2, inside_tls\n", output.ToString().ReplaceLineEndings("\n"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_placement_without_a_version_is_a_warning()
     {
         var result = Load(Upstream("    proxy_protocol_placement: before_tls"));
