@@ -148,6 +148,32 @@ public sealed class ProxyHeaderReadingTests
     }
 
     [Fact]
+    public async Task The_header_and_the_hello_share_client_hello_timeout_from_the_accept()
+    {
+        using var config = new TempConfig("""
+            version: 2
+            servers:
+              pp:
+                listen: ["127.0.0.1:0"]
+                tls: true
+                proxy_protocol: require
+                client_hello_timeout: 3s
+                default: ban
+            """);
+        await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 1);
+        var started = Stopwatch.StartNew();
+        using var client = await RawClient.ConnectAsync(tpt.EndPoint("pp"));
+
+        // A header late in the budget, then no hello: what is left of the 3 s, not another 3 s, decides.
+        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        await client.SendAsync("PROXY TCP4 192.0.2.10 198.51.100.7 51000 443\r\n"u8.ToArray());
+        await client.ReadToEndAsync(Bound);
+        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(5));
+        var line = await tpt.WaitForLineAsync(l => l.Contains("client=192.0.2.10:51000 ", StringComparison.Ordinal));
+        Assert.Contains("hello=silent route=default upstream=ban", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task LOCAL_and_UNKNOWN_keep_the_socket_s_addresses()
     {
         await using var backend = new TestBackend("origin", banner: false);

@@ -14,7 +14,7 @@ internal sealed class ReadHelloStage(bool read) : IClientStage
             // Bytes a PROXY header stage read past the header (or accepted as no header) start the hello; the
             // timeout counts from the accept, so a header that came slowly leaves the hello less time.
             var prefix = connection.TakeInitialBytes(out var prefixLength);
-            var timeout = prefix is null ? config.ClientHelloTimeout : config.ClientHelloTimeout - Stopwatch.GetElapsedTime(connection.StartTimestamp);
+            var timeout = config.ClientHelloTimeout - Stopwatch.GetElapsedTime(connection.StartTimestamp);
             var hello = await ClientHelloReader.ReadAsync(connection.Client, config.ClientHelloMaxBytes, timeout, server.Router, prefix, prefixLength);
             connection.SetInitialBytes(hello.Buffer, hello.Length);
             connection.Sni = hello.Sni;
