@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of tpt's hostile-input parsers: SharpFuzz instruments the assemblies, AFL++ drives them.
-#   fuzz/run.sh TARGET SECONDS [afl-fuzz options...]     TARGET: hello | connect | health | config
+#   fuzz/run.sh TARGET SECONDS [afl-fuzz options...]     TARGET: hello | connect | health | config | proxy
 #   FUZZ_RESUME=1 fuzz/run.sh TARGET SECONDS              continue the last session of TARGET
 #   fuzz/run.sh TARGET replay [FILE|DIR...]              re-run inputs (default: the target's crashes) without AFL
 # Needs: apt-get install afl++ ; dotnet tool install --global SharpFuzz.CommandLine
 # One AFL instance (one core) per call; different targets may run side by side. Findings land in fuzz/out/findings-TARGET/default/{crashes,hangs}.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-target="${1:?usage: run.sh hello|connect|health|config SECONDS|replay}"
+target="${1:?usage: run.sh hello|connect|health|config|proxy SECONDS|replay}"
 seconds="${2:?usage: run.sh TARGET SECONDS}"
 shift 2
 out="$here/out"

@@ -1,6 +1,7 @@
 using System.Text;
 using SharpFuzz;
 using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.ProxyProtocol;
 using TlsProxyTunnel.Routing;
 using TlsProxyTunnel.Tls;
 using TlsProxyTunnel.Upstreams.Health;
@@ -24,6 +25,7 @@ internal static class Program
         ["connect"] = Connect,
         ["health"] = Health,
         ["config"] = Config,
+        ["proxy"] = Proxy,
     };
 
     public static int Main(string[] args)
@@ -147,6 +149,45 @@ internal static class Program
         });
         Check(result.Config is null || !result.Diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error), "config returned along with errors");
         Check(result.Config is not null || result.Diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error), "no config and no error");
+    }
+
+    /// <summary>The PROXY protocol parser (v1 and v2), and the writer on what it found.</summary>
+    public static void Proxy(byte[] data)
+    {
+        var parse = ProxyProtocolParser.Parse(data);
+        Check(parse == ProxyProtocolParser.Parse(data), "parse is not deterministic");
+        Check((parse.Status == ProxyProtocolStatus.Invalid) == (parse.Reason is not null), "reason without Invalid or Invalid without reason");
+        Check((parse.Status == ProxyProtocolStatus.Header) == (parse.Header is not null), "header without Header or Header without header");
+        if (parse.Status != ProxyProtocolStatus.Header)
+        {
+            return;
+        }
+
+        var header = parse.Header!;
+        Check(parse.Length > 0 && parse.Length <= data.Length, $"header length {parse.Length} of {data.Length}");
+        Check(header.Version != 1 || (parse.Length <= ProxyProtocolParser.MaxV1Length && data[parse.Length - 1] == '\n'), "v1 header longer than 107 bytes or not ending in LF");
+        Check((header.Source is null) == (header.Destination is null), "one address without the other");
+        Check(header.Source is null || header.Source.AddressFamily == header.Destination!.AddressFamily, "addresses of two families");
+
+        // Documented: the bytes after a header do not change it, and every strict prefix asks for more (checked on small headers).
+        var alone = ProxyProtocolParser.Parse(data.AsSpan(0, parse.Length));
+        Check(alone.Status == ProxyProtocolStatus.Header && alone.Length == parse.Length, "the header alone parses differently");
+        if (parse.Length <= 1024)
+        {
+            for (var i = 0; i < parse.Length; i++)
+            {
+                var prefix = ProxyProtocolParser.Parse(data.AsSpan(0, i)).Status;
+                Check(prefix == ProxyProtocolStatus.NeedMoreData, $"prefix {i} of a header gave {prefix}");
+            }
+        }
+
+        // What tpt would send on: both versions parse back to the same ends.
+        foreach (var version in (ProxyProtocolVersion[])[ProxyProtocolVersion.V1, ProxyProtocolVersion.V2])
+        {
+            var written = ProxyProtocolParser.Parse(ProxyProtocolWriter.Create(version, header.Source, header.Destination));
+            Check(written.Status == ProxyProtocolStatus.Header, $"the writer's {version} header does not parse: {written.Reason}");
+            Check(header.Source is null || written.Header!.Source!.Port == header.Source.Port, "the written source port differs");
+        }
     }
 
     private static void Check(bool condition, string message)

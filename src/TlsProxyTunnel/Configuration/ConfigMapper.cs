@@ -1,5 +1,6 @@
 using TlsProxyTunnel.Configuration.Yaml;
 using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.ProxyProtocol;
 using TlsProxyTunnel.Routing;
 using YamlDotNet.Core;
 
@@ -16,10 +17,10 @@ internal sealed class ConfigMapper
         ["version", "log", "log-format", "servers", "upstream", "via", "shutdown_timeout", "resolver"];
 
     internal static readonly IReadOnlyList<string> ServerKeys =
-        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls", "transparent"];
+        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls", "transparent", "proxy_protocol"];
 
     /// <summary>The mapping form of an upstream; a plain string is its <c>address</c> alone.</summary>
-    internal static readonly IReadOnlyList<string> UpstreamKeys = ["address", "connect_timeout", "tls"];
+    internal static readonly IReadOnlyList<string> UpstreamKeys = ["address", "connect_timeout", "tls", "proxy_protocol", "proxy_protocol_placement"];
 
     internal static readonly IReadOnlyList<string> ResolverKeys = ["nameservers", "min_ttl", "max_ttl", "timeout", "stale_for"];
 
@@ -32,6 +33,25 @@ internal sealed class ConfigMapper
         ["tcp"] = ListenProtocol.Tcp,
         ["tcp4"] = ListenProtocol.Tcp4,
         ["tcp6"] = ListenProtocol.Tcp6,
+    };
+
+    private static readonly Dictionary<string, ProxyProtocolAccept> ProxyProtocolAccepts = new(StringComparer.Ordinal)
+    {
+        ["accept"] = ProxyProtocolAccept.Accept,
+        ["require"] = ProxyProtocolAccept.Require,
+        ["off"] = ProxyProtocolAccept.Off,
+    };
+
+    private static readonly Dictionary<string, ProxyProtocolVersion> ProxyProtocolVersions = new(StringComparer.Ordinal)
+    {
+        ["v1"] = ProxyProtocolVersion.V1,
+        ["v2"] = ProxyProtocolVersion.V2,
+    };
+
+    private static readonly Dictionary<string, ProxyProtocolPlacement> ProxyProtocolPlacements = new(StringComparer.Ordinal)
+    {
+        ["inside_tls"] = ProxyProtocolPlacement.InsideTls,
+        ["before_tls"] = ProxyProtocolPlacement.BeforeTls,
     };
 
     internal static readonly IReadOnlyDictionary<string, UpstreamKind> BuiltInUpstreams = new Dictionary<string, UpstreamKind>(StringComparer.Ordinal)
@@ -238,7 +258,37 @@ internal sealed class ConfigMapper
             _diagnostics.Error(section.Entry("tls")!.Key.Start, $"{what} connects to original_dst, which has no host name to check the certificate against: set 'tls.server_name' (or 'verify: chain')");
         }
 
-        return upstream is null ? null : upstream with { ConnectTimeout = connectTimeout, Tls = tls };
+        var (proxyProtocol, placement) = ReadProxyProtocolSend(section, what, tls is not null || section.Get("tls") is not null);
+        return upstream is null ? null : upstream with { ConnectTimeout = connectTimeout, Tls = tls, ProxyProtocol = proxyProtocol, ProxyProtocolPlacement = placement };
+    }
+
+    /// <summary>
+    /// <c>proxy_protocol</c> and <c>proxy_protocol_placement</c> of an upstream. The placement defaults to inside the
+    /// TLS session when the upstream has <c>tls</c> (as ptw), else before any byte (as HAProxy's send-proxy).
+    /// </summary>
+    /// <remarks>
+    /// Where a warm pool of upstream connections (<c>pool</c>) is added, <c>before_tls</c> must be refused with it:
+    /// the header depends on the client, and a pooled connection did its handshake before any client came.
+    /// </remarks>
+    private (ProxyProtocolVersion? Version, ProxyProtocolPlacement Placement) ReadProxyProtocolSend(Section section, string what, bool hasTls)
+    {
+        var version = section.Get("proxy_protocol") is { } versionNode ? _values.Choice("proxy_protocol", versionNode, ProxyProtocolVersions) : null;
+        var placement = hasTls ? ProxyProtocolPlacement.InsideTls : ProxyProtocolPlacement.BeforeTls;
+        if (section.Get("proxy_protocol_placement") is { } placementNode && _values.Choice("proxy_protocol_placement", placementNode, ProxyProtocolPlacements) is { } chosen)
+        {
+            if (chosen == ProxyProtocolPlacement.InsideTls && !hasTls)
+            {
+                _diagnostics.Error(placementNode.Start, $"'proxy_protocol_placement: inside_tls' of {what} needs 'tls': without it there is no TLS session to put the header in; remove the placement (the header then goes before any byte) or add 'tls'");
+            }
+            else if (section.Get("proxy_protocol") is null)
+            {
+                _diagnostics.Warning(section.Entry("proxy_protocol_placement")!.Key.Start, $"'proxy_protocol_placement' of {what} does nothing without 'proxy_protocol' (v1 or v2)");
+            }
+
+            placement = chosen;
+        }
+
+        return (version, placement);
     }
 
     private List<ServerConfig>? ReadServers(ConfigNode node)
@@ -300,6 +350,11 @@ internal sealed class ConfigMapper
         if (section.Bool("transparent", _values) is { } transparent)
         {
             server = server with { Transparent = transparent };
+        }
+
+        if (section.Get("proxy_protocol") is { } proxyNode && _values.Choice("proxy_protocol", proxyNode, ProxyProtocolAccepts) is { } accept)
+        {
+            server = server with { ProxyProtocol = accept };
         }
 
         if (section.Get("default") is { } defaultNode && _values.Scalar("default", defaultNode, "a text value") is { } defaultName)

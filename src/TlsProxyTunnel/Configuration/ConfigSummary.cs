@@ -41,6 +41,12 @@ internal static class ConfigSummary
             {
                 WriteTerminate(terminate, output);
             }
+
+            if (server.ProxyProtocol != ProxyProtocolAccept.Off)
+            {
+                var where = server.TerminateTls is null ? "before the ClientHello" : "inside TLS";
+                output.WriteLine($"    proxy_protocol: {server.ProxyProtocol.ToString().ToLowerInvariant()} ({where})");
+            }
         }
 
         var user = config.Upstreams.Values.Where(u => u.Kind == UpstreamKind.Tcp).ToList();
@@ -52,6 +58,12 @@ internal static class ConfigSummary
             if (upstream.Tls is { } tls)
             {
                 WriteOriginate(upstream, tls, output);
+            }
+
+            if (upstream.ProxyProtocol is { } proxyProtocol)
+            {
+                var where = upstream.ProxyProtocolPlacement == ProxyProtocolPlacement.InsideTls ? "inside_tls" : "before_tls";
+                output.WriteLine($"    proxy_protocol: {proxyProtocol.ToString().ToLowerInvariant()}, {where}");
             }
         }
     }

@@ -9,11 +9,8 @@ internal static class OriginalDestinationRules
     /// <summary>Netfilter's NAT table says where the client was going (SO_ORIGINAL_DST): the kernel, not the client, decides.</summary>
     public static bool FromNetfilter(ServerConfig server) => server.Transparent;
 
-    /// <summary>
-    /// The hook for <c>proxy_protocol: accept | require</c>: a PROXY header's destination feeds original_dst too. False
-    /// until the server has that key; then true for accept and require.
-    /// </summary>
-    public static bool FromProxyHeaders(ServerConfig server) => false;
+    /// <summary><c>proxy_protocol: accept | require</c>: a PROXY header's destination feeds original_dst, and the client wrote it.</summary>
+    public static bool FromProxyHeaders(ServerConfig server) => server.ProxyProtocol != ProxyProtocolAccept.Off;
 
     /// <summary>Only clients holding a certificate the server trusts get through (<c>terminate_tls.client_cert: require</c>).</summary>
     public static bool ClientsAuthenticated(ServerConfig server) =>

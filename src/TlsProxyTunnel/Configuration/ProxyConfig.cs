@@ -1,5 +1,6 @@
 using System.Net;
 using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.ProxyProtocol;
 
 namespace TlsProxyTunnel.Configuration;
 
@@ -95,6 +96,34 @@ internal sealed record ServerConfig
 
     /// <summary><c>transparent</c>: each client's original destination is read from netfilter (SO_ORIGINAL_DST), for <c>original_dst</c>.</summary>
     public bool Transparent { get; init; }
+
+    /// <summary>
+    /// <c>proxy_protocol</c>: read a PROXY header (v1 or v2) from each client, before the ClientHello, or inside
+    /// TLS on a <c>terminate_tls</c> server.
+    /// </summary>
+    public ProxyProtocolAccept ProxyProtocol { get; init; } = ProxyProtocolAccept.Off;
+}
+
+/// <summary>A server's <c>proxy_protocol</c>.</summary>
+internal enum ProxyProtocolAccept
+{
+    Off,
+
+    /// <summary>A header is read when the client sends one; a client without one goes on as it is.</summary>
+    Accept,
+
+    /// <summary>Every client must send a header first; one without is closed (<c>proxy_header_invalid</c>).</summary>
+    Require,
+}
+
+/// <summary>Where an upstream's PROXY header goes: <c>proxy_protocol_placement</c>.</summary>
+internal enum ProxyProtocolPlacement
+{
+    /// <summary>In clear before any byte, before the TLS handshake (HAProxy's <c>send-proxy</c>).</summary>
+    BeforeTls,
+
+    /// <summary>As the first application bytes inside the upstream TLS session (ptw).</summary>
+    InsideTls,
 }
 
 /// <param name="EndPoint">The parsed address.</param>
@@ -160,6 +189,15 @@ internal sealed record UpstreamConfig
 
     /// <summary>The mapping form's <c>tls</c>: originate TLS to this upstream; null relays the bytes as they are.</summary>
     public UpstreamTlsSettings? Tls { get; init; }
+
+    /// <summary>The mapping form's <c>proxy_protocol</c>: the PROXY header version sent first; null sends none.</summary>
+    public ProxyProtocolVersion? ProxyProtocol { get; init; }
+
+    /// <summary>
+    /// <c>proxy_protocol_placement</c>, its default resolved: inside the upstream TLS session when <see cref="Tls"/>
+    /// is set (ptw), else before any byte (HAProxy's send-proxy). Meaningful only with <see cref="ProxyProtocol"/>.
+    /// </summary>
+    public ProxyProtocolPlacement ProxyProtocolPlacement { get; init; } = ProxyProtocolPlacement.BeforeTls;
 
     /// <summary>
     /// Set when the URL came (wholly or partly) from the environment, so <see cref="Host"/> may be a secret: what

@@ -39,13 +39,39 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     /// <summary>The TLS version spoken with the upstream, for the access log; null when tpt did not originate TLS.</summary>
     public string? UpstreamTlsVersion { get; set; }
 
-    public EndPoint? RemoteEndPoint { get; } = client.RemoteEndPoint;
+    /// <summary>
+    /// The client as logged and counted, and as any PROXY header sent upstream names it: the socket's peer, or the
+    /// source a received PROXY header gave (<see cref="ApplyProxyHeader"/>).
+    /// </summary>
+    public EndPoint? RemoteEndPoint { get; private set; } = client.RemoteEndPoint;
+
+    /// <summary>The socket's own peer (the proxy in front when a PROXY header named someone else).</summary>
+    public EndPoint? PeerEndPoint { get; } = client.RemoteEndPoint;
 
     /// <summary>
-    /// Where the client meant to go: netfilter's original destination (<c>transparent: true</c>), or the destination a
-    /// PROXY header named; what <c>address: original_dst</c> connects to. Null when neither gave one.
+    /// The address the client originally connected to, when something says so: the destination of a received PROXY
+    /// header, or (transparent mode) netfilter's original destination; what <c>address: original_dst</c> connects
+    /// to. Null when unknown; the address this connection reached tpt on is then <see cref="Socket.LocalEndPoint"/>
+    /// of <see cref="Client"/>.
     /// </summary>
     public IPEndPoint? OriginalDestination { get; set; }
+
+    /// <summary>The PROXY header the client sent (<c>proxy_protocol: accept | require</c>); null when none was read.</summary>
+    public ProxyProtocol.ProxyProtocolHeader? ProxyHeader { get; private set; }
+
+    /// <summary>
+    /// Takes a received PROXY header in: with addresses, its source becomes <see cref="RemoteEndPoint"/> and its
+    /// destination <see cref="OriginalDestination"/>; LOCAL, UNKNOWN and AF_UNSPEC leave the socket's addresses.
+    /// </summary>
+    public void ApplyProxyHeader(ProxyProtocol.ProxyProtocolHeader header)
+    {
+        ProxyHeader = header;
+        if (header.HasAddresses)
+        {
+            RemoteEndPoint = header.Source;
+            OriginalDestination = header.Destination;
+        }
+    }
 
     public RuntimeServer Server { get; } = server;
 
@@ -60,11 +86,25 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     /// <summary>Bytes read from the client while reading the ClientHello; replayed first.</summary>
     public ReadOnlyMemory<byte> InitialBytes { get; private set; }
 
-    /// <summary>Takes ownership of the pooled buffer holding the bytes read so far.</summary>
+    /// <summary>
+    /// Takes ownership of the pooled buffer holding the bytes read so far. A buffer still held for a TLS stream's
+    /// unread prefix (see <see cref="ConsumeInitialBytes"/>) is left to the garbage collector, never returned under it.
+    /// </summary>
     public void SetInitialBytes(byte[]? pooledBuffer, int length)
     {
         _initialBuffer = pooledBuffer;
         InitialBytes = pooledBuffer is null ? ReadOnlyMemory<byte>.Empty : pooledBuffer.AsMemory(0, length);
+    }
+
+    /// <summary>
+    /// Hands the initial bytes' pooled buffer (the bytes at its start) to a reader that goes on filling it: the
+    /// connection no longer owns it.
+    /// </summary>
+    public byte[]? TakeInitialBytes(out int length)
+    {
+        length = InitialBytes.Length;
+        InitialBytes = ReadOnlyMemory<byte>.Empty;
+        return Interlocked.Exchange(ref _initialBuffer, null);
     }
 
     /// <summary>

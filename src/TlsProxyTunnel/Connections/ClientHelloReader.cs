@@ -38,16 +38,33 @@ internal static class ClientHelloReader
 
     /// <param name="router">The routes the names are tried against, in the client's order; null routes nothing
     /// (the first valid name is then the SNI).</param>
-    public static async ValueTask<HelloReadResult> ReadAsync<TRoute>(Socket client, int maxBytes, TimeSpan timeout, SniRouter<TRoute>? router)
+    /// <param name="prefix">Bytes already read from the client (past a PROXY header), at the start of a pooled
+    /// buffer the reader takes over and goes on filling; null when none.</param>
+    public static async ValueTask<HelloReadResult> ReadAsync<TRoute>(Socket client, int maxBytes, TimeSpan timeout, SniRouter<TRoute>? router, byte[]? prefix = null, int prefixLength = 0)
         where TRoute : class
     {
         var result = default(HelloReadResult);
-        using var deadline = new CancellationTokenSource(timeout);
+        using var deadline = new CancellationTokenSource(timeout > TimeSpan.Zero ? timeout : TimeSpan.Zero);
         try
         {
-            // Wait for readability before renting, so a silent client holds no buffer.
-            await client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, deadline.Token);
-            result.Buffer = ArrayPool<byte>.Shared.Rent(Math.Min(InitialBufferSize, maxBytes));
+            if (prefix is not null)
+            {
+                result.Buffer = prefix;
+                result.Length = prefixLength;
+                var early = Classify(ref result, maxBytes, router, eof: false);
+                if (early != HelloReadOutcome.NotRead)
+                {
+                    result.Outcome = early;
+                    return result;
+                }
+            }
+            else
+            {
+                // Wait for readability before renting, so a silent client holds no buffer.
+                await client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, deadline.Token);
+                result.Buffer = ArrayPool<byte>.Shared.Rent(Math.Min(InitialBufferSize, maxBytes));
+            }
+
             while (true)
             {
                 // The pool may hand out more than asked for; never read past the cap.

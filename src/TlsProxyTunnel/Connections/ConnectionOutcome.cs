@@ -30,6 +30,12 @@ internal enum ConnectionOutcome
     /// <summary>No CONNECT target could be derived (use_sni_as_target without a valid SNI and no static target).</summary>
     NoTarget,
 
+    /// <summary>
+    /// <c>proxy_protocol</c>: the client's PROXY header was malformed, missing where required, or incomplete at
+    /// client_hello_timeout.
+    /// </summary>
+    ProxyHeaderInvalid,
+
     /// <summary>The TLS handshake with the client (<c>terminate_tls</c>) failed: see <c>tpt_tls_handshakes_total{side="client"}</c>.</summary>
     TlsClientFailed,
 
@@ -66,6 +72,7 @@ internal static class ConnectionOutcomes
         ConnectionOutcome.ProxyRefused => "proxy_refused",
         ConnectionOutcome.ProxyFailed => "proxy_failed",
         ConnectionOutcome.NoTarget => "no_target",
+        ConnectionOutcome.ProxyHeaderInvalid => "proxy_header_invalid",
         ConnectionOutcome.TlsClientFailed => "tls_client_failed",
         ConnectionOutcome.TlsUpstreamFailed => "tls_upstream_failed",
         ConnectionOutcome.ClientError => "client_error",

@@ -96,6 +96,15 @@ internal static partial class Log
     [LoggerMessage(EventId = 121, Level = LogLevel.Warning, Message = "Server {Server}: upstream {Upstream} connects to the original destination, but client {Client} has none; closing")]
     public static partial void OriginalDestinationMissing(ILogger logger, string server, string upstream, string client);
 
+    [LoggerMessage(EventId = 90, Level = LogLevel.Warning, Message = "Server {Server}: PROXY header from {Peer} is not valid: {Reason}; closing")]
+    public static partial void ProxyHeaderInvalid(ILogger logger, string server, string peer, string reason);
+
+    [LoggerMessage(EventId = 91, Level = LogLevel.Debug, Message = "Server {Server}: {Peer} sent no PROXY header: {Reason}; closing")]
+    public static partial void ProxyHeaderMissing(ILogger logger, string server, string peer, string reason);
+
+    [LoggerMessage(EventId = 92, Level = LogLevel.Debug, Message = "Server {Server}: PROXY {Header} from {Peer}: client {Client}, destination {Destination}")]
+    public static partial void ProxyHeaderRead(ILogger logger, string server, string header, string peer, string client, string destination);
+
     [LoggerMessage(EventId = 36, Level = LogLevel.Information, Message = "Load fell to {Live} connections: returned memory to the OS (resident {BeforeMiB} MiB -> {AfterMiB} MiB)")]
     public static partial void MemoryTrimmed(ILogger logger, int live, long beforeMiB, long afterMiB);
 }

@@ -29,6 +29,7 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     private readonly ILogger _upstreamLogger = loggers.CreateLogger("TlsProxyTunnel.Upstream");
     private readonly ILogger _tlsLogger = loggers.CreateLogger("TlsProxyTunnel.Tls");
     private readonly OriginalDestinationStage _originalDestination = new(loggers.CreateLogger("TlsProxyTunnel.Transparent"));
+    private readonly ILogger _proxyProtocolLogger = loggers.CreateLogger("TlsProxyTunnel.ProxyProtocol");
 
     /// <summary>State that outlives the snapshots built here (TLS clients now, pools later).</summary>
     public UpstreamStates UpstreamStates { get; } = new();
@@ -95,10 +96,17 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     {
         // Terminating needs the hello too: its SNI picks the route and the certificate.
         var readsHello = server.Tls || server.TerminateTls is not null;
-        var stages = new List<IClientStage>(4);
+        var stages = new List<IClientStage>(6);
         if (server.Transparent)
         {
             stages.Add(_originalDestination);
+        }
+
+        // A PROXY header comes first on the wire: before the hello, or first inside the TLS tpt terminates.
+        var proxy = server.ProxyProtocol == ProxyProtocolAccept.Off ? null : new ReadProxyHeaderStage(server.ProxyProtocol, _proxyProtocolLogger);
+        if (proxy is not null && server.TerminateTls is null)
+        {
+            stages.Add(proxy);
         }
 
         stages.Add(readsHello ? ReadHello : NoHello);
@@ -106,6 +114,10 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
         if (server.TerminateTls is { } terminate)
         {
             stages.Add(new TerminateTlsStage(new ServerTlsTerminator(terminate), metrics, _tlsLogger));
+            if (proxy is not null)
+            {
+                stages.Add(proxy);
+            }
         }
 
         return [.. stages];
@@ -127,9 +139,19 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
             stages.Add(new ViaConnectStage(upstream, via, metrics, _upstreamLogger));
         }
 
+        // Before TLS, the header follows the connect and the via's CONNECT: it is for the upstream, not the proxy.
+        if (upstream.ProxyProtocol is { } before && upstream.ProxyProtocolPlacement == ProxyProtocolPlacement.BeforeTls)
+        {
+            stages.Add(new SendProxyHeaderStage(before, ProxyProtocolPlacement.BeforeTls));
+        }
+
         if (UpstreamStates.For(upstream).Tls is { } tls)
         {
             stages.Add(new TlsOriginateStage(upstream, tls, metrics, _tlsLogger));
+            if (upstream.ProxyProtocol is { } inside && upstream.ProxyProtocolPlacement == ProxyProtocolPlacement.InsideTls)
+            {
+                stages.Add(new SendProxyHeaderStage(inside, ProxyProtocolPlacement.InsideTls));
+            }
         }
 
         return [.. stages];

@@ -62,6 +62,36 @@ public sealed class StageCompositionTests
     }
 
     [Fact]
+    public void A_PROXY_header_is_read_first_or_after_termination_and_sent_before_or_inside_TLS()
+    {
+        var terminate = new TerminateTlsSettings { Default = new ServerCertificate(null!, null!, "unused") };
+        var snapshot = Build(
+            [
+                Server("plain", "before") with { ProxyProtocol = ProxyProtocolAccept.Accept },
+                Server("sni", "inside") with { Tls = true, ProxyProtocol = ProxyProtocolAccept.Require },
+                Server("term", "tunnelled") with { TerminateTls = terminate, ProxyProtocol = ProxyProtocolAccept.Require, Via = Via },
+                Server("off", "tlsbefore"),
+            ],
+            Upstream("before") with { ProxyProtocol = TlsProxyTunnel.ProxyProtocol.ProxyProtocolVersion.V1, ProxyProtocolPlacement = ProxyProtocolPlacement.BeforeTls },
+            Upstream("inside") with { Tls = new UpstreamTlsSettings(), ProxyProtocol = TlsProxyTunnel.ProxyProtocol.ProxyProtocolVersion.V2, ProxyProtocolPlacement = ProxyProtocolPlacement.InsideTls },
+            Upstream("tunnelled") with { Tls = new UpstreamTlsSettings(), ProxyProtocol = TlsProxyTunnel.ProxyProtocol.ProxyProtocolVersion.V2, ProxyProtocolPlacement = ProxyProtocolPlacement.InsideTls },
+            Upstream("tlsbefore") with { Tls = new UpstreamTlsSettings(), ProxyProtocol = TlsProxyTunnel.ProxyProtocol.ProxyProtocolVersion.V1, ProxyProtocolPlacement = ProxyProtocolPlacement.BeforeTls });
+
+        Assert.Equal([typeof(ReadProxyHeaderStage), typeof(ReadHelloStage), typeof(RouteStage)], snapshot.Servers["plain"].ClientStages.Select(s => s.GetType()));
+        Assert.Equal([typeof(ReadProxyHeaderStage), typeof(ReadHelloStage), typeof(RouteStage)], snapshot.Servers["sni"].ClientStages.Select(s => s.GetType()));
+        Assert.Equal([typeof(ReadHelloStage), typeof(RouteStage), typeof(TerminateTlsStage), typeof(ReadProxyHeaderStage)], snapshot.Servers["term"].ClientStages.Select(s => s.GetType()));
+        Assert.Equal([typeof(ReadHelloStage), typeof(RouteStage)], snapshot.Servers["off"].ClientStages.Select(s => s.GetType()));
+        Assert.Equal(ProxyProtocolAccept.Require, ((ReadProxyHeaderStage)snapshot.Servers["sni"].ClientStages[0]).Mode);
+
+        Assert.Equal([typeof(TcpConnectStage), typeof(SendProxyHeaderStage)], StageTypes(snapshot, "plain"));
+        Assert.Equal([typeof(TcpConnectStage), typeof(TlsOriginateStage), typeof(SendProxyHeaderStage)], StageTypes(snapshot, "sni"));
+
+        // Through a via the header is for the upstream, so it follows the CONNECT exchange.
+        Assert.Equal([typeof(ConnectTargetStage), typeof(TcpConnectStage), typeof(ViaConnectStage), typeof(TlsOriginateStage), typeof(SendProxyHeaderStage)], StageTypes(snapshot, "term"));
+        Assert.Equal([typeof(TcpConnectStage), typeof(SendProxyHeaderStage), typeof(TlsOriginateStage)], StageTypes(snapshot, "off"));
+    }
+
+    [Fact]
     public void Routes_with_the_same_upstream_and_via_share_one_composition()
     {
         var snapshot = Build(

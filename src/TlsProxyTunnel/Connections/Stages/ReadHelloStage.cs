@@ -11,7 +11,11 @@ internal sealed class ReadHelloStage(bool read) : IClientStage
         if (read)
         {
             var config = server.Config;
-            var hello = await ClientHelloReader.ReadAsync(connection.Client, config.ClientHelloMaxBytes, config.ClientHelloTimeout, server.Router);
+            // Bytes a PROXY header stage read past the header (or accepted as no header) start the hello; the
+            // timeout counts from the accept, so a header that came slowly leaves the hello less time.
+            var prefix = connection.TakeInitialBytes(out var prefixLength);
+            var timeout = config.ClientHelloTimeout - Stopwatch.GetElapsedTime(connection.StartTimestamp);
+            var hello = await ClientHelloReader.ReadAsync(connection.Client, config.ClientHelloMaxBytes, timeout, server.Router, prefix, prefixLength);
             connection.SetInitialBytes(hello.Buffer, hello.Length);
             connection.Sni = hello.Sni;
             connection.Hello = hello.Outcome;
