@@ -11,3 +11,15 @@ public sealed class RootFactAttribute : FactAttribute
         }
     }
 }
+
+/// <summary>The theory form of <see cref="RootFactAttribute"/>.</summary>
+public sealed class RootTheoryAttribute : TheoryAttribute
+{
+    public RootTheoryAttribute()
+    {
+        if (NetworkNamespace.Unavailable is { } reason)
+        {
+            Skip = reason;
+        }
+    }
+}
