@@ -41,6 +41,9 @@ internal sealed class ListenerService(
 
     public RuntimeSnapshot Current => _snapshot;
 
+    /// <summary>The addresses bound now (port 0 resolved), for in-process tests and benchmarks.</summary>
+    internal IReadOnlyList<System.Net.IPEndPoint> BoundEndPoints() => [.. _listeners.Values.Select(l => l.Listen.EndPoint)];
+
     /// <summary>
     /// Binds every address of the first generation before the host starts, so that a failure is one plain line
     /// from the caller (not a hosting error with a stack trace) and nothing has announced itself as listening.
