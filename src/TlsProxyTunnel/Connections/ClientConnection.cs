@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Relay;
 using TlsProxyTunnel.Runtime;
 using TlsProxyTunnel.Tls;
@@ -8,8 +9,12 @@ using TlsProxyTunnel.Tls;
 namespace TlsProxyTunnel.Connections;
 
 /// <summary>One accepted client and everything the access log says about it.</summary>
-internal sealed class ClientConnection(Socket client, RuntimeServer server, ListenAddress listen, long id) : IDisposable
+/// <param name="slot">The place under the server's maxclients taken when it was admitted; this connection owns it
+/// and gives it back when it closes.</param>
+internal sealed class ClientConnection(Socket client, RuntimeServer server, ListenAddress listen, long id, ConnectionSlot slot) : IDisposable
 {
+    private readonly ConnectionSlot _slot = slot;
+    private int _slotReleased;
     private EndPoint? _upstreamEndPoint;
     private string? _connectTarget;
     private Socket? _upstream;
@@ -164,7 +169,7 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
 
     public void Dispose() => Close();
 
-    /// <summary>Closes both legs; safe to call more than once.</summary>
+    /// <summary>Closes both legs and gives the server's place back (once); safe to call more than once.</summary>
     public void Close()
     {
         // A TLS leg disposes its stream (its buffers go back to the pool) and then its socket.
@@ -176,6 +181,11 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
         else
         {
             _upstream?.Dispose();
+        }
+
+        if (Interlocked.Exchange(ref _slotReleased, 1) == 0)
+        {
+            _slot.Release();
         }
     }
 

@@ -23,12 +23,26 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
         var outcome = ConnectionOutcome.Completed;
         try
         {
+            // True while everything so far completed at once: this still runs on the accept loop's thread, and
+            // work that may hold a thread (IClientStage.HoldsThread, IUpstream.ServesInline) must leave it first,
+            // or one slow or hostile client could stall accepting. Yielding only then keeps the common path hop-free.
+            var onAcceptThread = true;
+
             // Indexed: a foreach over the interface would allocate an enumerator per connection.
             ConnectionOutcome? failed = null;
             var stages = server.ClientStages;
             for (var i = 0; i < stages.Count && failed is null; i++)
             {
-                failed = await stages[i].RunAsync(connection);
+                var stage = stages[i];
+                if (onAcceptThread && stage.HoldsThread)
+                {
+                    await Task.Yield();
+                    onAcceptThread = false;
+                }
+
+                var pending = stage.RunAsync(connection);
+                onAcceptThread &= pending.IsCompleted;
+                failed = await pending;
             }
 
             if (failed is { } stopped)
@@ -43,7 +57,7 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
                     idleTimer = new Timer(static s => ((IdleWatch)s!).Check(), new IdleWatch(connection, (long)idle.TotalMilliseconds), period, period);
                 }
 
-                if (route.Upstream.ServesInline)
+                if (onAcceptThread && route.Upstream.ServesInline)
                 {
                     // Off the accept loop's thread (see IUpstream.ServesInline): a pipelining client must not stall accepting.
                     await Task.Yield();
@@ -66,6 +80,7 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
                 outcome = connection.AbortReason;
             }
 
+            // Gives the server's place back too: the connection owns it from admission on.
             connection.Close();
 
             // Hello bytes that were read but never passed on (failed hello, unreachable upstream, ban) were still
@@ -77,7 +92,6 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
 
             connection.ReleaseInitialBytes();
 
-            server.Limiter.Release();
             listenerMetrics.Leave();
             var duration = Stopwatch.GetElapsedTime(connection.StartTimestamp);
             server.Metrics.OnClosed(outcome, connection.Counters.FromClient, connection.Counters.ToClient, duration);
