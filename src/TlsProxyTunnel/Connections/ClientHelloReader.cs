@@ -42,7 +42,7 @@ internal static class ClientHelloReader
         where TRoute : class
     {
         var result = default(HelloReadResult);
-        using var deadline = new CancellationTokenSource(timeout);
+        var deadline = Deadline.Start(timeout);
         try
         {
             // Wait for readability before renting, so a silent client holds no buffer.
@@ -89,6 +89,10 @@ internal static class ClientHelloReader
         {
             result.Outcome = HelloReadOutcome.ClientClosed;
             return result;
+        }
+        finally
+        {
+            deadline.End();
         }
     }
 
