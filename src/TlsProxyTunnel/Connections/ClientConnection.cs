@@ -115,6 +115,15 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
 
     public bool IsAborted => Volatile.Read(ref _aborted) != 0;
 
+    private long _idleLimitMs;
+
+    /// <summary>The idle_timeout the <see cref="IdleSweeper"/> holds this connection to, in ms; 0 while not watched.</summary>
+    public long IdleLimitMs
+    {
+        get => Volatile.Read(ref _idleLimitMs);
+        set => Volatile.Write(ref _idleLimitMs, value);
+    }
+
     /// <summary>Why <see cref="Abort"/> was called (idle timeout, write timeout, shutdown), reported instead of the relay's view.</summary>
     public ConnectionOutcome AbortReason { get; private set; } = ConnectionOutcome.Aborted;
 

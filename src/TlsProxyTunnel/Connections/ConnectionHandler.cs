@@ -9,8 +9,12 @@ namespace TlsProxyTunnel.Connections;
 /// One connection from admission to close: the server's client stages (read the hello, route, terminate TLS),
 /// then the route's upstream, then the accounting.
 /// </summary>
-internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logger)
+internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logger) : IDisposable
 {
+    private readonly IdleSweeper _idle = new(tracker);
+
+    public void Dispose() => _idle.Dispose();
+
     public async Task RunAsync(ClientConnection connection, ListenerMetrics listenerMetrics)
     {
         var server = connection.Server;
@@ -19,7 +23,7 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
         listenerMetrics.Enter();
         server.Metrics.OnAccepted();
 
-        Timer? idleTimer = null;
+        var idleWatched = false;
         var outcome = ConnectionOutcome.Completed;
         try
         {
@@ -53,8 +57,8 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
             {
                 if (config.IdleTimeout is { } idle)
                 {
-                    var period = TimeSpan.FromMilliseconds(Math.Clamp(idle.TotalMilliseconds / 4, 20, 1000));
-                    idleTimer = new Timer(static s => ((IdleWatch)s!).Check(), new IdleWatch(connection, (long)idle.TotalMilliseconds), period, period);
+                    _idle.Watch(connection, idle);
+                    idleWatched = true;
                 }
 
                 if (onAcceptThread && route.Upstream.ServesInline)
@@ -74,7 +78,10 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
         }
         finally
         {
-            idleTimer?.Dispose();
+            if (idleWatched)
+            {
+                _idle.Unwatch(connection);
+            }
             if (connection.IsAborted && outcome is not (ConnectionOutcome.Completed or ConnectionOutcome.Banned))
             {
                 outcome = connection.AbortReason;
@@ -151,15 +158,4 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
 
     /// <summary>A certificate subject has spaces and commas; quoted, the line still splits on spaces.</summary>
     private static string Quote(string subject) => "\"" + Tls.PeerText.Printable(subject).Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
-
-    private sealed class IdleWatch(ClientConnection connection, long idleMs)
-    {
-        public void Check()
-        {
-            if (Environment.TickCount64 - connection.Counters.LastActivityTicks >= idleMs)
-            {
-                connection.Abort(ConnectionOutcome.IdleTimeout);
-            }
-        }
-    }
 }
