@@ -2,7 +2,7 @@ namespace TlsProxyTunnel.Connections;
 
 /// <summary>
 /// A timeout for one socket operation on the data path (client_hello_timeout, connect_timeout and its shares, a
-/// via's handshake_timeout), on a <see cref="CancellationTokenSource"/> taken from a process-wide pool instead of a
+/// via's handshake_timeout), on a <see cref="CancellationTokenSource"/> taken from a small per-thread pool instead of a
 /// new one with its own timer per use: a connection used three or four of them. The timeout fires exactly as a
 /// <c>new CancellationTokenSource(timeout)</c> would (same timer queue, same precision).
 /// </summary>
@@ -15,13 +15,19 @@ namespace TlsProxyTunnel.Connections;
 /// </remarks>
 internal readonly struct Deadline
 {
-    // Far more than a timer can fire late against TickCount64; a source this close to its deadline is not reused.
+    // Far more than the timer queue's clock can differ from the TickCount64 read here: a source ended closer to its
+    // deadline than this may have its callback on the way, and is not reused.
     private const long ReuseMarginMs = 50;
-    private const int PoolCapacity = 256;
 
-    private static readonly Lock PoolLock = new();
-    private static readonly CancellationTokenSource[] Pool = new CancellationTokenSource[PoolCapacity];
-    private static int _pooled;
+    // Per thread, no lock: a deadline often ends on another thread than it started on, so each thread keeps a few
+    // and makes new ones when it has none; past that a source is disposed, as every one was before.
+    private const int PerThread = 8;
+
+    [ThreadStatic]
+    private static CancellationTokenSource?[]? t_pool;
+
+    [ThreadStatic]
+    private static int t_pooled;
 
     private readonly CancellationTokenSource _source;
     private readonly long _dueMs;
@@ -40,13 +46,10 @@ internal readonly struct Deadline
     public static Deadline Start(TimeSpan timeout)
     {
         CancellationTokenSource? source = null;
-        lock (PoolLock)
+        if (t_pooled > 0)
         {
-            if (_pooled > 0)
-            {
-                source = Pool[--_pooled];
-                Pool[_pooled] = null!;
-            }
+            source = t_pool![--t_pooled];
+            t_pool[t_pooled] = null;
         }
 
         source ??= new CancellationTokenSource();
@@ -58,16 +61,10 @@ internal readonly struct Deadline
     /// <summary>The operation is over: stop the timer and pool the source, or dispose it (see remarks).</summary>
     public void End()
     {
-        if (_dueMs - Environment.TickCount64 > ReuseMarginMs && _source.TryReset())
+        if (_dueMs - Environment.TickCount64 > ReuseMarginMs && t_pooled < PerThread && _source.TryReset())
         {
-            lock (PoolLock)
-            {
-                if (_pooled < PoolCapacity)
-                {
-                    Pool[_pooled++] = _source;
-                    return;
-                }
-            }
+            (t_pool ??= new CancellationTokenSource?[PerThread])[t_pooled++] = _source;
+            return;
         }
 
         _source.Dispose();
