@@ -30,6 +30,8 @@ internal sealed class InProcessListeners : IAsyncDisposable
 
     public IPEndPoint EndPoint => _service.BoundEndPoints().Single();
 
+    public ListenerService Service => _service;
+
     public static async Task<InProcessListeners> StartAsync(RuntimeSnapshot snapshot)
     {
         var tracker = new ConnectionTracker();
