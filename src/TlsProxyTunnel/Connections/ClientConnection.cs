@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Relay;
 using TlsProxyTunnel.Runtime;
 using TlsProxyTunnel.Tls;
@@ -8,8 +9,12 @@ using TlsProxyTunnel.Tls;
 namespace TlsProxyTunnel.Connections;
 
 /// <summary>One accepted client and everything the access log says about it.</summary>
-internal sealed class ClientConnection(Socket client, RuntimeServer server, ListenAddress listen, long id) : IDisposable
+/// <param name="slot">The place under the server's maxclients taken when it was admitted; this connection owns it
+/// and gives it back when it closes.</param>
+internal sealed class ClientConnection(Socket client, RuntimeServer server, ListenAddress listen, long id, ConnectionSlot slot) : IDisposable
 {
+    private readonly ConnectionSlot _slot = slot;
+    private int _slotReleased;
     private EndPoint? _upstreamEndPoint;
     private string? _connectTarget;
     private Socket? _upstream;
@@ -156,6 +161,15 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
 
     public bool IsAborted => Volatile.Read(ref _aborted) != 0;
 
+    private long _idleLimitMs;
+
+    /// <summary>The idle_timeout the <see cref="IdleSweeper"/> holds this connection to, in ms; 0 while not watched.</summary>
+    public long IdleLimitMs
+    {
+        get => Volatile.Read(ref _idleLimitMs);
+        set => Volatile.Write(ref _idleLimitMs, value);
+    }
+
     /// <summary>Why <see cref="Abort"/> was called (idle timeout, write timeout, shutdown), reported instead of the relay's view.</summary>
     public ConnectionOutcome AbortReason { get; private set; } = ConnectionOutcome.Aborted;
 
@@ -210,7 +224,7 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
 
     public void Dispose() => Close();
 
-    /// <summary>Closes both legs; safe to call more than once.</summary>
+    /// <summary>Closes both legs and gives the server's place back (once); safe to call more than once.</summary>
     public void Close()
     {
         // A TLS leg disposes its stream (its buffers go back to the pool) and then its socket.
@@ -222,6 +236,11 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
         else
         {
             _upstream?.Dispose();
+        }
+
+        if (Interlocked.Exchange(ref _slotReleased, 1) == 0)
+        {
+            _slot.Release();
         }
     }
 

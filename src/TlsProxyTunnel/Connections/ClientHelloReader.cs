@@ -44,7 +44,8 @@ internal static class ClientHelloReader
         where TRoute : class
     {
         var result = default(HelloReadResult);
-        using var deadline = new CancellationTokenSource(timeout > TimeSpan.Zero ? timeout : TimeSpan.Zero);
+        // What a PROXY header read before it left of client_hello_timeout may be nothing: then it is due at once.
+        var deadline = Deadline.Start(timeout > TimeSpan.Zero ? timeout : TimeSpan.Zero);
         try
         {
             if (prefix is not null)
@@ -106,6 +107,10 @@ internal static class ClientHelloReader
         {
             result.Outcome = HelloReadOutcome.ClientClosed;
             return result;
+        }
+        finally
+        {
+            deadline.End();
         }
     }
 

@@ -9,8 +9,12 @@ namespace TlsProxyTunnel.Connections;
 /// One connection from admission to close: the server's client stages (read the hello, route, terminate TLS),
 /// then the route's upstream, then the accounting.
 /// </summary>
-internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logger)
+internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logger) : IDisposable
 {
+    private readonly IdleSweeper _idle = new(tracker);
+
+    public void Dispose() => _idle.Dispose();
+
     public async Task RunAsync(ClientConnection connection, ListenerMetrics listenerMetrics)
     {
         var server = connection.Server;
@@ -19,16 +23,30 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
         listenerMetrics.Enter();
         server.Metrics.OnAccepted();
 
-        Timer? idleTimer = null;
+        var idleWatched = false;
         var outcome = ConnectionOutcome.Completed;
         try
         {
+            // True while everything so far completed at once: this still runs on the accept loop's thread, and
+            // work that may hold a thread (IClientStage.HoldsThread, IUpstream.ServesInline) must leave it first,
+            // or one slow or hostile client could stall accepting. Yielding only then keeps the common path hop-free.
+            var onAcceptThread = true;
+
             // Indexed: a foreach over the interface would allocate an enumerator per connection.
             ConnectionOutcome? failed = null;
             var stages = server.ClientStages;
             for (var i = 0; i < stages.Count && failed is null; i++)
             {
-                failed = await stages[i].RunAsync(connection);
+                var stage = stages[i];
+                if (onAcceptThread && stage.HoldsThread)
+                {
+                    await Task.Yield();
+                    onAcceptThread = false;
+                }
+
+                var pending = stage.RunAsync(connection);
+                onAcceptThread &= pending.IsCompleted;
+                failed = await pending;
             }
 
             if (failed is { } stopped)
@@ -39,11 +57,11 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
             {
                 if (config.IdleTimeout is { } idle)
                 {
-                    var period = TimeSpan.FromMilliseconds(Math.Clamp(idle.TotalMilliseconds / 4, 20, 1000));
-                    idleTimer = new Timer(static s => ((IdleWatch)s!).Check(), new IdleWatch(connection, (long)idle.TotalMilliseconds), period, period);
+                    _idle.Watch(connection, idle);
+                    idleWatched = true;
                 }
 
-                if (route.Upstream.ServesInline)
+                if (onAcceptThread && route.Upstream.ServesInline)
                 {
                     // Off the accept loop's thread (see IUpstream.ServesInline): a pipelining client must not stall accepting.
                     await Task.Yield();
@@ -60,12 +78,16 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
         }
         finally
         {
-            idleTimer?.Dispose();
+            if (idleWatched)
+            {
+                _idle.Unwatch(connection);
+            }
             if (connection.IsAborted && outcome is not (ConnectionOutcome.Completed or ConnectionOutcome.Banned))
             {
                 outcome = connection.AbortReason;
             }
 
+            // Gives the server's place back too: the connection owns it from admission on.
             connection.Close();
 
             // Hello bytes that were read but never passed on (failed hello, unreachable upstream, ban) were still
@@ -77,7 +99,6 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
 
             connection.ReleaseInitialBytes();
 
-            server.Limiter.Release();
             listenerMetrics.Leave();
             var duration = Stopwatch.GetElapsedTime(connection.StartTimestamp);
             server.Metrics.OnClosed(outcome, connection.Counters.FromClient, connection.Counters.ToClient, duration);
@@ -137,15 +158,4 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
 
     /// <summary>A certificate subject has spaces and commas; quoted, the line still splits on spaces.</summary>
     private static string Quote(string subject) => "\"" + Tls.PeerText.Printable(subject).Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
-
-    private sealed class IdleWatch(ClientConnection connection, long idleMs)
-    {
-        public void Check()
-        {
-            if (Environment.TickCount64 - connection.Counters.LastActivityTicks >= idleMs)
-            {
-                connection.Abort(ConnectionOutcome.IdleTimeout);
-            }
-        }
-    }
 }

@@ -22,6 +22,18 @@ internal sealed class ConnectionTracker
 
     public long NextId() => Interlocked.Increment(ref _nextId);
 
+    /// <summary>The live connections, enumerated without locking or copying (a connection may come or go meanwhile).</summary>
+    public IEnumerable<ClientConnection> Live
+    {
+        get
+        {
+            foreach (var pair in _live)
+            {
+                yield return pair.Value;
+            }
+        }
+    }
+
     public void Add(ClientConnection connection)
     {
         _live[connection.Id] = connection;

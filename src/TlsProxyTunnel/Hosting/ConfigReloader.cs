@@ -22,11 +22,15 @@ internal sealed partial class ConfigReloader(
     ListenerService listeners,
     RuntimeSnapshotBuilder builder,
     ProxyMetrics metrics,
-    ILogger<ConfigReloader> logger) : IHostedService, IDisposable
+    ILogger<ConfigReloader> logger,
+    TimeProvider? time = null) : IHostedService, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Lock _watchLock = new();
-    private readonly WatchSettler _settler = new(TimeProvider.System, options.Timing);
+
+    // The --watch clock: the settle timer and the settler's quiet periods (a fake one in tests).
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly WatchSettler _settler = new(time ?? TimeProvider.System, options.Timing);
     private PosixSignalRegistration? _sighup;
     private readonly Dictionary<string, FileSystemWatcher> _watchers = new(StringComparer.Ordinal);
     private ITimer? _debounce;
@@ -51,7 +55,7 @@ internal sealed partial class ConfigReloader(
 
         if (options.Watch)
         {
-            _debounce = TimeProvider.System.CreateTimer(_ => _ = ObservedAsync("file change", OnQuietAsync), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _debounce = _time.CreateTimer(_ => _ = ObservedAsync("file change", OnQuietAsync), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             WatchDirectories();
             LogWatching(logger, Path.GetFullPath(options.ConfigPath), _watchedFiles.Count - 1);
         }
@@ -81,7 +85,8 @@ internal sealed partial class ConfigReloader(
         _debounce?.Dispose();
     }
 
-    private void OnFileEvent()
+    /// <summary>A file-system event in a watched directory (internal so tests can raise one without inotify).</summary>
+    internal void OnFileEvent()
     {
         lock (_watchLock)
         {

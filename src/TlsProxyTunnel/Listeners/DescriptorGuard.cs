@@ -10,7 +10,7 @@ namespace TlsProxyTunnel.Listeners;
 /// fails with EMFILE: the accept loop then frees a few spare descriptors held for exactly that moment, so the
 /// runtime can still start threads and log, and accepts again only once it could take the spares back.
 /// </summary>
-internal sealed class DescriptorGuard : IDisposable
+internal sealed class DescriptorGuard : IDescriptorBudget, IDisposable
 {
     /// <summary>Descriptors left for the runtime, DNS sockets, health and metrics requests.</summary>
     internal const int Reserve = 64;

@@ -30,35 +30,45 @@ internal static class DuplexRelay
     /// because the failing side's is the one reported.</param>
     /// <param name="stall">Watches sends that stay pending; null when write_timeout is off.</param>
     public static Task<RelayResult> RunAsync(Socket client, Socket upstream, RelayCounters counters, Action cutBoth, SendStallWatch? stall = null) =>
+        RunAsync(client, upstream, counters, static cut => cut(), cutBoth, stall);
+
+    /// <summary>The socket relay with the cut as a static callback and its state: no closure per connection.</summary>
+    public static Task<RelayResult> RunAsync<TState>(Socket client, Socket upstream, RelayCounters counters, Action<TState> cutBoth, TState state, SendStallWatch? stall = null) =>
         JoinAsync(
             PumpAsync(client, upstream, counters, PumpDirection.ToUpstream, stall),
             PumpAsync(upstream, client, counters, PumpDirection.ToClient, stall),
-            cutBoth);
+            cutBoth,
+            state);
 
     /// <summary>
     /// The same relay between legs: when both are plain sockets it is exactly the socket relay above (the fast
     /// path: no stream in between); when either speaks TLS, bytes go through the legs' streams.
     /// </summary>
-    public static Task<RelayResult> RunAsync(IConnectionLeg client, IConnectionLeg upstream, RelayCounters counters, Action cutBoth, SendStallWatch? stall = null)
+    public static Task<RelayResult> RunAsync(IConnectionLeg client, IConnectionLeg upstream, RelayCounters counters, Action cutBoth, SendStallWatch? stall = null) =>
+        RunAsync(client, upstream, counters, static cut => cut(), cutBoth, stall);
+
+    /// <summary>The relay between legs with the cut as a static callback and its state: no closure per connection.</summary>
+    public static Task<RelayResult> RunAsync<TState>(IConnectionLeg client, IConnectionLeg upstream, RelayCounters counters, Action<TState> cutBoth, TState state, SendStallWatch? stall = null)
     {
         if (client is SocketLeg && upstream is SocketLeg)
         {
-            return RunAsync(client.Socket, upstream.Socket, counters, cutBoth, stall);
+            return RunAsync(client.Socket, upstream.Socket, counters, cutBoth, state, stall);
         }
 
         return JoinAsync(
             PumpAsync(client, upstream, counters, PumpDirection.ToUpstream, stall),
             PumpAsync(upstream, client, counters, PumpDirection.ToClient, stall),
-            cutBoth);
+            cutBoth,
+            state);
     }
 
-    private static async Task<RelayResult> JoinAsync(Task<PumpResult> up, Task<PumpResult> down, Action cutBoth)
+    private static async Task<RelayResult> JoinAsync<TState>(Task<PumpResult> up, Task<PumpResult> down, Action<TState> cutBoth, TState state)
     {
         // Whichever fails first decides the blame; the other is cut so it does not linger half-dead.
         var first = await Task.WhenAny(up, down);
         if (first.Result != PumpResult.Eof)
         {
-            cutBoth();
+            cutBoth(state);
         }
 
         var upResult = await up;

@@ -19,7 +19,8 @@ internal sealed class SendStallWatch : IDisposable
 {
     private readonly long _timeoutMs;
     private readonly long _periodMs;
-    private readonly Action _onStalled;
+    private readonly Action<object> _onStalled;
+    private readonly object _state;
 
     // One per direction, inline rather than arrays: this object lives as long as its connection.
     private Slot _slot0;
@@ -31,10 +32,18 @@ internal sealed class SendStallWatch : IDisposable
     private int _disposed;
 
     public SendStallWatch(TimeSpan timeout, Action onStalled)
+        : this(timeout, static s => ((Action)s)(), onStalled)
+    {
+    }
+
+    /// <param name="onStalled">Called once with <paramref name="state"/>: a static lambda and its state cost no
+    /// closure per connection.</param>
+    public SendStallWatch(TimeSpan timeout, Action<object> onStalled, object state)
     {
         _timeoutMs = Math.Max(1, (long)timeout.TotalMilliseconds);
         _periodMs = Math.Clamp(_timeoutMs / 4, 20, 1000);
         _onStalled = onStalled;
+        _state = state;
     }
 
     /// <summary>A send to <paramref name="target"/> in <paramref name="slot"/> (0 or 1) did not complete at once.</summary>
@@ -120,7 +129,7 @@ internal sealed class SendStallWatch : IDisposable
             {
                 if (Interlocked.Exchange(ref _fired, 1) == 0)
                 {
-                    _onStalled();
+                    _onStalled(_state);
                 }
 
                 return;

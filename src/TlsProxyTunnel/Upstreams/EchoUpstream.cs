@@ -33,7 +33,7 @@ internal sealed class EchoUpstream : IUpstream
 
         // A client that sends but never reads would otherwise hold the echo's send, and the connection, forever.
         using var stall = connection.Server.Config.WriteTimeout is { } writeTimeout
-            ? new SendStallWatch(writeTimeout, () => connection.Abort(ConnectionOutcome.WriteTimeout))
+            ? new SendStallWatch(writeTimeout, static c => ((ClientConnection)c).Abort(ConnectionOutcome.WriteTimeout), connection)
             : null;
         var result = leg is SocketLeg
             ? await DuplexRelay.PumpAsync(connection.Client, connection.Client, connection.Counters, DuplexRelay.PumpDirection.Echo, stall)

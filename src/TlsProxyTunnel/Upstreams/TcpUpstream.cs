@@ -66,9 +66,9 @@ internal sealed class TcpUpstream(UpstreamConfig config, IReadOnlyList<IUpstream
             : null;
 
         using var stall = connection.Server.Config.WriteTimeout is { } writeTimeout
-            ? new SendStallWatch(writeTimeout, () => connection.Abort(ConnectionOutcome.WriteTimeout))
+            ? new SendStallWatch(writeTimeout, static c => ((ClientConnection)c).Abort(ConnectionOutcome.WriteTimeout), connection)
             : null;
-        var result = await DuplexRelay.RunAsync(client, upstream, connection.Counters, connection.Cut, stall);
+        var result = await DuplexRelay.RunAsync(client, upstream, connection.Counters, static c => c.Cut(), connection, stall);
         if (result == RelayResult.UpstreamFailed && upstream is TlsLeg { Alert: { } alert })
         {
             Log.UpstreamTlsAlert(logger, connection.Server.Name, config.Display, alert);

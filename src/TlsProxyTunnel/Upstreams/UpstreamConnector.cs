@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Dns;
 
 namespace TlsProxyTunnel.Upstreams;
@@ -18,8 +19,8 @@ internal sealed class UpstreamConnector(IHostResolver resolver, AddressRotation 
     public async ValueTask<ConnectAttempt> ConnectAsync(UpstreamConfig upstream, TimeSpan timeout)
     {
         var started = Stopwatch.GetTimestamp();
-        using var budget = new CancellationTokenSource(timeout);
         IReadOnlyList<IPAddress> addresses;
+        var budget = Deadline.Start(timeout);
         try
         {
             var resolved = await resolver.ResolveAsync(HostToResolve.Of(upstream), upstream.Family, budget.Token);
@@ -33,6 +34,10 @@ internal sealed class UpstreamConnector(IHostResolver resolver, AddressRotation 
         catch (OperationCanceledException)
         {
             return new ConnectAttempt(null, null, $"resolving the upstream took longer than connect_timeout ({timeout.TotalMilliseconds:0} ms)");
+        }
+        finally
+        {
+            budget.End();
         }
 
         if (addresses.Count == 0)
@@ -55,7 +60,7 @@ internal sealed class UpstreamConnector(IHostResolver resolver, AddressRotation 
 
             var share = left / (addresses.Count - i);
             var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            using var attempt = new CancellationTokenSource(share);
+            var attempt = Deadline.Start(share);
             try
             {
                 await socket.ConnectAsync(endPoint, attempt.Token);
@@ -68,6 +73,10 @@ internal sealed class UpstreamConnector(IHostResolver resolver, AddressRotation 
             catch (SocketException e)
             {
                 lastError = $"connecting to {endPoint} failed: {e.SocketErrorCode}";
+            }
+            finally
+            {
+                attempt.End();
             }
 
             socket.Dispose();

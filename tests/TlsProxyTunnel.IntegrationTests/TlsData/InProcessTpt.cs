@@ -6,6 +6,7 @@ using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Dns;
 using TlsProxyTunnel.IntegrationTests.Infrastructure;
+using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Runtime;
 using TlsProxyTunnel.Upstreams.Health;
 
@@ -116,13 +117,13 @@ internal sealed class InProcessTpt : IAsyncDisposable
                 return;
             }
 
-            if (!server.Limiter.TryAcquire(server.ConnectionLimit))
+            if (!ConnectionSlot.TryTake(server.Limiter, server.ConnectionLimit, out var slot))
             {
                 accepted.Dispose();
                 continue;
             }
 
-            _ = Handler.RunAsync(new ClientConnection(accepted, server, listen, Interlocked.Increment(ref _nextId)), metrics);
+            _ = Handler.RunAsync(new ClientConnection(accepted, server, listen, Interlocked.Increment(ref _nextId), slot), metrics);
         }
     }
 }

@@ -9,6 +9,9 @@ namespace TlsProxyTunnel.Connections.Stages;
 /// </summary>
 internal sealed class OriginalDestinationStage(ILogger logger) : IClientStage
 {
+    // One getsockopt.
+    public bool HoldsThread => false;
+
     public ValueTask<ConnectionOutcome?> RunAsync(ClientConnection connection)
     {
         var lookup = OriginalDestinationLookup.Lookup(connection.Client);

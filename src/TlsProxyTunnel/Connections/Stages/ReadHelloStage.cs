@@ -5,6 +5,9 @@ namespace TlsProxyTunnel.Connections.Stages;
 /// <summary>Reads the ClientHello (when the server routes by SNI or terminates TLS) and keeps the bytes for replay.</summary>
 internal sealed class ReadHelloStage(bool read) : IClientStage
 {
+    // Its reads complete at once while the client's bytes are there, but a hello is capped (client_hello_max_bytes).
+    public bool HoldsThread => false;
+
     public async ValueTask<ConnectionOutcome?> RunAsync(ClientConnection connection)
     {
         var server = connection.Server;

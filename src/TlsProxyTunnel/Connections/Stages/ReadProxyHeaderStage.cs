@@ -17,6 +17,10 @@ namespace TlsProxyTunnel.Connections.Stages;
 /// </summary>
 internal sealed class ReadProxyHeaderStage(ProxyProtocolAccept mode, ILogger logger) : IClientStage
 {
+    // Its reads complete at once while the client's bytes are there, but a header is at most 107 (v1) or 16 + 65 535
+    // (v2) bytes, parsed without copying.
+    public bool HoldsThread => false;
+
     // A v1 header and most v2 ones (addresses and a few TLVs) fit; the buffer grows as bytes arrive, never past
     // what the parser can still be undecided about (a v2 header's 16-bit length).
     private const int InitialBufferSize = 512;

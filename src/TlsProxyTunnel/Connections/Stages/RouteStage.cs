@@ -5,6 +5,8 @@ internal sealed class RouteStage : IClientStage
 {
     public static readonly RouteStage Instance = new();
 
+    public bool HoldsThread => false;
+
     public ValueTask<ConnectionOutcome?> RunAsync(ClientConnection connection)
     {
         var route = connection.Server.Select(connection.Sni);

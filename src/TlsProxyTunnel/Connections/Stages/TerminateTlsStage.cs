@@ -15,6 +15,8 @@ internal sealed class TerminateTlsStage(ServerTlsTerminator terminator, ProxyMet
 {
     private static readonly TimeSpan MinimumHandshakeTime = TimeSpan.FromMilliseconds(100);
 
+    public bool HoldsThread => true;
+
     public async ValueTask<ConnectionOutcome?> RunAsync(ClientConnection connection)
     {
         var inner = new PrefixedStream(connection.Client, connection.InitialBytes);

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.Sockets;
 using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Connections;
 
 namespace TlsProxyTunnel.Upstreams.HttpConnect;
 
@@ -54,7 +55,7 @@ internal static class ConnectTunnel
 {
     private const int MaxReasonChars = 128;
 
-    public static async ValueTask<ConnectTunnelResult> EstablishAsync(
+    public static ValueTask<ConnectTunnelResult> EstablishAsync(
         Socket proxy,
         string authority,
         IReadOnlyList<ProxyHeader> headers,
@@ -64,11 +65,24 @@ internal static class ConnectTunnel
         ArgumentNullException.ThrowIfNull(proxy);
 
         // Throws for CR/LF: a caller bug, not a network outcome.
-        var request = ConnectRequestWriter.Build(authority, headers);
+        return EstablishAsync(proxy, ConnectRequestWriter.Build(authority, headers), handshakeTimeout, ct);
+    }
 
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        deadline.CancelAfter(handshakeTimeout);
-        var token = deadline.Token;
+    /// <param name="request">The whole request, from <see cref="ConnectRequestWriter.Build"/>: built once per route
+    /// when its authority is static.</param>
+    public static async ValueTask<ConnectTunnelResult> EstablishAsync(
+        Socket proxy,
+        ReadOnlyMemory<byte> request,
+        TimeSpan handshakeTimeout,
+        CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(proxy);
+
+        // The data path passes no token of its own: then a pooled deadline serves, not a linked source per connection.
+        using var linked = ct.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(ct) : null;
+        linked?.CancelAfter(handshakeTimeout);
+        var deadline = linked is null ? Deadline.Start(handshakeTimeout) : default;
+        var token = linked?.Token ?? deadline.Token;
 
         const int maxHeaderBytes = ConnectResponseParser.DefaultMaxHeaderBytes;
         var buffer = ArrayPool<byte>.Shared.Rent(maxHeaderBytes);
@@ -77,7 +91,7 @@ internal static class ConnectTunnel
             var sent = 0;
             while (sent < request.Length)
             {
-                sent += await proxy.SendAsync(request.AsMemory(sent), SocketFlags.None, token);
+                sent += await proxy.SendAsync(request[sent..], SocketFlags.None, token);
             }
 
             var received = 0;
@@ -130,6 +144,10 @@ internal static class ConnectTunnel
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+            if (linked is null)
+            {
+                deadline.End();
+            }
         }
     }
 

@@ -20,6 +20,9 @@ internal sealed class UpstreamDial(ClientConnection connection, Route route, Tim
     /// <summary>The CONNECT authority when a via is in effect; null for a direct upstream.</summary>
     public string? Authority { get; set; }
 
+    /// <summary>The CONNECT request for <see cref="Authority"/> (built once per route for a static target).</summary>
+    public ReadOnlyMemory<byte> ConnectRequest { get; set; }
+
     /// <summary><see cref="Authority"/> as safe to log.</summary>
     public string? AuthorityDisplay { get; set; }
 

@@ -12,7 +12,7 @@ internal sealed class ViaConnectStage(UpstreamConfig upstream, ViaConfig via, Pr
     public async ValueTask<ConnectionOutcome?> RunAsync(UpstreamDial dial)
     {
         var connection = dial.Connection;
-        var tunnel = await ConnectTunnel.EstablishAsync(dial.Socket!, dial.Authority!, via.Headers, via.EffectiveHandshakeTimeout, CancellationToken.None);
+        var tunnel = await ConnectTunnel.EstablishAsync(dial.Socket!, dial.ConnectRequest, via.EffectiveHandshakeTimeout, CancellationToken.None);
         if (tunnel.StatusCode > 0)
         {
             metrics.OnConnectStatus(tunnel.StatusCode);
