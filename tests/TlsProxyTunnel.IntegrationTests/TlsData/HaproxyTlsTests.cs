@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using TlsProxyTunnel.IntegrationTests.Infrastructure;
 
 namespace TlsProxyTunnel.IntegrationTests.TlsData;
@@ -19,12 +16,10 @@ public sealed class HaproxyTlsTests : IDisposable
     [Fact]
     public async Task Tpt_presents_its_client_certificate_to_haproxy_and_a_missing_one_is_refused()
     {
-        var haproxyBinary = File.Exists("/usr/sbin/haproxy") ? "/usr/sbin/haproxy" : "haproxy";
         var port = FreePort.Tcp();
         var pem = Path.Combine(_pki.Directory, "server.pem");
         await File.WriteAllTextAsync(pem, await File.ReadAllTextAsync(_pki.Cert("server")) + await File.ReadAllTextAsync(_pki.Key("server")));
-        var haproxyConfig = Path.Combine(_pki.Directory, "haproxy.cfg");
-        await File.WriteAllTextAsync(haproxyConfig, $"""
+        await using var haproxy = await HaproxyProcess.StartAsync($"""
             defaults
               mode http
               timeout connect 5s
@@ -33,79 +28,37 @@ public sealed class HaproxyTlsTests : IDisposable
             frontend tls
               bind 127.0.0.1:{port} ssl crt {pem} ca-file {_pki.Cert("clientca")} verify required
               http-request return status 200 content-type text/plain lf-string "haproxy saw %[ssl_c_s_dn] over %[ssl_fc_protocol]\n"
-
+            """, port);
+        using var config = new TempConfig($"""
+            version: 2
+            servers:
+              withcert:
+                listen: ["127.0.0.1:0"]
+                default: hub
+              withoutcert:
+                listen: ["127.0.0.1:0"]
+                default: hubnocert
+            upstream:
+              hub:
+                address: "tcp://localhost:{port}"
+                tls:
+                  ca: {_pki.Cert("ca")}
+                  cert: {_pki.Cert("client")}
+                  key: {_pki.Key("client")}
+              hubnocert:
+                address: "tcp://localhost:{port}"
+                tls:
+                  ca: {_pki.Cert("ca")}
             """);
-        var info = new ProcessStartInfo(haproxyBinary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in (string[])["-db", "-f", haproxyConfig])
-        {
-            info.ArgumentList.Add(a);
-        }
+        await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 2);
 
-        using var haproxy = Process.Start(info)!;
-        var haproxyOutput = haproxy.StandardError.ReadToEndAsync();
-        try
-        {
-            await WaitUntilListeningAsync(port, haproxy, haproxyOutput);
-            using var config = new TempConfig($"""
-                version: 2
-                servers:
-                  withcert:
-                    listen: ["127.0.0.1:0"]
-                    default: hub
-                  withoutcert:
-                    listen: ["127.0.0.1:0"]
-                    default: hubnocert
-                upstream:
-                  hub:
-                    address: "tcp://localhost:{port}"
-                    tls:
-                      ca: {_pki.Cert("ca")}
-                      cert: {_pki.Cert("client")}
-                      key: {_pki.Key("client")}
-                  hubnocert:
-                    address: "tcp://localhost:{port}"
-                    tls:
-                      ca: {_pki.Cert("ca")}
-                """);
-            await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 2);
+        var answer = await HttpProbe.GetAsync(tpt.EndPoint("withcert"), "/").WaitAsync(Bound);
+        Assert.Equal(200, answer.Status);
+        Assert.Contains("haproxy saw /CN=tpt test client over TLSv1.3", answer.Body, StringComparison.Ordinal);
+        await tpt.WaitForLineAsync(l => l.Contains("server=withcert ", StringComparison.Ordinal) && l.Contains("upstream_tls=TLSv1.3", StringComparison.Ordinal));
 
-            var answer = await HttpProbe.GetAsync(tpt.EndPoint("withcert"), "/").WaitAsync(Bound);
-            Assert.Equal(200, answer.Status);
-            Assert.Contains("haproxy saw /CN=tpt test client over TLSv1.3", answer.Body, StringComparison.Ordinal);
-            await tpt.WaitForLineAsync(l => l.Contains("server=withcert ", StringComparison.Ordinal) && l.Contains("upstream_tls=TLSv1.3", StringComparison.Ordinal));
-
-            var (exitCode, _, stderr) = await Peers.CurlAsync($"http://{tpt.EndPoint("withoutcert")}/").WaitAsync(Bound);
-            Assert.True(exitCode != 0, stderr);
-            await tpt.WaitForLineAsync(l => l.Contains("server=withoutcert ", StringComparison.Ordinal) && l.Contains("outcome=tls_upstream_failed", StringComparison.Ordinal));
-        }
-        finally
-        {
-            haproxy.Kill(true);
-            await haproxy.WaitForExitAsync().WaitAsync(Bound);
-        }
-    }
-
-    /// <summary>HAProxy prints nothing when it is ready; the port accepting is the signal.</summary>
-    private static async Task WaitUntilListeningAsync(int port, Process haproxy, Task<string> output)
-    {
-        using var deadline = new CancellationTokenSource(Bound);
-        while (true)
-        {
-            if (haproxy.HasExited)
-            {
-                Assert.Fail($"haproxy exited: {await output}");
-            }
-
-            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            try
-            {
-                await probe.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), deadline.Token);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50, deadline.Token);
-            }
-        }
+        var (exitCode, _, stderr) = await Peers.CurlAsync($"http://{tpt.EndPoint("withoutcert")}/").WaitAsync(Bound);
+        Assert.True(exitCode != 0, stderr);
+        await tpt.WaitForLineAsync(l => l.Contains("server=withoutcert ", StringComparison.Ordinal) && l.Contains("outcome=tls_upstream_failed", StringComparison.Ordinal));
     }
 }

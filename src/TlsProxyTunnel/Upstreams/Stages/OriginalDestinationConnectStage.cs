@@ -24,17 +24,6 @@ internal sealed class OriginalDestinationConnectStage(UpstreamConfig upstream, U
 
         var started = Stopwatch.GetTimestamp();
         var attempt = await UpstreamConnector.ConnectAsync(destination, dial.ConnectTimeout);
-        dial.ConnectElapsed = Stopwatch.GetElapsedTime(started);
-        if (attempt.Socket is not { } socket)
-        {
-            metrics.OnConnectFailed();
-            Log.UpstreamUnreachable(logger, connection.Server.Name, upstream.Display, attempt.Error ?? "unknown error");
-            return ConnectionOutcome.UpstreamUnreachable;
-        }
-
-        dial.Socket = socket;
-        connection.AttachUpstream(socket);
-        connection.SetUpstreamAddress(destination, null);
-        return connection.IsAborted ? ConnectionOutcome.Aborted : null;
+        return dial.Connected(attempt, started, upstream.Display, metrics, logger);
     }
 }

@@ -11,20 +11,8 @@ internal sealed class TcpConnectStage(UpstreamConfig upstream, UpstreamConnector
 {
     public async ValueTask<ConnectionOutcome?> RunAsync(UpstreamDial dial)
     {
-        var connection = dial.Connection;
         var started = Stopwatch.GetTimestamp();
         var attempt = await connector.ConnectAsync(upstream, dial.ConnectTimeout);
-        dial.ConnectElapsed = Stopwatch.GetElapsedTime(started);
-        if (attempt.Socket is not { } socket)
-        {
-            metrics.OnConnectFailed();
-            Log.UpstreamUnreachable(logger, connection.Server.Name, upstream.Display, attempt.Error ?? "unknown error");
-            return ConnectionOutcome.UpstreamUnreachable;
-        }
-
-        dial.Socket = socket;
-        connection.AttachUpstream(socket);
-        connection.SetUpstreamAddress(attempt.EndPoint!, dial.Authority is null ? null : dial.AuthorityDisplay);
-        return connection.IsAborted ? ConnectionOutcome.Aborted : null;
+        return dial.Connected(attempt, started, upstream.Display, metrics, logger);
     }
 }

@@ -1,5 +1,7 @@
+using Microsoft.Extensions.Logging;
 using System.Net.Sockets;
 using TlsProxyTunnel.Connections;
+using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Runtime;
 
 namespace TlsProxyTunnel.Upstreams.Stages;
@@ -31,6 +33,26 @@ internal sealed class UpstreamDial(ClientConnection connection, Route route, Tim
 
     /// <summary>Bytes the upstream side sent that no stage consumed: the client gets them first.</summary>
     public ReadOnlyMemory<byte> Leftover { get; set; }
+
+    /// <summary>
+    /// Takes the result of a TCP connect that began at <paramref name="started"/> (a Stopwatch timestamp): the socket
+    /// and address on success; otherwise counts and logs the failure. The stages that connect differ only in where to.
+    /// </summary>
+    public ConnectionOutcome? Connected(ConnectAttempt attempt, long started, string upstreamDisplay, UpstreamMetrics metrics, ILogger logger)
+    {
+        ConnectElapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        if (attempt.Socket is not { } socket)
+        {
+            metrics.OnConnectFailed();
+            Log.UpstreamUnreachable(logger, Connection.Server.Name, upstreamDisplay, attempt.Error ?? "unknown error");
+            return ConnectionOutcome.UpstreamUnreachable;
+        }
+
+        Socket = socket;
+        Connection.AttachUpstream(socket);
+        Connection.SetUpstreamAddress(attempt.EndPoint!, Authority is null ? null : AuthorityDisplay);
+        return Connection.IsAborted ? ConnectionOutcome.Aborted : null;
+    }
 }
 
 /// <summary>
