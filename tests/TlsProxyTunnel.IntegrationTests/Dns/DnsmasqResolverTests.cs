@@ -190,7 +190,7 @@ public sealed class DnsmasqResolverTests
         Assert.DoesNotContain("secret", result.Error, StringComparison.Ordinal);
 
         // Both candidates were asked for; the error names the one it reports by its search domain only.
-        Assert.Contains("secret-name.svc.test", dns.Output, StringComparison.Ordinal);
+        await dns.AssertLoggedAsync("secret-name.svc.test");
         Assert.Matches(@"\(hidden\)(\.svc\.test)? A", result.Error);
     }
 

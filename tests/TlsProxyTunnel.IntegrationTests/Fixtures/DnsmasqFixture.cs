@@ -45,6 +45,16 @@ public sealed class DnsmasqFixture : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits for <paramref name="text"/> in what dnsmasq logged (its query log included). A query it answered is
+    /// logged by another process, read on another thread: the answer can reach the test before the log line does.
+    /// </summary>
+    public async Task AssertLoggedAsync(string text)
+    {
+        var exited = _process?.WaitForExitAsync() ?? Task.CompletedTask;
+        Assert.True(await WaitForOutputAsync(text, 0, exited, StartDeadline), $"dnsmasq never logged '{text}':\n{Output}");
+    }
+
     /// <param name="records">hosts-file lines, for example <c>192.0.2.1 web.test</c>.</param>
     /// <param name="ttl">The TTL dnsmasq puts on these answers (<c>--local-ttl</c>).</param>
     public static async Task<DnsmasqFixture> StartAsync(IEnumerable<string> records, int ttl)
