@@ -20,7 +20,7 @@ internal sealed partial class RelayHub : IDisposable
     /// <summary>What a data port whose pair has no control session answers, with no newline (the original's text).</summary>
     internal static readonly byte[] NoControllerLinked = "no controller linked"u8.ToArray();
 
-    private const int BindAttempts = 64;
+    private const int BindAttempts = 200;
 
     private readonly string _server;
     private readonly RelaySettings _settings;
@@ -55,7 +55,8 @@ internal sealed partial class RelayHub : IDisposable
 
     /// <summary>
     /// Binds the control port and every data port. With control port 0, looks for a block of port_count + 1 free
-    /// ports: binds port 0, then the ports above the one the system gave, and starts over elsewhere if any is taken.
+    /// ports: tries a random control port below the ephemeral range, then the ports above it, and starts over
+    /// elsewhere if any is taken.
     /// </summary>
     /// <returns>Null when all are bound; otherwise why not (nothing stays bound).</returns>
     public string? Bind()
@@ -68,19 +69,20 @@ internal sealed partial class RelayHub : IDisposable
             Socket controlSocket;
             try
             {
-                controlSocket = ListenerService.Bind(control);
+                controlSocket = ListenerService.Bind(control.Port == 0 ? new IPEndPoint(control.Address, CandidatePort()) : control);
             }
             catch (SocketException e)
             {
+                if (control.Port == 0)
+                {
+                    last = e;
+                    continue;
+                }
+
                 return $"cannot listen on {_settings.Control.Text}: {e.SocketErrorCode} (server {_server}, relay control port)";
             }
 
             var port = ((IPEndPoint)controlSocket.LocalEndPoint!).Port;
-            if (port + _settings.PortCount > 65535)
-            {
-                controlSocket.Dispose();
-                continue;
-            }
 
             var half = _settings.PairCount;
             var bound = new List<Socket>(_settings.PortCount);
@@ -121,7 +123,28 @@ internal sealed partial class RelayHub : IDisposable
             return null;
         }
 
-        return $"cannot find {_settings.PortCount + 1} free consecutive ports for relay server {_server} on {control.Address} ({last?.SocketErrorCode.ToString() ?? "the range passes 65535"})";
+        return $"cannot find {_settings.PortCount + 1} free consecutive ports for relay server {_server} on {control.Address} in {BindAttempts} tries ({last?.SocketErrorCode.ToString() ?? "none free"})";
+    }
+
+    /// <summary>
+    /// A control port for <c>listen: IP:0</c>, below the system's ephemeral range: the system's own port 0 picks are
+    /// in that range, where the ports just above are those outgoing connections take, so a block is rarely free there.
+    /// </summary>
+    private int CandidatePort()
+    {
+        var ephemeralLow = 32768;
+        try
+        {
+            var range = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+            ephemeralLow = int.Parse(range[0], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            // Not Linux, or hidden: the usual default.
+        }
+
+        var high = Math.Max(ephemeralLow, 20000) - _settings.PortCount - 1;
+        return Random.Shared.Next(10000, Math.Max(high, 10001));
     }
 
     /// <summary>Starts accepting on every data port.</summary>
