@@ -31,6 +31,11 @@ internal static class TptApp
             return await PtwCommand.RunAsync(args[1..], environment, stdout, stderr);
         }
 
+        if (args.Length > 0 && args[0] == "tlsrelay")
+        {
+            return await TlsRelayCommand.RunAsync(args[1..], environment, stdout, stderr);
+        }
+
         var options = CommandLine.Parse(args);
         if (options.Error is not null)
         {
