@@ -60,6 +60,17 @@ public sealed class RelayConfigTests
         Assert.Null(LoadOk(Publisher("    relay: \"127.0.0.1:12000\"")).Servers[0].Publisher!.Control.Tls);
     }
 
+    [Fact]
+    public void Check_summarises_the_relay_layout_and_the_publishers_relay()
+    {
+        var yaml = Relay("      port_count: 4\n      advertise_host: relay.example.net") + "  app:\n    kind: relay_publisher\n    relay: \"relay.example.net:12000\"\n    default: echo\n";
+        using var output = new StringWriter();
+        ConfigSummary.Write(LoadOk(yaml), output);
+        var text = output.ToString();
+        Assert.Contains("kind tls_relay: control 127.0.0.1:12000, reverse 12001-12002, public 12003-12004, advertised as relay.example.net", text, StringComparison.Ordinal);
+        Assert.Contains("kind relay_publisher: through relay relay.example.net:12000 (plain control channel), backoff 5s", text, StringComparison.Ordinal);
+    }
+
     public static TheoryData<string, string, int, int, string> Errors => new()
     {
         { "odd count", Relay("      port_count: 5"), 7, 19, "'port_count' must be even" },
