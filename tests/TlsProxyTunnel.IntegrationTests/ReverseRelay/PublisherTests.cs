@@ -98,6 +98,12 @@ public sealed partial class PublisherTests : IDisposable
             Assert.Equal(payload, await receiving);
         });
         await Task.WhenAll(sessions).WaitAsync(TimeSpan.FromSeconds(60));
+
+        // Counted as the publisher's connections, and the public address on /metrics as an info gauge.
+        var metrics = (await HttpProbe.GetAsync(publisher.EndPoint("probes"), "/metrics")).Body;
+        Assert.Contains($"tpt_relay_publisher_info{{name=\"app\",relay=\"{relay.EndPoint("relay")}\",public_address=\"{publicAddress}\"}} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("tpt_relay_publisher_reverse_dials_total{name=\"app\",result=\"ok\"} 100", metrics, StringComparison.Ordinal);
+        Assert.Contains("tpt_connections_accepted_total{name=\"app\"} 100", metrics, StringComparison.Ordinal);
     }
 
     private static async Task EchoAsync(IPEndPoint publicAddress, string text)
@@ -160,11 +166,14 @@ public sealed partial class PublisherTests : IDisposable
                 relay_tls: {ca: "{{_pki.Cert("ca")}}", cert: "{{_pki.Cert("client")}}", key: "{{_pki.Key("client")}}", verify: chain}
                 backoff: {{backoff}}
                 {{string.Join("\n    ", serverLines)}}
+              probes:
+                listen: ["127.0.0.1:0"]
+                default: health
             upstream:
               {{upstreamLines}}
             """);
         _configs.Add(config);
-        return await TptProcess.StartAsync(config.Path, expectedListeners: 0);
+        return await TptProcess.StartAsync(config.Path, expectedListeners: 1);
     }
 
     [GeneratedRegex(@"published through relay \S+ at (\S+) ")]
