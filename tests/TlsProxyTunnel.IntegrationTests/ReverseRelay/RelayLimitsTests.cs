@@ -83,6 +83,29 @@ public sealed partial class RelayLimitsTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task The_status_page_lists_a_relays_control_route()
+    {
+        using var config = new TempConfig("""
+            version: 2
+            servers:
+              relay:
+                kind: tls_relay
+                listen: ["127.0.0.1:0"]
+                relay: {port_count: 2}
+              probes:
+                listen: ["127.0.0.1:0"]
+                default: health
+            upstream: {}
+            """);
+        await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 2);
+
+        var status = await HttpProbe.GetAsync(tpt.EndPoint("probes"), "/status?format=json");
+        Assert.Equal(200, status.Status);
+        Assert.Contains("\"relay\"", status.Body, StringComparison.Ordinal);
+        Assert.Equal(200, (await HttpProbe.GetAsync(tpt.EndPoint("probes"), "/status")).Status);
+    }
+
     private static async Task<string> MetricsAsync(TptProcess tpt) => (await HttpProbe.GetAsync(tpt.EndPoint("probes"), "/metrics")).Body;
 
     private static long Sample(string metrics, string family, string? result)
