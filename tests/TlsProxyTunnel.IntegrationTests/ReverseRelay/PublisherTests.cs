@@ -106,9 +106,20 @@ public sealed partial class PublisherTests : IDisposable
         Assert.Contains("tpt_connections_accepted_total{name=\"app\"} 100", metrics, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Relay_and_publisher_work_over_ipv6_which_the_original_cannot()
+    {
+        await using var relay = await StartRelayAsync("[::1]:0", advertise: "\"[::1]\"");
+        await using var publisher = await StartPublisherAsync(relay.EndPoint("relay"), ["default: echo"], "");
+        var publicAddress = await PublishedAsync(publisher);
+        Assert.Equal(IPAddress.IPv6Loopback, publicAddress.Address);
+        await EchoAsync(publicAddress, "over six");
+    }
+
     private static async Task EchoAsync(IPEndPoint publicAddress, string text)
     {
-        using var client = await DataPort.ConnectAsync(publicAddress.Port);
+        using var client = new Socket(publicAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(publicAddress).WaitAsync(Bound);
         await DataPort.SendAsync(client, text);
         Assert.Equal(text, await DataPort.ReadAsync(client, text.Length));
     }
@@ -137,7 +148,7 @@ public sealed partial class PublisherTests : IDisposable
         return IPEndPoint.Parse(PublishedLine().Match(line).Groups[1].Value);
     }
 
-    private async Task<TptProcess> StartRelayAsync(string listen, int portCount = 4)
+    private async Task<TptProcess> StartRelayAsync(string listen, int portCount = 4, string advertise = "127.0.0.1")
     {
         var config = new TempConfig($$"""
             version: 2
@@ -147,7 +158,7 @@ public sealed partial class PublisherTests : IDisposable
                 listen: ["{{listen}}"]
                 terminate_tls: {cert: "{{_pki.Cert("server")}}", key: "{{_pki.Key("server")}}", client_ca: "{{_pki.Cert("clientca")}}", client_cert: require}
                 relay:
-                  advertise_host: 127.0.0.1
+                  advertise_host: {{advertise}}
                   port_count: {{portCount}}
             upstream: {}
             """);
