@@ -215,7 +215,14 @@ internal static class TptApp
             () => sp.GetRequiredService<ListenerService>().Current,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<ConnectionIntake>()));
         services.AddSingleton<RelayService>();
-        services.AddSingleton<PublisherService>();
+        services.AddSingleton(sp => new PublisherService(
+            sp.GetRequiredService<RuntimeSnapshot>(),
+            () => sp.GetRequiredService<ListenerService>().Current,
+            sp.GetRequiredService<ConnectionIntake>(),
+            sp.GetRequiredService<IHostResolver>(),
+            sp.GetRequiredService<RelayMetrics>(),
+            sp.GetRequiredService<ProxyMetrics>(),
+            sp.GetRequiredService<ILoggerFactory>()));
 
         // Registration order is start order: signals first, so a signal during start-up already shuts down cleanly.
         services.AddSingleton<ShutdownSignals>();

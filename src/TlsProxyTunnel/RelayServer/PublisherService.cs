@@ -19,9 +19,11 @@ namespace TlsProxyTunnel.RelayServer;
 /// Runs every <c>relay_publisher</c> server: holds a control channel to its relay (reconnecting after <c>backoff</c>
 /// when it fails or ends, which the original's client does not), and answers each <c>new_connection</c> with exactly
 /// one reverse connection, handed to <see cref="ConnectionIntake"/> so it is routed like an accepted connection.
-/// A publisher's relay settings are those it started with; its routes follow reloads.
+/// Each (re)connection reads the publisher's settings from the generation in use, so a reload that changes its
+/// relay, TLS files or back-off applies at the next reconnect; a publisher server added by a reload starts at the
+/// next restart (the reload says so).
 /// </summary>
-internal sealed class PublisherService(RuntimeSnapshot initial, ConnectionIntake intake, IHostResolver resolver, RelayMetrics metrics, ProxyMetrics proxyMetrics, ILoggerFactory loggers) : IHostedService, IDisposable
+internal sealed class PublisherService(RuntimeSnapshot initial, Func<RuntimeSnapshot> current, ConnectionIntake intake, IHostResolver resolver, RelayMetrics metrics, ProxyMetrics proxyMetrics, ILoggerFactory loggers) : IHostedService, IDisposable
 {
     // A line longer than this is not tx_tlsrelay's; the session is ended rather than buffered without end.
     private const int MaxLine = 1024;
@@ -51,12 +53,24 @@ internal sealed class PublisherService(RuntimeSnapshot initial, ConnectionIntake
         await Task.WhenAll(_running).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
     }
 
-    private async Task RunAsync(string server, PublisherSettings settings, CancellationToken stop)
+    private async Task RunAsync(string server, PublisherSettings started, CancellationToken stop)
     {
-        var tls = settings.Control.Tls is null ? null : new UpstreamTlsClient(settings.Control);
-        var counters = metrics.Publisher(server, settings.Display);
+        var counters = metrics.Publisher(server, started.Display);
+        var settings = started;
         while (!stop.IsCancellationRequested)
         {
+            // A reload may have changed the settings (or removed the server): the running generation decides.
+            if (current().Servers.TryGetValue(server, out var running) && running.Config.Publisher is { } now)
+            {
+                settings = now;
+            }
+            else
+            {
+                RelayLog.PublisherRemoved(_logger, server);
+                return;
+            }
+
+            var tls = settings.Control.Tls is null ? null : new UpstreamTlsClient(settings.Control);
             string reason;
             try
             {

@@ -32,6 +32,12 @@ internal static partial class RelayLog
     [LoggerMessage(EventId = 1412, Level = LogLevel.Warning, Message = "Publisher: server {Server}: reverse connection to {ReverseAddress} failed: {Error}")]
     public static partial void DialFailed(ILogger logger, string server, string reverseAddress, string error);
 
+    [LoggerMessage(EventId = 1414, Level = LogLevel.Information, Message = "Publisher: server {Server} is gone from the configuration; its control channel is not reopened")]
+    public static partial void PublisherRemoved(ILogger logger, string server);
+
+    [LoggerMessage(EventId = 1420, Level = LogLevel.Warning, Message = "Reload: {What} of server {Server} take effect at the next restart")]
+    public static partial void NeedsRestart(ILogger logger, string server, string what);
+
     [LoggerMessage(EventId = 1413, Level = LogLevel.Warning, Message = "Publisher: server {Server}: relay {Relay} sent an unknown line ({Line}); ignored")]
     public static partial void UnknownLine(ILogger logger, string server, string relay, string line);
 }

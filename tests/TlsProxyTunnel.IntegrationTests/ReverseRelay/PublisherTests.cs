@@ -81,6 +81,30 @@ public sealed partial class PublisherTests : IDisposable
     }
 
     [Fact]
+    public async Task A_reload_moves_the_publisher_to_another_relay_at_its_next_reconnect_and_says_what_needs_a_restart()
+    {
+        var first = await StartRelayAsync("127.0.0.1:0");
+        await using var second = await StartRelayAsync("127.0.0.1:0");
+        await using var publisher = await StartPublisherAsync(first.EndPoint("relay"), ["default: echo"], "", backoff: "200ms");
+        await PublishedAsync(publisher);
+
+        // The same file, now naming the second relay and adding a relay server, which a reload cannot bind.
+        var path = _configs[^1].Path;
+        var text = File.ReadAllText(path).Replace(first.EndPoint("relay").ToString(), second.EndPoint("relay").ToString(), StringComparison.Ordinal);
+        File.WriteAllText(path, text.Replace("servers:\n", "servers:\n  late_relay:\n    kind: tls_relay\n    listen: [\"127.0.0.1:0\"]\n    relay: {port_count: 2}\n", StringComparison.Ordinal));
+        publisher.Signal(TptProcess.SIGHUP);
+        await publisher.WaitForLineAsync(l => l.Contains("Reloaded: generation 2", StringComparison.Ordinal));
+        await publisher.WaitForLineAsync(l => l.Contains("Reload: the relay (kind tls_relay) of server late_relay take effect at the next restart", StringComparison.Ordinal));
+
+        first.Signal(TptProcess.SIGTERM);
+        await first.WaitForExitAsync(Bound);
+        await first.DisposeAsync();
+        var moved = await publisher.WaitForLineAsync(l => l.Contains("published through relay", StringComparison.Ordinal), skipSeen: 1);
+        Assert.Contains($"published through relay {second.EndPoint("relay")} at", moved, StringComparison.Ordinal);
+        await EchoAsync(IPEndPoint.Parse(PublishedLine().Match(moved).Groups[1].Value), "moved");
+    }
+
+    [Fact]
     public async Task A_hundred_public_clients_at_once_each_get_their_own_reverse_connection_and_their_own_bytes_back()
     {
         await using var relay = await StartRelayAsync("127.0.0.1:0", portCount: 2);
