@@ -1,7 +1,5 @@
-using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Diagnostics;
@@ -15,7 +13,7 @@ namespace TlsProxyTunnel.RelayServer;
 /// pairs handed to control sessions first in, first out, a freed pair put at the back. Public clients queue per
 /// session and are paired with reverse connections strictly in arrival order.
 /// </summary>
-internal sealed partial class RelayHub : IDisposable
+internal sealed class RelayHub : IDisposable
 {
     /// <summary>What a data port whose pair has no control session answers, with no newline (the original's text).</summary>
     internal static readonly byte[] NoControllerLinked = "no controller linked"u8.ToArray();
@@ -26,9 +24,9 @@ internal sealed partial class RelayHub : IDisposable
     private readonly RelaySettings _settings;
     private readonly RelayServerMetrics _metrics;
     private readonly ILogger _logger;
-    private readonly Queue<Pair> _free = new();
+    private readonly Queue<RelayPair> _free = new();
     private readonly Lock _gate = new();
-    private Pair[] _pairs = [];
+    private RelayPair[] _pairs = [];
     private volatile bool _stopped;
 
     public RelayHub(string server, RelaySettings settings, RelayServerMetrics metrics, ILogger logger)
@@ -113,10 +111,10 @@ internal sealed partial class RelayHub : IDisposable
             Control = controlSocket;
             var bound0 = (IPEndPoint)controlSocket.LocalEndPoint!;
             ControlListen = control.Port == 0 ? new ListenAddress(bound0, bound0.ToString()) : _settings.Control;
-            _pairs = new Pair[half];
+            _pairs = new RelayPair[half];
             for (var k = 0; k < half; k++)
             {
-                _pairs[k] = new Pair(k, bound[k], bound[half + k]);
+                _pairs[k] = new RelayPair(k, bound[k], bound[half + k]);
                 _free.Enqueue(_pairs[k]);
             }
 
@@ -158,7 +156,7 @@ internal sealed partial class RelayHub : IDisposable
     }
 
     /// <summary>The oldest free pair, now the session's; null when none is free (the relay is full).</summary>
-    public Pair? Link(ControlSession session)
+    public RelayPair? Link(RelaySession session)
     {
         lock (_gate)
         {
@@ -177,7 +175,7 @@ internal sealed partial class RelayHub : IDisposable
     }
 
     /// <summary>The session has ended: every connection of its pair is closed and the pair goes to the back of the free list.</summary>
-    public void Unlink(ControlSession session)
+    public void Unlink(RelaySession session)
     {
         if (session.Pair is not { } pair)
         {
@@ -199,9 +197,9 @@ internal sealed partial class RelayHub : IDisposable
         }
     }
 
-    public ControlSession NewSession(Action notify) => new(_settings, _metrics, notify);
+    public RelaySession NewSession(Action notify) => new(_settings, _metrics, notify);
 
-    private async Task AcceptLoopAsync(Pair pair, Socket listener, bool isPublic)
+    private async Task AcceptLoopAsync(RelayPair pair, Socket listener, bool isPublic)
     {
         while (!_stopped)
         {
@@ -240,7 +238,7 @@ internal sealed partial class RelayHub : IDisposable
         }
     }
 
-    private void OnPublic(Pair pair, Socket client)
+    private void OnPublic(RelayPair pair, Socket client)
     {
         if (pair.Session is not { } session)
         {
@@ -264,7 +262,7 @@ internal sealed partial class RelayHub : IDisposable
         }
     }
 
-    private void OnReverse(Pair pair, Socket reverse)
+    private void OnReverse(RelayPair pair, Socket reverse)
     {
         if (pair.Session is not { } session || !session.TryDequeue(reverse, out var pending))
         {
@@ -286,7 +284,7 @@ internal sealed partial class RelayHub : IDisposable
         _ = SpliceAsync(session, pending!, reverse);
     }
 
-    private async Task SpliceAsync(ControlSession session, PendingClient pending, Socket reverse)
+    private async Task SpliceAsync(RelaySession session, PendingClient pending, Socket reverse)
     {
         var buffered = await pending.StopReadingAsync();
         try
@@ -364,7 +362,7 @@ internal sealed partial class RelayHub : IDisposable
     {
         _stopped = true;
         Control?.Dispose();
-        List<ControlSession> sessions = [];
+        List<RelaySession> sessions = [];
         lock (_gate)
         {
             foreach (var pair in _pairs)
@@ -381,262 +379,6 @@ internal sealed partial class RelayHub : IDisposable
         foreach (var session in sessions)
         {
             session.End();
-        }
-    }
-
-    /// <summary>Pair k: reverse port P+1+k, public port P+N/2+1+k.</summary>
-    internal sealed class Pair(int index, Socket reverse, Socket @public)
-    {
-        public int Index { get; } = index;
-
-        public Socket ReverseListener { get; } = reverse;
-
-        public Socket PublicListener { get; } = @public;
-
-        public int ReversePort { get; } = ((IPEndPoint)reverse.LocalEndPoint!).Port;
-
-        public int PublicPort { get; } = ((IPEndPoint)@public.LocalEndPoint!).Port;
-
-        public volatile ControlSession? Session;
-    }
-
-    internal enum EnqueueResult
-    {
-        Queued,
-        Full,
-        Ended,
-    }
-
-    /// <summary>
-    /// One control session's side of its pair: the public clients waiting in arrival order, every open data
-    /// connection (closed when the session ends), and the <c>new_connection</c> lines owed to the server.
-    /// </summary>
-    internal sealed class ControlSession(RelaySettings settings, RelayServerMetrics metrics, Action notify)
-    {
-        private readonly Queue<PendingClient> _pending = new();
-        private readonly HashSet<Socket> _open = [];
-        private readonly Lock _gate = new();
-        private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Pair? Pair { get; set; }
-
-        /// <summary>Completes when the session ends from the relay's side (shutdown), so its control connection is closed too.</summary>
-        public Task Ended => _ended.Task;
-
-        public bool IsEnded
-        {
-            get
-            {
-                lock (_gate)
-                {
-                    return _ended.Task.IsCompleted;
-                }
-            }
-        }
-
-        public EnqueueResult Enqueue(Socket client)
-        {
-            PendingClient pending;
-            lock (_gate)
-            {
-                if (_ended.Task.IsCompleted)
-                {
-                    return EnqueueResult.Ended;
-                }
-
-                if (_pending.Count >= settings.MaxPending)
-                {
-                    return EnqueueResult.Full;
-                }
-
-                pending = new PendingClient(client, settings.MaxPendingBytes);
-                _pending.Enqueue(pending);
-                _open.Add(client);
-                metrics.OnPublicQueued();
-            }
-
-            pending.StartReading();
-            if (settings.PendingTimeout is { } timeout)
-            {
-                pending.ExpireAfter(timeout, () => Expire(pending));
-            }
-
-            // Queued before it is announced, so the reverse connection it brings always finds it.
-            notify();
-            return EnqueueResult.Queued;
-        }
-
-        public bool TryDequeue(Socket reverse, out PendingClient? pending)
-        {
-            lock (_gate)
-            {
-                if (_ended.Task.IsCompleted || !_pending.TryDequeue(out pending))
-                {
-                    pending = null;
-                    return false;
-                }
-
-                pending.Paired = true;
-                _open.Add(reverse);
-                metrics.OnDequeued();
-                return true;
-            }
-        }
-
-        public void Forget(Socket socket)
-        {
-            lock (_gate)
-            {
-                _open.Remove(socket);
-            }
-        }
-
-        /// <summary>Closes every public and reverse connection of the pair; pending entries go with them.</summary>
-        public void End()
-        {
-            Socket[] open;
-            PendingClient[] pending;
-            lock (_gate)
-            {
-                if (!_ended.TrySetResult())
-                {
-                    return;
-                }
-
-                open = [.. _open];
-                _open.Clear();
-                pending = [.. _pending];
-                _pending.Clear();
-                metrics.OnDequeued(pending.Length);
-            }
-
-            foreach (var entry in pending)
-            {
-                entry.Abandon();
-            }
-
-            foreach (var socket in open)
-            {
-                // A plain close: what was already written is still flushed, then FIN.
-                socket.Dispose();
-            }
-        }
-
-        private void Expire(PendingClient pending)
-        {
-            lock (_gate)
-            {
-                if (pending.Paired || _ended.Task.IsCompleted)
-                {
-                    return;
-                }
-
-                // Left in the queue: its new_connection was sent, so a reverse connection will still come for it.
-                _open.Remove(pending.Socket);
-                pending.Expire();
-            }
-
-            metrics.OnPendingTimeout();
-        }
-    }
-
-    /// <summary>
-    /// A public client waiting for its reverse connection. What it sends meanwhile is read into one pooled buffer of
-    /// at most max_pending_bytes; at the cap reading stops, so TCP flow control holds the client, not memory.
-    /// </summary>
-    internal sealed class PendingClient(Socket socket, int cap) : IDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private byte[]? _buffer;
-        private int _length;
-        private volatile bool _ended;
-        private Task _reading = Task.CompletedTask;
-        private Timer? _timer;
-
-        public Socket Socket { get; } = socket;
-
-        /// <summary>Set under the session's lock when a reverse connection took it.</summary>
-        public bool Paired { get; set; }
-
-        /// <summary>The client is still there (no EOF, error or pending timeout before pairing).</summary>
-        public bool IsLive => !_ended;
-
-        public void StartReading() => _reading = ReadAsync();
-
-        public void ExpireAfter(TimeSpan timeout, Action expire) =>
-            _timer = new Timer(static s => ((Action)s!)(), expire, timeout, Timeout.InfiniteTimeSpan);
-
-        private async Task ReadAsync()
-        {
-            try
-            {
-                while (_length < cap)
-                {
-                    // Wait holding no buffer: a flood of idle clients costs sockets, not memory.
-                    await Socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, _stop.Token);
-                    _buffer ??= ArrayPool<byte>.Shared.Rent(cap);
-
-                    // Only this synchronous read consumes bytes, so stopping at the await above never loses any.
-                    var read = Socket.Receive(_buffer, _length, cap - _length, SocketFlags.None, out var error);
-                    if (read == 0 || error != SocketError.Success)
-                    {
-                        _ended = true;
-                        return;
-                    }
-
-                    _length += read;
-                }
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                if (e is not OperationCanceledException)
-                {
-                    _ended = true;
-                }
-            }
-        }
-
-        /// <summary>Stops reading and hands over what was read before pairing.</summary>
-        public async ValueTask<ReadOnlyMemory<byte>> StopReadingAsync()
-        {
-            _timer?.Dispose();
-            await _stop.CancelAsync();
-            await _reading;
-            return _buffer is null ? ReadOnlyMemory<byte>.Empty : _buffer.AsMemory(0, _length);
-        }
-
-        /// <summary>pending_timeout passed: the client is closed, its bytes are kept for the reverse connection that will come.</summary>
-        public void Expire()
-        {
-            _ended = true;
-            _stop.Cancel();
-            Socket.Dispose();
-        }
-
-        /// <summary>The session ended before pairing.</summary>
-        public void Abandon()
-        {
-            _timer?.Dispose();
-            _ended = true;
-            _stop.Cancel();
-            Socket.Dispose();
-            _ = _reading.ContinueWith(_ => Dispose(), TaskScheduler.Default);
-        }
-
-        public void ReturnBuffer()
-        {
-            if (Interlocked.Exchange(ref _buffer, null) is { } buffer)
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-        }
-
-        /// <summary>Once reading has stopped for good: the buffer goes back to the pool.</summary>
-        public void Dispose()
-        {
-            _timer?.Dispose();
-            _stop.Dispose();
-            ReturnBuffer();
         }
     }
 }
