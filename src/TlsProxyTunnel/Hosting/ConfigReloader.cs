@@ -243,7 +243,7 @@ internal sealed partial class ConfigReloader(
                 Describe(oldServers.Except(newServers)),
                 Describe(result.Added),
                 Describe(result.Removed));
-            RelayServer.RelayReloadCheck.Warn(logger, previous.Config, config);
+            ReverseRelay.RelayReloadCheck.Warn(logger, previous.Config, config);
             return true;
         }
         finally

@@ -11,7 +11,7 @@ using TlsProxyTunnel.Diagnostics.Status;
 using TlsProxyTunnel.Dns;
 using TlsProxyTunnel.Explain;
 using TlsProxyTunnel.Listeners;
-using TlsProxyTunnel.RelayServer;
+using TlsProxyTunnel.ReverseRelay;
 using TlsProxyTunnel.Runtime;
 using TlsProxyTunnel.Upstreams.Health;
 

@@ -5,7 +5,7 @@ using TlsProxyTunnel.Relay;
 using TlsProxyTunnel.Runtime;
 using TlsProxyTunnel.Upstreams;
 
-namespace TlsProxyTunnel.RelayServer;
+namespace TlsProxyTunnel.ReverseRelay;
 
 /// <summary>
 /// Where a <c>tls_relay</c> server's control connections are routed, after its client stages (hello, terminate_tls

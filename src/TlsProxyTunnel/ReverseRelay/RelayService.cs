@@ -7,7 +7,7 @@ using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Hosting;
 using TlsProxyTunnel.Runtime;
 
-namespace TlsProxyTunnel.RelayServer;
+namespace TlsProxyTunnel.ReverseRelay;
 
 /// <summary>
 /// Binds every <c>tls_relay</c> server's control and data ports before the host starts (any failure fails the start),

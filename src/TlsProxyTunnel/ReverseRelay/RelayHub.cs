@@ -6,7 +6,7 @@ using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Relay;
 
-namespace TlsProxyTunnel.RelayServer;
+namespace TlsProxyTunnel.ReverseRelay;
 
 /// <summary>
 /// One <c>tls_relay</c> server's ports and pairs, in tx_tlsrelay's layout: every port bound at start and kept bound,

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Configuration;
 
-namespace TlsProxyTunnel.RelayServer;
+namespace TlsProxyTunnel.ReverseRelay;
 
 /// <summary>
 /// What a reload cannot apply to the relay kinds, said at the reload rather than discovered later: a relay's ports

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace TlsProxyTunnel.RelayServer;
+namespace TlsProxyTunnel.ReverseRelay;
 
 /// <summary>Pair k: reverse port P+1+k, public port P+N/2+1+k.</summary>
 internal sealed class RelayPair(int index, Socket reverse, Socket @public)

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace TlsProxyTunnel.RelayServer;
+namespace TlsProxyTunnel.ReverseRelay;
 
 /// <summary>The bound relay hubs by server name: filled by <see cref="RelayService"/> at start, read per control session.</summary>
 internal sealed class RelayHubs

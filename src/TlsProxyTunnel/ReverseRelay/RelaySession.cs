@@ -2,7 +2,7 @@ using System.Net.Sockets;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Diagnostics;
 
-namespace TlsProxyTunnel.RelayServer;
+namespace TlsProxyTunnel.ReverseRelay;
 
 /// <summary>
 /// One control session's side of its pair: the public clients waiting in arrival order, every open data

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace TlsProxyTunnel.RelayServer;
+namespace TlsProxyTunnel.ReverseRelay;
 
 /// <summary>The reverse relay's log lines (issue #14), kept apart from Diagnostics/Log.cs; event ids 1400-1449.</summary>
 internal static partial class RelayLog

@@ -13,7 +13,7 @@ using TlsProxyTunnel.Runtime;
 using TlsProxyTunnel.Tls;
 using TlsProxyTunnel.Upstreams;
 
-namespace TlsProxyTunnel.RelayServer;
+namespace TlsProxyTunnel.ReverseRelay;
 
 /// <summary>
 /// Runs every <c>relay_publisher</c> server: holds a control channel to its relay (reconnecting after <c>backoff</c>
