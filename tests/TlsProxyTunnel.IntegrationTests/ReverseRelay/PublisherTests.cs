@@ -105,6 +105,28 @@ public sealed partial class PublisherTests : IDisposable
     }
 
     [Fact]
+    public async Task The_publishers_maxclients_applies_to_reverse_connections()
+    {
+        await using var relay = await StartRelayAsync("127.0.0.1:0");
+        await using var publisher = await StartPublisherAsync(relay.EndPoint("relay"), ["default: echo", "maxclients: 1"], "");
+        var publicAddress = await PublishedAsync(publisher);
+
+        using var first = await DataPort.ConnectAsync(publicAddress.Port);
+        await DataPort.SendAsync(first, "one");
+        Assert.Equal("one", await DataPort.ReadAsync(first, 3));
+
+        // Dialled (the relay's accounting needs it), then refused: the public client is closed without an echo.
+        using var second = await DataPort.ConnectAsync(publicAddress.Port);
+        await DataPort.SendAsync(second, "two");
+        Assert.Equal("", await DataPort.ReadToEndAsync(second));
+        await publisher.WaitForLineAsync(l => l.Contains("maxclients (1) reached on server app", StringComparison.Ordinal));
+
+        // The first is still served.
+        await DataPort.SendAsync(first, "again");
+        Assert.Equal("again", await DataPort.ReadAsync(first, 5));
+    }
+
+    [Fact]
     public async Task A_hundred_public_clients_at_once_each_get_their_own_reverse_connection_and_their_own_bytes_back()
     {
         await using var relay = await StartRelayAsync("127.0.0.1:0", portCount: 2);
