@@ -28,7 +28,7 @@ public sealed class TlsRelayCommandTests : IDisposable
         // tx_tlsrelay has no port 0: a block free a moment ago, tried again if something took it meanwhile.
         for (var attempt = 0; ; attempt++)
         {
-            var port = FreeBlock(3);
+            var port = FreePort.TcpBlock(3, IPAddress.Any);
             await using var tpt = await StartOrNullAsync(["tlsrelay", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--port-count", "2", "--myhost", "127.0.0.1", "-k", _keys]);
             if (tpt is null && attempt < 5)
             {
@@ -52,37 +52,6 @@ public sealed class TlsRelayCommandTests : IDisposable
         catch (TimeoutException e) when (e.Message.Contains("cannot listen", StringComparison.Ordinal))
         {
             return null;
-        }
-    }
-
-    private static int FreeBlock(int count)
-    {
-        while (true)
-        {
-            var first = Random.Shared.Next(10000, 30000);
-            var sockets = new List<Socket>();
-            try
-            {
-                for (var i = 0; i < count; i++)
-                {
-                    var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                    sockets.Add(socket);
-                    socket.Bind(new IPEndPoint(IPAddress.Any, first + i));
-                }
-
-                return first;
-            }
-            catch (SocketException)
-            {
-                // Taken: another block.
-            }
-            finally
-            {
-                foreach (var socket in sockets)
-                {
-                    socket.Dispose();
-                }
-            }
         }
     }
 }
