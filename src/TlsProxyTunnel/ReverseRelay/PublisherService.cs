@@ -213,7 +213,14 @@ internal sealed class PublisherService(RuntimeSnapshot initial, Func<RuntimeSnap
         }
 
         counters.OnDial(ok: true);
-        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+        try
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+        }
+        catch (SocketException)
+        {
+            // Reset already: the pipeline below sees the closed socket and accounts for it.
+        }
 
         // Listed under the relay it came through: one series per publisher, whichever reverse port the pair has.
         intake.TryAdmit(server, socket, new ListenAddress(attempt.EndPoint!, $"relay {settings.Display}"));
