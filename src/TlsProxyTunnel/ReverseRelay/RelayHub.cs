@@ -226,7 +226,11 @@ internal sealed class RelayHub : IDisposable
             }
 
             // The original turns SO_KEEPALIVE on for every socket; a NATed server's dead peers are found the same way.
-            accepted.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            if (!KeepAlive(accepted))
+            {
+                continue;
+            }
+
             if (isPublic)
             {
                 OnPublic(pair, accepted);
@@ -342,6 +346,21 @@ internal sealed class RelayHub : IDisposable
         }
 
         socket.Dispose();
+    }
+
+    /// <summary>Turns SO_KEEPALIVE on; false (the socket closed) when the peer reset it already, so no accept loop ends on that.</summary>
+    internal static bool KeepAlive(Socket socket)
+    {
+        try
+        {
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            return true;
+        }
+        catch (SocketException)
+        {
+            socket.Dispose();
+            return false;
+        }
     }
 
     internal static void Reset(Socket socket)

@@ -117,8 +117,10 @@ internal sealed class RelayService(RuntimeSnapshot initial, RelayHubs hubs, Rela
                 continue;
             }
 
-            accepted.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
-            intake.TryAdmit(hub.Server, accepted, hub.ControlListen);
+            if (RelayHub.KeepAlive(accepted))
+            {
+                intake.TryAdmit(hub.Server, accepted, hub.ControlListen);
+            }
         }
     }
 }
