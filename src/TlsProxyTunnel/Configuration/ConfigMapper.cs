@@ -69,6 +69,7 @@ internal sealed class ConfigMapper
     private readonly ValueReader _values;
     private readonly ViaReader _vias;
     private readonly TlsReader _tls;
+    private readonly RelayReader _relays;
 
     private ConfigMapper(string path, DiagnosticBag diagnostics, string baseDirectory, TimeProvider time)
     {
@@ -77,6 +78,7 @@ internal sealed class ConfigMapper
         _values = new ValueReader(diagnostics);
         _vias = new ViaReader(_values);
         _tls = new TlsReader(_values, baseDirectory, time);
+        _relays = new RelayReader(_values, _tls);
     }
 
     /// <param name="Where">The listen entry's position.</param>
@@ -318,20 +320,30 @@ internal sealed class ConfigMapper
     private ServerConfig? ReadServer(string name, Mark nameMark, ConfigNode node)
     {
         var what = $"server {DiagnosticText.Quote(name)}";
-        if (Section.Open(node, what, ServerKeys, _diagnostics) is not { } section)
+        if (Section.Open(node, what, [.. ServerKeys, .. RelayReader.ServerKeys], _diagnostics) is not { } section)
         {
             return null;
         }
 
+        var kind = _relays.ReadKind(section);
+        _relays.CheckKeys(section, kind, what);
+        if (kind == ServerKind.TlsRelay)
+        {
+            return ReadRelayServer(name, nameMark, section, what);
+        }
+
         var firstReference = _references.Count;
-        var server = new ServerConfig { Name = name, Listen = ReadListen(name, nameMark, section.Get("listen")) };
+        var server = kind == ServerKind.RelayPublisher
+            ? new ServerConfig { Name = name, Kind = kind, Listen = [], Publisher = _relays.ReadPublisher(section, name, nameMark, what) }
+            : new ServerConfig { Name = name, Listen = ReadListen(name, nameMark, section.Get("listen")) };
         if (section.Get("protocol") is { } protocolNode && _values.Choice("protocol", protocolNode, Protocols) is { } protocol)
         {
             server = server with { Protocol = protocol };
             WarnOnFamilyMismatch(server, protocolNode);
         }
 
-        if (section.Bool("tls", _values) is { } tls)
+        // On a publisher, tls given as a mapping is the control channel's (RelayReader), not routing on SNI.
+        if (!(kind == ServerKind.RelayPublisher && section.Get("tls") is ConfigMapping) && section.Bool("tls", _values) is { } tls)
         {
             server = server with { Tls = tls };
         }
@@ -412,6 +424,52 @@ internal sealed class ConfigMapper
 
         // The references read since this server began are its default's and its SNI routes'.
         OriginalDestinationRules.Check(server, _references.Skip(firstReference), _upstreams, _diagnostics);
+        return server;
+    }
+
+    /// <summary>
+    /// A <c>tls_relay</c> server: its one <c>listen</c> address is the control port (bound by the relay with its data
+    /// ports, not by the listeners, so <see cref="ServerConfig.Listen"/> stays empty); the connection keys still apply
+    /// to control connections.
+    /// </summary>
+    private ServerConfig? ReadRelayServer(string name, Mark nameMark, Section section, string what)
+    {
+        var listen = ReadListen(name, nameMark, section.Get("listen"));
+        if (listen.Count > 1 && section.Get("listen") is { } listenNode)
+        {
+            _diagnostics.Error(listenNode.Start, $"'listen' of {what} (kind tls_relay) must hold exactly one address: the control port, which the data ports follow");
+        }
+        else if (listen.Count == 0 && section.Get("listen") is { } emptyNode)
+        {
+            _diagnostics.Error(emptyNode.Start, $"'listen' of {what} (kind tls_relay) needs the control port's address");
+        }
+
+        var server = new ServerConfig { Name = name, Kind = ServerKind.TlsRelay, Listen = [], Relay = _relays.ReadRelay(section, listen.FirstOrDefault(), nameMark, what) };
+        if (section.Get("terminate_tls") is { } terminateNode)
+        {
+            server = server with { Tls = true, TerminateTls = _tls.ReadTerminate(terminateNode, section.Entry("terminate_tls")!.Key.Start, what) };
+        }
+
+        if (section.Int("maxclients", _values, 1, int.MaxValue) is { } maxClients)
+        {
+            server = server with { MaxClients = maxClients };
+        }
+
+        if (section.Duration("client_hello_timeout", _values) is { } helloTimeout)
+        {
+            server = server with { ClientHelloTimeout = helloTimeout };
+        }
+
+        if (section.Duration("idle_timeout", _values, allowOff: true) is { } idle)
+        {
+            server = server with { IdleTimeout = idle == TimeSpan.Zero ? null : idle };
+        }
+
+        if (section.Get("write_timeout") is { } writeNode && _values.Duration("write_timeout", writeNode, allowOff: true) is { } write)
+        {
+            server = server with { WriteTimeout = write == TimeSpan.Zero ? null : write };
+        }
+
         return server;
     }
 

@@ -24,7 +24,23 @@ internal static class ConfigSummary
                 ? string.Create(culture, $"health server: up to {ProbeServers.ConnectionLimit} connections, maxclients ({server.MaxClients}) not applied")
                 : string.Create(culture, $"maxclients {server.MaxClients}");
             output.WriteLine(string.Create(culture, $"  {Show(server.Name)}: {(server.Tls ? "tls" : "tcp")}{(server.Transparent ? ", transparent" : "")}, {limit}"));
-            output.WriteLine(string.Create(culture, $"    listen: {(server.Listen.Count == 0 ? "(none)" : string.Join(", ", server.Listen.Select(l => Show(l.Text))))}"));
+            if (server.Relay is { } relay)
+            {
+                // A relay routes nothing: its listen is the control port, the data ports follow it.
+                var control = relay.Control.EndPoint.Port;
+                var ports = control == 0 ? $"{relay.PortCount} ports following it" : $"reverse {control + 1}-{control + relay.PairCount}, public {control + relay.PairCount + 1}-{control + relay.PortCount}";
+                output.WriteLine(string.Create(culture, $"    kind tls_relay: control {Show(relay.Control.Text)}, {ports}, advertised as {Show(relay.AdvertiseHost)}"));
+                if (server.TerminateTls is { } relayTls)
+                {
+                    WriteTerminate(relayTls, output);
+                }
+
+                continue;
+            }
+
+            output.WriteLine(server.Publisher is { } publisher
+                ? $"    kind relay_publisher: through relay {Show(publisher.Display)} ({(publisher.Control.Tls is null ? "plain" : "TLS")} control channel), backoff {Duration(publisher.Backoff)}"
+                : string.Create(culture, $"    listen: {(server.Listen.Count == 0 ? "(none)" : string.Join(", ", server.Listen.Select(l => Show(l.Text))))}"));
             foreach (var route in server.Sni)
             {
                 var via = route.Via is null ? "" : $" [via {Describe(route.Via)}]";

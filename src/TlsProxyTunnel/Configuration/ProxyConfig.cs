@@ -102,6 +102,15 @@ internal sealed record ServerConfig
     /// TLS on a <c>terminate_tls</c> server.
     /// </summary>
     public ProxyProtocolAccept ProxyProtocol { get; init; } = ProxyProtocolAccept.Off;
+
+    /// <summary><c>kind</c>: a router (the default), a reverse relay, or a publisher through one.</summary>
+    public ServerKind Kind { get; init; } = ServerKind.Router;
+
+    /// <summary>The <c>relay</c> block of a <c>tls_relay</c> server; null for other kinds.</summary>
+    public RelaySettings? Relay { get; init; }
+
+    /// <summary>The relay a <c>relay_publisher</c> server publishes through; null for other kinds.</summary>
+    public PublisherSettings? Publisher { get; init; }
 }
 
 /// <summary>A server's <c>proxy_protocol</c>.</summary>

@@ -70,6 +70,13 @@ internal static class RouteExplainer
     private static ServerExplanation ExplainServer(ProxyConfig config, ServerConfig server, ExplainInput input)
     {
         var defaultUpstream = Upstream(config, server.Default, server.DefaultWritten);
+        if (server.Kind == ServerKind.TlsRelay)
+        {
+            // A relay routes nothing: its control connections all speak the relay protocol, whatever name they send.
+            const string relay = "kind tls_relay: tpt routes nothing on this server; its control connections all speak the relay protocol";
+            return new ServerExplanation(server, relay, null, MatchKind.Default, null, relay, defaultUpstream, null);
+        }
+
         if (!server.Tls)
         {
             var skipped = $"'tls' is not true, so tpt reads no name on this server: every connection goes to default {Shown(defaultUpstream)}";

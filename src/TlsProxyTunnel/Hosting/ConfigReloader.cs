@@ -248,6 +248,7 @@ internal sealed partial class ConfigReloader(
                 Describe(oldServers.Except(newServers)),
                 Describe(result.Added),
                 Describe(result.Removed));
+            ReverseRelay.RelayReloadCheck.Warn(logger, previous.Config, config);
             return true;
         }
         finally

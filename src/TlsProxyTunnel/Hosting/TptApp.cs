@@ -11,6 +11,7 @@ using TlsProxyTunnel.Diagnostics.Status;
 using TlsProxyTunnel.Dns;
 using TlsProxyTunnel.Explain;
 using TlsProxyTunnel.Listeners;
+using TlsProxyTunnel.ReverseRelay;
 using TlsProxyTunnel.Runtime;
 using TlsProxyTunnel.Upstreams.Health;
 
@@ -28,6 +29,11 @@ internal static class TptApp
         if (args.Length > 0 && args[0] == "ptw")
         {
             return await PtwCommand.RunAsync(args[1..], environment, stdout, stderr);
+        }
+
+        if (args.Length > 0 && args[0] == "tlsrelay")
+        {
+            return await TlsRelayCommand.RunAsync(args[1..], environment, stdout, stderr);
         }
 
         var options = CommandLine.Parse(args);
@@ -146,7 +152,7 @@ internal static class TptApp
         using var host = builder.Build();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("TlsProxyTunnel");
         Log.Starting(logger, Version, config.SourcePath);
-        if (host.Services.GetRequiredService<ListenerService>().BindAtStart() is { } bindError)
+        if ((host.Services.GetRequiredService<ListenerService>().BindAtStart() ?? host.Services.GetRequiredService<RelayService>().BindAtStart()) is { } bindError)
         {
             await stderr.WriteLineAsync($"tpt: {bindError}");
             return 1;
@@ -168,9 +174,12 @@ internal static class TptApp
     {
         services.AddSingleton(reload);
         // The metrics own their families: the resolver's and the process's are handed over here, once.
+        services.AddSingleton<RelayMetrics>();
+        services.AddSingleton<RelayHubs>();
         services.AddSingleton(sp => new ProxyMetrics(
             new DnsMetrics(sp.GetRequiredService<DnsHostResolver>().Counters),
-            new ProcessMetrics(sp.GetRequiredService<MemoryTrimmer>())));
+            new ProcessMetrics(sp.GetRequiredService<MemoryTrimmer>()),
+            sp.GetRequiredService<RelayMetrics>()));
         services.AddSingleton<ReadinessState>();
         services.AddSingleton<ConnectionTracker>();
         services.AddSingleton(sp => new ConnectionHandler(
@@ -194,8 +203,25 @@ internal static class TptApp
             sp.GetRequiredService<ReadinessState>(),
             sp.GetRequiredService<IHostResolver>(),
             sp.GetRequiredService<ILoggerFactory>(),
-            sp.GetRequiredService<StatusCollector>()));
+            sp.GetRequiredService<StatusCollector>(),
+            sp.GetRequiredService<RelayHubs>()));
         services.AddSingleton(sp => sp.GetRequiredService<RuntimeSnapshotBuilder>().Build(config, previous: null));
+
+        // Connections that do not come from a listener's accept (relay control ports, publishers' reverse dials).
+        services.AddSingleton(sp => new ConnectionIntake(
+            sp.GetRequiredService<ConnectionTracker>(),
+            sp.GetRequiredService<ConnectionHandler>(),
+            sp.GetRequiredService<ProxyMetrics>(),
+            sp.GetRequiredService<ListenerService>()));
+        services.AddSingleton<RelayService>();
+        services.AddSingleton(sp => new PublisherService(
+            sp.GetRequiredService<RuntimeSnapshot>(),
+            () => sp.GetRequiredService<ListenerService>().Current,
+            sp.GetRequiredService<ConnectionIntake>(),
+            sp.GetRequiredService<IHostResolver>(),
+            sp.GetRequiredService<RelayMetrics>(),
+            sp.GetRequiredService<ProxyMetrics>(),
+            sp.GetRequiredService<ILoggerFactory>()));
 
         // Registration order is start order: signals first, so a signal during start-up already shuts down cleanly.
         services.AddSingleton<ShutdownSignals>();
@@ -205,6 +231,11 @@ internal static class TptApp
         services.AddSingleton<ConfigReloader>();
         services.AddHostedService(sp => sp.GetRequiredService<ConfigReloader>());
         services.AddHostedService(sp => sp.GetRequiredService<ListenerService>());
+
+        // After the listeners: started once they are, stopped before their drain (a relay's control sessions and a
+        // publisher's control channels never end on their own).
+        services.AddHostedService(sp => sp.GetRequiredService<RelayService>());
+        services.AddHostedService(sp => sp.GetRequiredService<PublisherService>());
         services.AddHostedService(sp => sp.GetRequiredService<MemoryTrimmer>());
     }
 }

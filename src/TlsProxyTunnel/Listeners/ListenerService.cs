@@ -63,6 +63,9 @@ internal sealed class ListenerService : IHostedService, IDisposable
 
     public RuntimeSnapshot Current => _snapshot;
 
+    /// <summary>Admission for accepted sockets, and for those that come from elsewhere (<see cref="Connections.ConnectionIntake"/>).</summary>
+    public Admission Admission => _admission;
+
     /// <summary>The addresses bound now (port 0 resolved), for in-process tests and benchmarks.</summary>
     internal IReadOnlyList<IPEndPoint> BoundEndPoints() => [.. _listeners.Values.Select(l => l.Listen.EndPoint)];
 

@@ -17,7 +17,7 @@ namespace TlsProxyTunnel.Runtime;
 /// Compiles a validated configuration into the immutable tables the data path reads, composing each server's
 /// client stages and each upstream's stages (per via in effect) once, here, rather than deciding per connection.
 /// </summary>
-internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers, StatusCollector? status = null)
+internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers, StatusCollector? status = null, ReverseRelay.RelayHubs? relays = null)
 {
     private static readonly ReadHelloStage ReadHello = new(read: true);
     private static readonly ReadHelloStage NoHello = new(read: false);
@@ -30,6 +30,7 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     private readonly ILogger _tlsLogger = loggers.CreateLogger("TlsProxyTunnel.Tls");
     private readonly OriginalDestinationStage _originalDestination = new(loggers.CreateLogger("TlsProxyTunnel.Transparent"));
     private readonly ILogger _proxyProtocolLogger = loggers.CreateLogger("TlsProxyTunnel.ProxyProtocol");
+    private readonly ReverseRelay.RelayControlUpstream _relayControl = new(relays ?? new(), loggers.CreateLogger("TlsProxyTunnel.Relay"));
 
     /// <summary>State that outlives the snapshots built here (TLS clients now, pools later).</summary>
     public UpstreamStates UpstreamStates { get; } = new();
@@ -66,7 +67,10 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
             var routes = server.Sni.Select(r => new KeyValuePair<string, Route>(
                 r.Pattern,
                 new Route(r.Pattern, Compose(r.Upstream, r.Via ?? server.Via), r.Via ?? server.Via, metrics.Route(server.Name, r.Pattern, r.UpstreamWritten ?? r.Upstream)))).ToArray();
-            var defaultRoute = new Route("default", Compose(server.Default, server.Via), server.Via, metrics.Route(server.Name, "default", server.DefaultWritten ?? server.Default));
+            // A relay's control connections all go to its control protocol, after the client stages (terminate_tls) ran.
+            var defaultRoute = server.Kind == ServerKind.TlsRelay
+                ? new Route("relay", _relayControl, server.Via, metrics.Route(server.Name, "relay", _relayControl.Name))
+                : new Route("default", Compose(server.Default, server.Via), server.Via, metrics.Route(server.Name, "default", server.DefaultWritten ?? server.Default));
 
             // A server keeps its limiter across reloads so connections that outlive a generation still count. Taken
             // from the running generation, not a table of our own: a removed server's limiter goes with the last

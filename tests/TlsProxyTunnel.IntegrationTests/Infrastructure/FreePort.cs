@@ -38,4 +38,40 @@ public static class FreePort
             }
         }
     }
+
+    /// <summary>
+    /// The first of <paramref name="count"/> consecutive loopback ports that were all free a moment ago, below the
+    /// ephemeral range (whose ports outgoing connections keep taking), for a relay's control and data ports
+    /// where a process needs them before it starts.
+    /// </summary>
+    public static int TcpBlock(int count, IPAddress? address = null)
+    {
+        while (true)
+        {
+            var first = Random.Shared.Next(10000, 30000);
+            var sockets = new List<Socket>();
+            try
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    sockets.Add(socket);
+                    socket.Bind(new IPEndPoint(address ?? IPAddress.Loopback, first + i));
+                }
+
+                return first;
+            }
+            catch (SocketException)
+            {
+                // Taken: another block.
+            }
+            finally
+            {
+                foreach (var socket in sockets)
+                {
+                    socket.Dispose();
+                }
+            }
+        }
+    }
 }

@@ -7,8 +7,8 @@ namespace TlsProxyTunnel.IntegrationTests.Monitoring;
 
 /// <summary>
 /// One tpt that has already carried every kind of traffic its metrics count: a routed TLS connection, a
-/// connection refused at maxclients, a CONNECT proxy answering 403, a CONNECT proxy that never answers and an
-/// upstream that refuses connections. Then every metric family on /metrics has samples, and the ones the
+/// connection refused at maxclients, a CONNECT proxy answering 403, a CONNECT proxy that never answers, an
+/// upstream that refuses connections, and a client through a reverse relay and a publisher (both in this process). Then every metric family on /metrics has samples, and the ones the
 /// dashboard and alerts are about are non-zero.
 /// </summary>
 public sealed class MonitoredTptFixture : IAsyncLifetime
@@ -29,6 +29,9 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _closedPort.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        // The publisher names its relay's control port before the process starts, so no port 0 for the relay.
+        var control = FreePort.TcpBlock(3);
         Tpt = await TptRun.StartAsync($"""
             version: 2
             servers:
@@ -62,12 +65,21 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
               health:
                 listen: ["127.0.0.1:0"]
                 default: health
+              relay:
+                kind: tls_relay
+                listen: ["127.0.0.1:{control}"]
+                relay:
+                  port_count: 2
+              published:
+                kind: relay_publisher
+                relay: "127.0.0.1:{control}"
+                default: echo
             upstream:
               a: "tcp://{_backend.Address}"
               refusingproxy: "tcp://{_refusingProxy.EndPoint}"
               silentproxy: "tcp://{_silentProxy.EndPoint}"
               deadupstream: "tcp://127.0.0.1:{((IPEndPoint)_closedPort.LocalEndPoint!).Port}"
-            """, listeners: 6).WaitAsync(Timeout);
+            """, listeners: 7).WaitAsync(Timeout);
 
         var hello = await OpenSsl.CaptureClientHelloAsync("a.example.test").WaitAsync(Timeout);
         foreach (var server in (string[])["tls", "refused", "silent", "dead"])
@@ -77,6 +89,14 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
             await client.SendAsync(hello);
             client.ShutdownSend();
             await client.ReadToEndAsync();
+        }
+
+        // One client through the relay's public port (control + 2) to the publisher's echo.
+        await Tpt.Process.WaitForLineAsync(l => l.Contains("published through relay", StringComparison.Ordinal));
+        using (var relayed = await RawClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, control + 2)))
+        {
+            await relayed.SendAsync("r"u8.ToArray());
+            Assert.Equal("r", Encoding.ASCII.GetString(await relayed.ReadExactlyAsync(1)));
         }
 
         // maxclients: 1 held by one echoing connection; the next is refused.

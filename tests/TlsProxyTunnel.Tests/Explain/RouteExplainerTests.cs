@@ -90,6 +90,14 @@ public sealed class RouteExplainerTests
     }
 
     [Fact]
+    public void A_relay_server_is_skipped_it_routes_nothing()
+    {
+        var yaml = "version: 2\nservers:\n  relay:\n    kind: tls_relay\n    listen: [\"127.0.0.1:12000\"]\n    relay: {port_count: 2}\n";
+        var relay = RouteExplainer.Explain(LoadOk(yaml), ExplainInput.ForName("api.example.test")).Servers.Single();
+        Assert.Equal("kind tls_relay: tpt routes nothing on this server; its control connections all speak the relay protocol", relay.Skipped);
+    }
+
+    [Fact]
     public void Hellos_are_read_as_the_data_path_reads_them()
     {
         Assert.Equal(MatchKind.Exact, Web(Routes, ExplainInput.ForHello(ClientHelloBuilder.Browser("API.example.test").Build(), "h.bin")).Match);

@@ -170,7 +170,13 @@ internal sealed class StatusCollector : IDisposable
         {
             foreach (var route in context.Snapshot.Servers[server.Name].Routes)
             {
-                var upstream = context.Snapshot.Config.Upstreams[route.Upstream.Name];
+                if (!context.Snapshot.Config.Upstreams.TryGetValue(route.Upstream.Name, out var upstream))
+                {
+                    // Not a configured upstream: a tls_relay server's control protocol, which has no target.
+                    rows.Add([StatusValue.Of(server.Name), StatusValue.Of(route.Name), StatusValue.Of(route.Upstream.Name), StatusValue.Of("-"), StatusValue.Of("-"), StatusValue.Of(route.Metrics.Taken)]);
+                    continue;
+                }
+
                 rows.Add(
                 [
                     StatusValue.Of(server.Name),

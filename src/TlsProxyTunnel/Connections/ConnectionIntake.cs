@@ -1,0 +1,36 @@
+using System.Net.Sockets;
+using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.Runtime;
+
+namespace TlsProxyTunnel.Connections;
+
+/// <summary>
+/// Admits a connection that did not come from a listener's accept (a relay's control port, a publisher's reverse
+/// dial) into the same path as an accepted one: the server's limiter, then <see cref="ConnectionHandler"/> with
+/// the server's client stages, route, access log and metrics, read from the generation in use now.
+/// </summary>
+/// <remarks>Admission is the listeners' own (<see cref="Listeners.Admission"/>): the same maxclients slot and the same descriptor headroom.</remarks>
+internal sealed class ConnectionIntake(ConnectionTracker tracker, ConnectionHandler handler, ProxyMetrics metrics, Listeners.ListenerService listeners)
+{
+    /// <summary>Takes <paramref name="socket"/> over: runs it as a connection of <paramref name="serverName"/>, or closes it.</summary>
+    /// <param name="source">Where it came from, as the access log's <c>listen</c> and the listener metrics show it.</param>
+    /// <returns>False when it was closed instead: the server is gone from the configuration, or at <c>maxclients</c>.</returns>
+    public bool TryAdmit(string serverName, Socket socket, ListenAddress source)
+    {
+        if (!listeners.Current.Servers.TryGetValue(serverName, out var server))
+        {
+            socket.Dispose();
+            return false;
+        }
+
+        if (!listeners.Admission.TryAdmit(server, socket, out var slot))
+        {
+            return false;
+        }
+
+        var connection = new ClientConnection(socket, server, source, tracker.NextId(), slot);
+        _ = handler.RunAsync(connection, metrics.Listener(server.Name, source.Text, server.ConnectionLimit));
+        return true;
+    }
+}

@@ -1,0 +1,104 @@
+using System.Buffers;
+using System.Net.Sockets;
+
+namespace TlsProxyTunnel.ReverseRelay;
+
+/// <summary>
+/// A public client waiting for its reverse connection. What it sends meanwhile is read into one pooled buffer of
+/// at most max_pending_bytes; at the cap reading stops, so TCP flow control holds the client, not memory.
+/// </summary>
+internal sealed class PendingClient(Socket socket, int cap) : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private byte[]? _buffer;
+    private int _length;
+    private volatile bool _ended;
+    private Task _reading = Task.CompletedTask;
+    private Timer? _timer;
+
+    public Socket Socket { get; } = socket;
+
+    /// <summary>Set under the session's lock when a reverse connection took it.</summary>
+    public bool Paired { get; set; }
+
+    /// <summary>The client is still there (no EOF, error or pending timeout before pairing).</summary>
+    public bool IsLive => !_ended;
+
+    public void StartReading() => _reading = ReadAsync();
+
+    public void ExpireAfter(TimeSpan timeout, Action expire) =>
+        _timer = new Timer(static s => ((Action)s!)(), expire, timeout, Timeout.InfiniteTimeSpan);
+
+    private async Task ReadAsync()
+    {
+        try
+        {
+            while (_length < cap)
+            {
+                // Wait holding no buffer: a flood of idle clients costs sockets, not memory.
+                await Socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, _stop.Token);
+                _buffer ??= ArrayPool<byte>.Shared.Rent(cap);
+
+                // Only this synchronous read consumes bytes, so stopping at the await above never loses any.
+                var read = Socket.Receive(_buffer, _length, cap - _length, SocketFlags.None, out var error);
+                if (read == 0 || error != SocketError.Success)
+                {
+                    _ended = true;
+                    return;
+                }
+
+                _length += read;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            if (e is not OperationCanceledException)
+            {
+                _ended = true;
+            }
+        }
+    }
+
+    /// <summary>Stops reading and hands over what was read before pairing.</summary>
+    public async ValueTask<ReadOnlyMemory<byte>> StopReadingAsync()
+    {
+        _timer?.Dispose();
+        await _stop.CancelAsync();
+        await _reading;
+        return _buffer is null ? ReadOnlyMemory<byte>.Empty : _buffer.AsMemory(0, _length);
+    }
+
+    /// <summary>pending_timeout passed: the client is closed, its bytes are kept for the reverse connection that will come.</summary>
+    public void Expire()
+    {
+        _ended = true;
+        _stop.Cancel();
+        Socket.Dispose();
+    }
+
+    /// <summary>The session ended before pairing.</summary>
+    public void Abandon()
+    {
+        _timer?.Dispose();
+        _ended = true;
+        _stop.Cancel();
+        Socket.Dispose();
+        _ = _reading.ContinueWith(_ => Dispose(), TaskScheduler.Default);
+    }
+
+    public void ReturnBuffer()
+    {
+        if (Interlocked.Exchange(ref _buffer, null) is { } buffer)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Once reading has stopped for good: the buffer goes back to the pool.</summary>
+    public void Dispose()
+    {
+        _timer?.Dispose();
+        _stop.Dispose();
+        ReturnBuffer();
+    }
+}
