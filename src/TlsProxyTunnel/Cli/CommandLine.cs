@@ -31,6 +31,8 @@ internal static class CommandLine
         Usage: tpt [check] [-c|--config PATH] [--watch]   (options and 'check' in any order)
                tpt explain [-c PATH] [--json] (NAME | --hello FILE)
                tpt ptw [ptw's options] dst_address dst_port   ('tpt ptw --help' lists them)
+               tpt prox [prox.py's options] addr port        ('tpt prox --help' lists them)
+               tpt capcat [-iotxcl] [-a ADDR] FILES...      (proxcat.py: show a capture)
 
         Layer-4 TLS SNI router: reads the ClientHello and forwards the connection to an
         upstream chosen by server name; where configured, it also terminates client TLS
@@ -47,6 +49,9 @@ internal static class CommandLine
             --json             print the explanation as JSON
           ptw ...              ptw's command line (Pooling TLS Wrapper): builds the equivalent
                                configuration and runs it (--print-config prints it instead)
+          prox ...             prox.py's command line (TLS-intercepting proxy with a capture log):
+                               builds the equivalent configuration and runs it (--print-config)
+          capcat ...           proxcat.py: shows a capture file (raw, -x hexdump, -t, -c, -l, -a)
           -c, --config PATH    configuration file (also --config=PATH)
           --watch              reload when the configuration file or a certificate, key or CA
                                file it names changes (SIGHUP always reloads)

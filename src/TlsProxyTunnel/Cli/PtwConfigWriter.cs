@@ -171,7 +171,7 @@ internal static class PtwConfigWriter
     }
 
     /// <summary>An argument as a shell would need it in the comment line: bare when safe, else single-quoted; never a line break.</summary>
-    private static string ShellWord(string word)
+    internal static string ShellWord(string word)
     {
         var printable = new string([.. word.Select(c => char.IsControl(c) ? '?' : c)]);
         return printable.Length > 0 && printable.All(c => char.IsAsciiLetterOrDigit(c) || "-_./:=,@%+".Contains(c, StringComparison.Ordinal))

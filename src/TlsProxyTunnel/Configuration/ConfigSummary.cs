@@ -73,7 +73,17 @@ internal static class ConfigSummary
     {
         var alpn = tls.Alpn.Count == 0 ? "" : $", alpn {Alpn(tls.Alpn)}";
         output.WriteLine($"    terminate_tls: client_cert {tls.ClientCertificate.ToString().ToLowerInvariant()}{alpn}");
-        output.WriteLine($"      cert {Show(tls.Default.Display)}: {Describe(tls.Default.Certificate)}");
+        if (tls.Default is { } fallback)
+        {
+            output.WriteLine($"      cert {Show(fallback.Display)}: {Describe(fallback.Certificate)}");
+        }
+
+        if (tls.Mint is { } mint)
+        {
+            var days = mint.Validity.TotalDays;
+            var name = tls.FallbackName is { } fallbackName ? Show(fallbackName) : tls.Default is null ? "the address connected to" : "cert above";
+            output.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"      mint: a certificate per name, signed by {Show(mint.Display)}: {Describe(mint.Ca)}; valid {days:0.##} days; without SNI: {name}"));
+        }
         foreach (var sni in tls.Certificates)
         {
             output.WriteLine($"      cert for {Show(sni.Pattern)} {Show(sni.Certificate.Display)}: {Describe(sni.Certificate.Certificate)}");

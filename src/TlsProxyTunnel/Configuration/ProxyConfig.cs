@@ -102,6 +102,12 @@ internal sealed record ServerConfig
     /// TLS on a <c>terminate_tls</c> server.
     /// </summary>
     public ProxyProtocolAccept ProxyProtocol { get; init; } = ProxyProtocolAccept.Off;
+
+    /// <summary><c>capture</c>: every relayed chunk written to a file in prox.py's format; null when off.</summary>
+    public CaptureSettings? Capture { get; init; }
+
+    /// <summary><c>filters</c>: built-in byte transforms per direction, in file order; empty when none.</summary>
+    public IReadOnlyList<FilterSettings> Filters { get; init; } = [];
 }
 
 /// <summary>A server's <c>proxy_protocol</c>.</summary>

@@ -26,7 +26,7 @@ internal sealed class TerminateTlsStage(ServerTlsTerminator terminator, ProxyMet
         using var deadline = new CancellationTokenSource(budget > MinimumHandshakeTime ? budget : MinimumHandshakeTime);
         try
         {
-            await stream.AuthenticateAsServerAsync(terminator.CreateOptions(connection.Sni, check), deadline.Token);
+            await stream.AuthenticateAsServerAsync(terminator.CreateOptions(connection.Sni, check, (connection.Client.LocalEndPoint as System.Net.IPEndPoint)?.Address), deadline.Token);
         }
         catch (Exception e) when (LegErrors.IsTransport(e))
         {
