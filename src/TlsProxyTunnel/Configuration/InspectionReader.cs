@@ -134,6 +134,12 @@ internal sealed class InspectionReader(ValueReader values, string baseDirectory)
         }
 
         var transforms = Transforms.Where(k => section.Get(k) is not null).ToList();
+        if (transforms.Count == 0 && section.Mapping.Entries.Any(e => !FilterKeys.Contains(e.Key.Value)))
+        {
+            // An unknown key (a misspelt transform, prox.py's module) was reported already.
+            return null;
+        }
+
         if (transforms.Count != 1)
         {
             var found = transforms.Count == 0 ? "none" : string.Join(", ", transforms);
