@@ -117,6 +117,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 153, Level = LogLevel.Warning, Message = "Capture {Path}: closed with {Dropped} chunk(s) not written because writing had failed")]
     public static partial void CaptureDropped(ILogger logger, string path, long dropped);
 
+    [LoggerMessage(EventId = 154, Level = LogLevel.Information, Message = "Server {Server}: filters on client {Client}: from client {FromClientBefore} -> {FromClientAfter} bytes, to client {ToClientBefore} -> {ToClientAfter} bytes")]
+    public static partial void Filtered(ILogger logger, string server, string client, long fromClientBefore, long fromClientAfter, long toClientBefore, long toClientAfter);
+
     [LoggerMessage(EventId = 152, Level = LogLevel.Information, Message = "Capture {Path}: writing ({Mode})")]
     public static partial void CaptureOpened(ILogger logger, string path, string mode);
 }

@@ -9,8 +9,11 @@ namespace TlsProxyTunnel.Inspection;
 /// the client leg after <c>terminate_tls</c>, so the capture holds plaintext. A relay with this leg takes the stream
 /// path; servers without capture or filters never get one and keep the socket fast path.
 /// </summary>
-internal sealed class InspectedLeg(IConnectionLeg inner, CaptureWriter? capture, ByteFilterChain? fromClient, ByteFilterChain? toClient, string client) : IConnectionLeg
+/// <param name="filtered">Called once, when the leg is closed, with the bytes each way before and after filters; null without filters.</param>
+internal sealed class InspectedLeg(IConnectionLeg inner, CaptureWriter? capture, ByteFilterChain? fromClient, ByteFilterChain? toClient, string client, Action<FilterCounts>? filtered = null) : IConnectionLeg
 {
+    private FilterCounts _counts;
+
     // Filtered bytes from the client that did not fit the relay's buffer (a replace made the chunk longer).
     private ReadOnlyMemory<byte> _pending;
 
@@ -39,6 +42,8 @@ internal sealed class InspectedLeg(IConnectionLeg inner, CaptureWriter? capture,
             }
 
             var chunk = fromClient is null ? buffer[..read] : fromClient.Apply(buffer[..read]);
+            _counts.FromClientBefore += read;
+            _counts.FromClientAfter += chunk.Length;
             if (chunk.IsEmpty)
             {
                 // Filtered away entirely: nothing to pass on, and 0 would mean EOF.
@@ -70,6 +75,7 @@ internal sealed class InspectedLeg(IConnectionLeg inner, CaptureWriter? capture,
 
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, SendStallWatch? stall = null, int slot = 0)
     {
+        _counts.ToClientBefore += data.Length;
         if (toClient is not null)
         {
             // The relay's buffer is free to change until this write completes; a replayed leftover is copied first.
@@ -82,6 +88,7 @@ internal sealed class InspectedLeg(IConnectionLeg inner, CaptureWriter? capture,
             }
         }
 
+        _counts.ToClientAfter += data.Length;
         if (capture is not null)
         {
             await capture.AddAsync(client, 'o', data.Span).ConfigureAwait(false);
@@ -94,5 +101,21 @@ internal sealed class InspectedLeg(IConnectionLeg inner, CaptureWriter? capture,
 
     public void NoteReadFailure(Exception error) => inner.NoteReadFailure(error);
 
-    public void Dispose() => inner.Dispose();
+    public void Dispose()
+    {
+        inner.Dispose();
+        if (Interlocked.Exchange(ref filtered, null) is { } report)
+        {
+            report(_counts);
+        }
+    }
+}
+
+/// <summary>What filters did to one connection: bytes each way before and after them.</summary>
+internal struct FilterCounts
+{
+    public long FromClientBefore;
+    public long FromClientAfter;
+    public long ToClientBefore;
+    public long ToClientAfter;
 }

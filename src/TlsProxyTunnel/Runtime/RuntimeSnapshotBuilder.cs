@@ -31,6 +31,7 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     private readonly ILogger _tlsLogger = loggers.CreateLogger("TlsProxyTunnel.Tls");
     private readonly OriginalDestinationStage _originalDestination = new(loggers.CreateLogger("TlsProxyTunnel.Transparent"));
     private readonly ILogger _proxyProtocolLogger = loggers.CreateLogger("TlsProxyTunnel.ProxyProtocol");
+    private readonly ILogger _filterLogger = loggers.CreateLogger("TlsProxyTunnel.Filters");
 
     /// <summary>Capture files, kept open across reloads.</summary>
     public CaptureFiles Captures { get; } = new(loggers.CreateLogger("TlsProxyTunnel.Capture"));
@@ -131,7 +132,7 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
         // Last: it sees plaintext after terminate_tls, and the client a PROXY header named.
         if (server.Capture is not null || server.Filters.Count > 0)
         {
-            stages.Add(new InspectStage(server.Capture is { } capture ? Captures.For(capture) : null, server.Filters));
+            stages.Add(new InspectStage(server.Capture is { } capture ? Captures.For(capture) : null, server.Filters, _filterLogger));
         }
 
         return [.. stages];

@@ -258,6 +258,10 @@ public sealed class InspectionTests : IDisposable
         var (_, fromClient, toClient) = await CaptureReader.ReadWhenCompleteAsync(Capture, filtered.Length, filtered.Length).WaitAsync(Bound);
         Assert.Equal(filtered, fromClient);
         Assert.Equal(received, toClient);
+
+        // Before and after: the request grew by the replacement, the echo kept its length.
+        var counts = await tpt.WaitForLineAsync(l => l.Contains("filters on client", StringComparison.Ordinal)).WaitAsync(Bound);
+        Assert.Contains($"from client {request.Length} -> {filtered.Length} bytes, to client {filtered.Length} -> {filtered.Length} bytes", counts, StringComparison.Ordinal);
     }
 
     [Fact]
