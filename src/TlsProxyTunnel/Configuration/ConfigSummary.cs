@@ -47,6 +47,16 @@ internal static class ConfigSummary
                 var where = server.TerminateTls is null ? "before the ClientHello" : "inside TLS";
                 output.WriteLine($"    proxy_protocol: {server.ProxyProtocol.ToString().ToLowerInvariant()} ({where})");
             }
+
+            if (server.Capture is { } capture)
+            {
+                output.WriteLine($"    capture: {Show(capture.Display)} ({capture.Mode.ToString().ToLowerInvariant()})");
+            }
+
+            foreach (var filter in server.Filters)
+            {
+                output.WriteLine($"    filter {FilterDirection(filter.Directions)}: {DescribeFilter(filter)}");
+            }
         }
 
         var user = config.Upstreams.Values.Where(u => u.Kind == UpstreamKind.Tcp).ToList();
@@ -151,4 +161,18 @@ internal static class ConfigSummary
     }
 
     private static string Show(string text) => DiagnosticText.Printable(text);
+
+    private static string FilterDirection(FilterDirections directions) => directions switch
+    {
+        FilterDirections.In => "i",
+        FilterDirections.Out => "o",
+        _ => "both",
+    };
+
+    private static string DescribeFilter(FilterSettings filter) => filter.Kind switch
+    {
+        FilterKind.Uppercase => "uppercase",
+        FilterKind.Lowercase => "lowercase",
+        _ => string.Create(CultureInfo.InvariantCulture, $"replace {filter.From.Length} byte(s) with {filter.To.Length}"),
+    };
 }

@@ -265,6 +265,39 @@ public sealed class InspectionTests : IDisposable
     }
 
     [Fact]
+    public async Task A_reload_keeps_writing_the_capture_without_truncating_it_and_applies_new_filters()
+    {
+        await using var backend = new TestBackend("echo", echo: true, banner: false);
+        string Config(string filters) => $$"""
+            version: 2
+            servers:
+              cap:
+                listen: ["127.0.0.1:0"]
+                capture: {path: "{{Capture}}"}
+            {{filters}}
+                default: origin
+            upstream:
+              origin: "tcp://127.0.0.1:{{backend.Port}}"
+            """;
+        using var config = new TempConfig(Config(""));
+        await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 1);
+        var (_, first) = await RoundTripAsync(tpt.EndPoint("cap"), "before"u8.ToArray());
+        Assert.Equal("before"u8.ToArray(), first);
+        await CaptureReader.ReadWhenCompleteAsync(Capture, 6, 6).WaitAsync(Bound);
+
+        File.WriteAllText(config.Path, Config("    filters: [{direction: o, uppercase: true}]"));
+        tpt.Signal(TptProcess.SIGHUP);
+        await tpt.WaitForLineAsync(l => l.Contains("Reloaded: generation 2", StringComparison.Ordinal)).WaitAsync(Bound);
+
+        var (_, second) = await RoundTripAsync(tpt.EndPoint("cap"), "after"u8.ToArray());
+        Assert.Equal("AFTER"u8.ToArray(), second);
+        var (clients, fromClient, toClient) = await CaptureReader.ReadWhenCompleteAsync(Capture, 11, 11).WaitAsync(Bound);
+        Assert.Equal(2, clients.Count);
+        Assert.Equal("beforeafter"u8.ToArray(), fromClient);
+        Assert.Equal("beforeAFTER"u8.ToArray(), toClient);
+    }
+
+    [Fact]
     public async Task A_server_without_capture_or_filters_keeps_the_plain_relay()
     {
         // Not observable from outside except by what it does: a capture path given to no server stays untouched.

@@ -44,6 +44,11 @@ public sealed class InspectionUnitTests : IDisposable
         Assert.Equal([FilterKind.Uppercase, FilterKind.Lowercase, FilterKind.Replace], server.Filters.Select(f => f.Kind));
         Assert.Equal(new byte[] { (byte)'a', 0xff, (byte)'b' }, server.Filters[2].From);
         Assert.Empty(server.Filters[2].To);
+
+        // tpt check shows them.
+        using var summary = new StringWriter();
+        ConfigSummary.Write(config, summary);
+        Assert.Contains($"    capture: {_dir}/c.log (truncate)\n    filter o: uppercase\n    filter both: lowercase\n    filter i: replace 3 byte(s) with 0\n", summary.ToString(), StringComparison.Ordinal);
     }
 
     [Theory]
