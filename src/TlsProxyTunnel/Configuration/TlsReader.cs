@@ -200,6 +200,10 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
             {
                 Diagnostics.Error(section.Entry("fallback_name")!.Key.Start, $"'fallback_name' of {what} needs 'mint': it names the certificate minted for clients without SNI");
             }
+            else if (section.Get("cert") is not null)
+            {
+                Diagnostics.Warning(section.Entry("fallback_name")!.Key.Start, $"'fallback_name' of {what} is not used: clients without SNI get 'cert'");
+            }
         }
 
         if (section.Get("cert") is not { } certNode)

@@ -203,8 +203,7 @@ internal static class CaptureLine
         span[at++] = (byte)' ';
         span[at++] = (byte)direction;
         span[at++] = (byte)' ';
-        Convert.TryToHexStringLower(data, span[at..], out written);
-        at += written;
+        at += HexLower.Encode(data, span[at..]);
         span[at++] = (byte)'\n';
         output.Advance(at);
     }

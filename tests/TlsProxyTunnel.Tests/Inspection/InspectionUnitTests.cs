@@ -237,3 +237,21 @@ public sealed class InspectionUnitTests : IDisposable
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
     }
 }
+
+/// <summary>The capture's hex encoder against the runtime's, across the vector width and its remainder.</summary>
+public sealed class HexLowerTests
+{
+    [Fact]
+    public void Every_length_and_every_byte_value_encodes_as_the_runtime_does()
+    {
+        var all = Enumerable.Range(0, 256).Select(b => (byte)b).ToArray();
+        var random = new byte[200];
+        new Random(15).NextBytes(random);
+        foreach (var data in new[] { all, random }.SelectMany(d => Enumerable.Range(0, 70).Select(n => d[..Math.Min(n, d.Length)]).Append(d)))
+        {
+            var output = new byte[data.Length * 2];
+            Assert.Equal(output.Length, TlsProxyTunnel.Inspection.HexLower.Encode(data, output));
+            Assert.Equal(Convert.ToHexStringLower(data), System.Text.Encoding.ASCII.GetString(output));
+        }
+    }
+}
