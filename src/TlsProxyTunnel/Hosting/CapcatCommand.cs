@@ -23,7 +23,17 @@ internal static class CapcatCommand
         }
 
         var viewer = new CaptureViewer(options, stdout, stderr);
-        viewer.Run();
+        try
+        {
+            viewer.Run();
+        }
+        catch (IOException e)
+        {
+            // The reader went away (tpt capcat log | head) or the output cannot be written: stop, say why, no trace.
+            stderr.WriteLine($"tpt capcat: cannot write the output: {e.Message}");
+            return 1;
+        }
+
         return viewer.Errors > 0 ? 1 : 0;
     }
 }

@@ -65,7 +65,7 @@ internal sealed class CaptureWriter : IDisposable
 
     public CaptureSettings Settings { get; }
 
-    /// <summary>Chunks not written because writing had failed.</summary>
+    /// <summary>Chunks not written because writing had failed (those of the failed write included).</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>
@@ -130,6 +130,7 @@ internal sealed class CaptureWriter : IDisposable
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batch.ResetWrittenCount();
+            var lines = 0;
             while (batch.WrittenCount < BatchBytes && reader.TryRead(out var chunk))
             {
                 if (_failed)
@@ -139,6 +140,7 @@ internal sealed class CaptureWriter : IDisposable
                 else
                 {
                     CaptureLine.Write(batch, chunk.Micros, chunk.Client, chunk.Direction, chunk.Data.AsSpan(0, chunk.Length));
+                    lines++;
                 }
 
                 ArrayPool<byte>.Shared.Return(chunk.Data);
@@ -156,6 +158,7 @@ internal sealed class CaptureWriter : IDisposable
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
             {
                 _failed = true;
+                Interlocked.Add(ref _dropped, lines);
                 Log.CaptureWriteFailed(_logger, Settings.Display, e.Message);
             }
         }

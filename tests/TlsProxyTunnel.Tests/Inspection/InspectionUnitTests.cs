@@ -156,6 +156,29 @@ public sealed class InspectionUnitTests : IDisposable
         logger.Verify(l => l.Log(LogLevel.Error, It.Is<EventId>(e => e.Id == 150), It.IsAny<It.IsAnyType>(), It.IsAny<Exception?>(), It.IsAny<Func<It.IsAnyType, Exception?, string>>()), Times.Once);
     }
 
+    [Fact]
+    public async Task A_full_disk_is_logged_once_and_later_chunks_are_counted_not_written()
+    {
+        // /dev/full: opens fine, every write fails with ENOSPC.
+        var logger = new Mock<ILogger>();
+        logger.Setup(l => l.IsEnabled(It.IsAny<LogLevel>())).Returns(true);
+        var writer = new CaptureWriter(new CaptureSettings("/dev/full", CaptureMode.Append, "/dev/full"), logger.Object);
+        await writer.AddAsync("127.0.0.1:1", 'i', "first"u8);
+        Assert.True(SpinWait.SpinUntil(() => writer.Dropped > 0 || Invocations(logger, 151) > 0, TimeSpan.FromSeconds(10)));
+        for (var i = 0; i < 10; i++)
+        {
+            await writer.AddAsync("127.0.0.1:1", 'i', "more"u8).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        }
+
+        await writer.CloseAsync();
+        Assert.Equal(1, Invocations(logger, 151));
+        Assert.Equal(11, writer.Dropped);
+        Assert.Equal(1, Invocations(logger, 153));
+    }
+
+    private static int Invocations(Mock<ILogger> logger, int eventId) =>
+        logger.Invocations.Count(i => i.Method.Name == nameof(ILogger.Log) && i.Arguments[1] is EventId e && e.Id == eventId);
+
     [Theory]
     [InlineData("rsa")]
     [InlineData("ec")]
