@@ -32,6 +32,8 @@ internal static class CommandLine
                tpt explain [-c PATH] [--json] (NAME | --hello FILE)
                tpt ptw [ptw's options] dst_address dst_port   ('tpt ptw --help' lists them)
                tpt tlsrelay [--port-count N] [--myhost H] [-k DIR] [port]   ('tpt tlsrelay --help')
+               tpt prox [prox.py's options] addr port        ('tpt prox --help' lists them)
+               tpt capcat [-iotxcl] [-a ADDR] FILES...      (proxcat.py: show a capture)
 
         Layer-4 TLS SNI router: reads the ClientHello and forwards the connection to an
         upstream chosen by server name; where configured, it also terminates client TLS
@@ -49,6 +51,9 @@ internal static class CommandLine
           ptw ...              ptw's command line (Pooling TLS Wrapper): builds the equivalent
                                configuration and runs it (--print-config prints it instead)
           tlsrelay ...         tx_tlsrelay's command line (relay for servers behind NAT), the same way
+          prox ...             prox.py's command line (TLS-intercepting proxy with a capture log):
+                               builds the equivalent configuration and runs it (--print-config)
+          capcat ...           proxcat.py: shows a capture file (raw, -x hexdump, -t, -c, -l, -a)
           -c, --config PATH    configuration file (also --config=PATH)
           --watch              reload when the configuration file or a certificate, key or CA
                                file it names changes (SIGHUP always reloads)

@@ -17,7 +17,7 @@ internal sealed class ConfigMapper
         ["version", "log", "log-format", "servers", "upstream", "via", "shutdown_timeout", "resolver"];
 
     internal static readonly IReadOnlyList<string> ServerKeys =
-        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls", "transparent", "proxy_protocol"];
+        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls", "transparent", "proxy_protocol", "capture", "filters"];
 
     /// <summary>The mapping form of an upstream; a plain string is its <c>address</c> alone.</summary>
     internal static readonly IReadOnlyList<string> UpstreamKeys = ["address", "connect_timeout", "tls", "proxy_protocol", "proxy_protocol_placement"];
@@ -70,6 +70,7 @@ internal sealed class ConfigMapper
     private readonly ViaReader _vias;
     private readonly TlsReader _tls;
     private readonly RelayReader _relays;
+    private readonly InspectionReader _inspection;
 
     private ConfigMapper(string path, DiagnosticBag diagnostics, string baseDirectory, TimeProvider time)
     {
@@ -79,6 +80,7 @@ internal sealed class ConfigMapper
         _vias = new ViaReader(_values);
         _tls = new TlsReader(_values, baseDirectory, time);
         _relays = new RelayReader(_values, _tls);
+        _inspection = new InspectionReader(_values, baseDirectory);
     }
 
     /// <param name="Where">The listen entry's position.</param>
@@ -357,6 +359,16 @@ internal sealed class ConfigMapper
             }
 
             server = server with { Tls = true, TerminateTls = _tls.ReadTerminate(terminateNode, section.Entry("terminate_tls")!.Key.Start, what) };
+        }
+
+        if (section.Get("capture") is { } captureNode)
+        {
+            server = server with { Capture = _inspection.ReadCapture(captureNode, what) };
+        }
+
+        if (section.Get("filters") is { } filtersNode)
+        {
+            server = server with { Filters = _inspection.ReadFilters(filtersNode, what) };
         }
 
         if (section.Bool("transparent", _values) is { } transparent)

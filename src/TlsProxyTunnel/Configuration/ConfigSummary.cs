@@ -63,6 +63,16 @@ internal static class ConfigSummary
                 var where = server.TerminateTls is null ? "before the ClientHello" : "inside TLS";
                 output.WriteLine($"    proxy_protocol: {server.ProxyProtocol.ToString().ToLowerInvariant()} ({where})");
             }
+
+            if (server.Capture is { } capture)
+            {
+                output.WriteLine($"    capture: {Show(capture.Display)} ({capture.Mode.ToString().ToLowerInvariant()})");
+            }
+
+            foreach (var filter in server.Filters)
+            {
+                output.WriteLine($"    filter {FilterDirection(filter.Directions)}: {DescribeFilter(filter)}");
+            }
         }
 
         var user = config.Upstreams.Values.Where(u => u.Kind == UpstreamKind.Tcp).ToList();
@@ -89,7 +99,17 @@ internal static class ConfigSummary
     {
         var alpn = tls.Alpn.Count == 0 ? "" : $", alpn {Alpn(tls.Alpn)}";
         output.WriteLine($"    terminate_tls: client_cert {tls.ClientCertificate.ToString().ToLowerInvariant()}{alpn}");
-        output.WriteLine($"      cert {Show(tls.Default.Display)}: {Describe(tls.Default.Certificate)}");
+        if (tls.Default is { } fallback)
+        {
+            output.WriteLine($"      cert {Show(fallback.Display)}: {Describe(fallback.Certificate)}");
+        }
+
+        if (tls.Mint is { } mint)
+        {
+            var days = mint.Validity.TotalDays;
+            var name = tls.FallbackName is { } fallbackName ? Show(fallbackName) : tls.Default is null ? "the address connected to" : "cert above";
+            output.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"      mint: a certificate per name, signed by {Show(mint.Display)}: {Describe(mint.Ca)}; valid {days:0.##} days; without SNI: {name}"));
+        }
         foreach (var sni in tls.Certificates)
         {
             output.WriteLine($"      cert for {Show(sni.Pattern)} {Show(sni.Certificate.Display)}: {Describe(sni.Certificate.Certificate)}");
@@ -157,4 +177,18 @@ internal static class ConfigSummary
     }
 
     private static string Show(string text) => DiagnosticText.Printable(text);
+
+    private static string FilterDirection(FilterDirections directions) => directions switch
+    {
+        FilterDirections.In => "i",
+        FilterDirections.Out => "o",
+        _ => "both",
+    };
+
+    private static string DescribeFilter(FilterSettings filter) => filter.Kind switch
+    {
+        FilterKind.Uppercase => "uppercase",
+        FilterKind.Lowercase => "lowercase",
+        _ => string.Create(CultureInfo.InvariantCulture, $"replace {filter.From.Length} byte(s) with {filter.To.Length}"),
+    };
 }

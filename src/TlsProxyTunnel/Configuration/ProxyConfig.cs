@@ -111,6 +111,12 @@ internal sealed record ServerConfig
 
     /// <summary>The relay a <c>relay_publisher</c> server publishes through; null for other kinds.</summary>
     public PublisherSettings? Publisher { get; init; }
+
+    /// <summary><c>capture</c>: every relayed chunk written to a file in prox.py's format; null when off.</summary>
+    public CaptureSettings? Capture { get; init; }
+
+    /// <summary><c>filters</c>: built-in byte transforms per direction, in file order; empty when none.</summary>
+    public IReadOnlyList<FilterSettings> Filters { get; init; } = [];
 }
 
 /// <summary>A server's <c>proxy_protocol</c>.</summary>

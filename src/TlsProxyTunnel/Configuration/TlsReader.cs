@@ -19,7 +19,14 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
 {
     public static readonly IReadOnlyList<string> UpstreamKeys = ["server_name", "verify", "ca", "ca_only", "cert", "key", "alpn"];
 
-    public static readonly IReadOnlyList<string> TerminateKeys = ["cert", "key", "certs", "client_ca", "client_cert", "alpn"];
+    public static readonly IReadOnlyList<string> TerminateKeys = ["cert", "key", "certs", "client_ca", "client_cert", "alpn", "mint", "fallback_name"];
+
+    private static readonly IReadOnlyList<string> MintKeys = ["ca_cert", "ca_key", "validity"];
+
+    /// <summary>A minted leaf's lifetime when <c>validity</c> is not given: long enough for a test run, short enough to matter.</summary>
+    public static readonly TimeSpan DefaultMintValidity = TimeSpan.FromDays(7);
+
+    private static readonly TimeSpan MaxMintValidity = TimeSpan.FromDays(398);
 
     private static readonly IReadOnlyList<string> CertificateEntryKeys = ["cert", "key"];
 
@@ -183,9 +190,28 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
         }
 
         ServerCertificate? fallback = null;
+        var mint = section.Get("mint") is { } mintNode ? ReadMint(mintNode, what) : null;
+        var mintFailed = section.Get("mint") is not null && mint is null;
+        string? fallbackName = null;
+        if (section.Get("fallback_name") is { } fallbackNode)
+        {
+            fallbackName = ReadFallbackName(fallbackNode);
+            if (section.Get("mint") is null)
+            {
+                Diagnostics.Error(section.Entry("fallback_name")!.Key.Start, $"'fallback_name' of {what} needs 'mint': it names the certificate minted for clients without SNI");
+            }
+            else if (section.Get("cert") is not null)
+            {
+                Diagnostics.Warning(section.Entry("fallback_name")!.Key.Start, $"'fallback_name' of {what} is not used: clients without SNI get 'cert'");
+            }
+        }
+
         if (section.Get("cert") is not { } certNode)
         {
-            Diagnostics.Error(keyMark, $"{where} needs 'cert': the certificate for clients whose name matches no 'certs' pattern (its key may sit in the same file, or in 'key')");
+            if (section.Get("mint") is null)
+            {
+                Diagnostics.Error(keyMark, $"{where} needs 'cert': the certificate for clients whose name matches no 'certs' pattern (its key may sit in the same file, or in 'key'), or 'mint': a CA that signs a certificate per client name");
+            }
         }
         else
         {
@@ -215,14 +241,116 @@ internal sealed class TlsReader(ValueReader values, string baseDirectory, TimePr
         }
 
         var alpn = section.Get("alpn") is { } alpnNode ? ReadAlpn(alpnNode) : [];
-        return fallback is null ? null : new TerminateTlsSettings
+        var usable = section.Get("cert") is null ? mint is not null : fallback is not null && !mintFailed;
+        return !usable ? null : new TerminateTlsSettings
         {
             Default = fallback,
+            Mint = mint,
+            FallbackName = fallbackName,
             Certificates = certificates,
             ClientCa = clientCa,
             ClientCertificate = mode,
             Alpn = alpn,
         };
+    }
+
+    private MintSettings? ReadMint(ConfigNode node, string what)
+    {
+        var name = $"'terminate_tls.mint' of {what}";
+        if (Section.Open(node, name, MintKeys, Diagnostics) is not { } section)
+        {
+            return null;
+        }
+
+        var validity = DefaultMintValidity;
+        if (section.Get("validity") is { } validityNode)
+        {
+            // Not ValueReader.Duration: that one is capped at 24 days for timers, and a certificate is no timer.
+            if (values.Scalar("validity", validityNode, DurationParser.ExpectedForm) is not { } scalar)
+            {
+                return null;
+            }
+
+            if (!DurationParser.TryParse(scalar.Value.Trim(), out var given) || given < TimeSpan.FromMinutes(10) || given > MaxMintValidity)
+            {
+                Diagnostics.Error(scalar.Start, $"'validity' must be a duration from 10 minutes to {MaxMintValidity.Days} days (the most clients accept for a leaf), such as '7d', got {scalar.Shown}");
+                return null;
+            }
+
+            validity = given;
+        }
+
+        if (section.Get("ca_cert") is not { } caNode)
+        {
+            Diagnostics.Error(node.Start, $"{name} needs 'ca_cert': the test CA that signs the minted certificates (its key may sit in the same file, or in 'ca_key')");
+            return null;
+        }
+
+        if (Path("ca_cert", caNode) is not { } caPath)
+        {
+            return null;
+        }
+
+        var keyNode = section.Get("ca_key");
+        var keyPath = keyNode is null ? null : Path("ca_key", keyNode);
+        if (keyNode is not null && keyPath is null)
+        {
+            return null;
+        }
+
+        var caName = $"'terminate_tls.mint.ca_cert' of {what}";
+        if (LoadPair(caPath, keyPath, caName, $"'terminate_tls.mint.ca_key' of {what}") is not { } pair)
+        {
+            return null;
+        }
+
+        // A leaf signed by a certificate that may not sign is refused by every client: say so now, not per handshake.
+        var ca = pair.Certificate;
+        var constraints = ca.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault();
+        if (constraints is not { CertificateAuthority: true })
+        {
+            Diagnostics.Error(caPath.Scalar.Start, $"{caName}: {DiagnosticText.Quote(ca.Subject)} in {caPath.Shown} is not a CA (no 'basicConstraints: CA:TRUE'); make one with 'openssl req -x509 -new -key ca.key -subj /CN=test-ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -out ca.pem'");
+            return null;
+        }
+
+        if (ca.Extensions.OfType<X509KeyUsageExtension>().FirstOrDefault() is { } usage && (usage.KeyUsages & X509KeyUsageFlags.KeyCertSign) == 0)
+        {
+            Diagnostics.Error(caPath.Scalar.Start, $"{caName}: {DiagnosticText.Quote(ca.Subject)} in {caPath.Shown} may not sign certificates (its keyUsage lacks keyCertSign)");
+            return null;
+        }
+
+        var chain = new X509Certificate2Collection();
+        if (ReadPem(caPath, caName) is { } contents)
+        {
+            foreach (var extra in contents.Certificates.Skip(1))
+            {
+                chain.Add(extra);
+            }
+        }
+
+        return new MintSettings(ca, chain, validity, caPath.Scalar.Raw);
+    }
+
+    private string? ReadFallbackName(ConfigNode node)
+    {
+        if (values.Scalar("fallback_name", node, "a host name or an IP address") is not { } scalar)
+        {
+            return null;
+        }
+
+        var text = scalar.Value.Trim();
+        if (IPAddress.TryParse(text.Trim('[', ']'), out var address))
+        {
+            return address.ToString();
+        }
+
+        if (!HostName.TryNormalize(text, out var name))
+        {
+            Diagnostics.Error(scalar.Start, $"'fallback_name' must be a host name or an IP address, got {scalar.Shown}");
+            return null;
+        }
+
+        return name;
     }
 
     private List<SniCertificate> ReadSniCertificates(ConfigNode node, string what)

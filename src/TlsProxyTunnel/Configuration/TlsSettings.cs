@@ -70,7 +70,14 @@ internal sealed record SniCertificate(string Pattern, ServerCertificate Certific
 /// <summary><c>servers.NAME.terminate_tls</c>: decrypt client TLS after the hello has been read and routed.</summary>
 internal sealed record TerminateTlsSettings
 {
-    public required ServerCertificate Default { get; init; }
+    /// <summary><c>cert</c>: for clients whose name matches no <c>certs</c> pattern; null when <see cref="Mint"/> makes those.</summary>
+    public ServerCertificate? Default { get; init; }
+
+    /// <summary><c>mint</c>: a leaf per client name, signed by a test CA; null when certificates come from files only.</summary>
+    public MintSettings? Mint { get; init; }
+
+    /// <summary><c>fallback_name</c>: the name minted for clients that send no SNI (prox.py's <c>-A CN</c>).</summary>
+    public string? FallbackName { get; init; }
 
     /// <summary><c>certs</c>: per SNI pattern, in file order.</summary>
     public IReadOnlyList<SniCertificate> Certificates { get; init; } = [];
@@ -82,3 +89,10 @@ internal sealed record TerminateTlsSettings
 
     public IReadOnlyList<SslApplicationProtocol> Alpn { get; init; } = [];
 }
+
+/// <summary><c>terminate_tls.mint</c>: the CA that signs a leaf per client name (interception of one's own test traffic).</summary>
+/// <param name="Ca">The CA certificate with its private key, checked at load to be a CA whose key matches.</param>
+/// <param name="Chain">Certificates after the CA in its file (when the CA is an intermediate), sent after the leaf.</param>
+/// <param name="Validity">How long each minted leaf is valid, from the moment it is minted.</param>
+/// <param name="Display">The CA file as written in the configuration, safe to log.</param>
+internal sealed record MintSettings(X509Certificate2 Ca, X509Certificate2Collection Chain, TimeSpan Validity, string Display);

@@ -107,4 +107,19 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 36, Level = LogLevel.Information, Message = "Load fell to {Live} connections: returned memory to the OS (resident {BeforeMiB} MiB -> {AfterMiB} MiB)")]
     public static partial void MemoryTrimmed(ILogger logger, int live, long beforeMiB, long afterMiB);
+
+    [LoggerMessage(EventId = 150, Level = LogLevel.Error, Message = "Capture {Path}: cannot open: {Error}; traffic goes on uncaptured until a restart or a reload that names another file")]
+    public static partial void CaptureOpenFailed(ILogger logger, string path, string error);
+
+    [LoggerMessage(EventId = 151, Level = LogLevel.Error, Message = "Capture {Path}: writing failed: {Error}; the capture stops here (traffic goes on; further chunks are counted as dropped)")]
+    public static partial void CaptureWriteFailed(ILogger logger, string path, string error);
+
+    [LoggerMessage(EventId = 153, Level = LogLevel.Warning, Message = "Capture {Path}: closed with {Dropped} chunk(s) not written because writing had failed")]
+    public static partial void CaptureDropped(ILogger logger, string path, long dropped);
+
+    [LoggerMessage(EventId = 154, Level = LogLevel.Information, Message = "Server {Server}: filters on client {Client}: from client {FromClientBefore} -> {FromClientAfter} bytes, to client {ToClientBefore} -> {ToClientAfter} bytes")]
+    public static partial void Filtered(ILogger logger, string server, string client, long fromClientBefore, long fromClientAfter, long toClientBefore, long toClientAfter);
+
+    [LoggerMessage(EventId = 152, Level = LogLevel.Information, Message = "Capture {Path}: writing ({Mode})")]
+    public static partial void CaptureOpened(ILogger logger, string path, string mode);
 }

@@ -36,6 +36,26 @@ internal static class TptApp
             return await TlsRelayCommand.RunAsync(args[1..], environment, stdout, stderr);
         }
 
+        if (args.Length > 0 && args[0] == "prox")
+        {
+            return await ProxCommand.RunAsync(args[1..], environment, stdout, stderr);
+        }
+
+        if (args.Length > 0 && args[0] == "capcat")
+        {
+            // Raw bytes: the console's stream itself, not a text writer that would re-encode them.
+            if (ReferenceEquals(stdout, Console.Out))
+            {
+                await using var raw = Console.OpenStandardOutput();
+                return CapcatCommand.Run(args[1..], raw, stdout, stderr);
+            }
+
+            using var buffer = new MemoryStream();
+            var exit = CapcatCommand.Run(args[1..], buffer, stdout, stderr);
+            await stdout.WriteAsync(System.Text.Encoding.Latin1.GetString(buffer.ToArray()));
+            return exit;
+        }
+
         var options = CommandLine.Parse(args);
         if (options.Error is not null)
         {
@@ -136,7 +156,8 @@ internal static class TptApp
         return (null, false);
     }
 
-    internal static async Task<int> RunServiceAsync(ProxyConfig config, ReloadOptions reload, LogFilter? environmentFilter, TextWriter stderr)
+    /// <param name="configure">Additions of a command that runs a configuration of its own (<c>tpt prox -1</c>).</param>
+    internal static async Task<int> RunServiceAsync(ProxyConfig config, ReloadOptions reload, LogFilter? environmentFilter, TextWriter stderr, Action<HostApplicationBuilder>? configure = null)
     {
         // No defaults: an appsettings.json that happens to sit in the working directory must not change the proxy.
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -148,6 +169,7 @@ internal static class TptApp
         LoggingSetup.Configure(builder.Logging, builder.Configuration, config, environmentFilter);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout + TimeSpan.FromSeconds(10));
         AddServices(builder.Services, config, reload);
+        configure?.Invoke(builder);
 
         using var host = builder.Build();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("TlsProxyTunnel");

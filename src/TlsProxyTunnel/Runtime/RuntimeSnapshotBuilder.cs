@@ -4,6 +4,7 @@ using TlsProxyTunnel.Connections.Stages;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Diagnostics.Status;
 using TlsProxyTunnel.Dns;
+using TlsProxyTunnel.Inspection;
 using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Routing;
 using TlsProxyTunnel.Tls;
@@ -17,7 +18,7 @@ namespace TlsProxyTunnel.Runtime;
 /// Compiles a validated configuration into the immutable tables the data path reads, composing each server's
 /// client stages and each upstream's stages (per via in effect) once, here, rather than deciding per connection.
 /// </summary>
-internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers, StatusCollector? status = null, ReverseRelay.RelayHubs? relays = null)
+internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers, StatusCollector? status = null, ReverseRelay.RelayHubs? relays = null) : IDisposable
 {
     private static readonly ReadHelloStage ReadHello = new(read: true);
     private static readonly ReadHelloStage NoHello = new(read: false);
@@ -31,6 +32,10 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     private readonly OriginalDestinationStage _originalDestination = new(loggers.CreateLogger("TlsProxyTunnel.Transparent"));
     private readonly ILogger _proxyProtocolLogger = loggers.CreateLogger("TlsProxyTunnel.ProxyProtocol");
     private readonly ReverseRelay.RelayControlUpstream _relayControl = new(relays ?? new(), loggers.CreateLogger("TlsProxyTunnel.Relay"));
+    private readonly ILogger _filterLogger = loggers.CreateLogger("TlsProxyTunnel.Filters");
+
+    /// <summary>Capture files, kept open across reloads.</summary>
+    public CaptureFiles Captures { get; } = new(loggers.CreateLogger("TlsProxyTunnel.Capture"));
 
     /// <summary>State that outlives the snapshots built here (TLS clients now, pools later).</summary>
     public UpstreamStates UpstreamStates { get; } = new();
@@ -93,8 +98,12 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
         }
 
         UpstreamStates.Retain(config.Upstreams.Values.Where(u => u.Kind == UpstreamKind.Tcp));
+        Captures.Retain(config.Servers.Select(s => s.Capture).OfType<CaptureSettings>());
         return new RuntimeSnapshot(config, (previous?.Generation ?? 0) + 1, servers);
     }
+
+    /// <summary>At shutdown: the capture lines still queued are written and the files closed.</summary>
+    public void Dispose() => Captures.CloseAllAsync().GetAwaiter().GetResult();
 
     private IClientStage[] ClientStages(ServerConfig server)
     {
@@ -122,6 +131,12 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
             {
                 stages.Add(proxy);
             }
+        }
+
+        // Last: it sees plaintext after terminate_tls, and the client a PROXY header named.
+        if (server.Capture is not null || server.Filters.Count > 0)
+        {
+            stages.Add(new InspectStage(server.Capture is { } capture ? Captures.For(capture) : null, server.Filters, _filterLogger));
         }
 
         return [.. stages];

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using TlsProxyTunnel.Configuration;
@@ -15,10 +16,12 @@ internal sealed class ServerTlsTerminator
     private readonly SniRouter<ServerCertificate> _certificates;
     private readonly X509ChainPolicy? _clientPolicy;
     private readonly List<SslApplicationProtocol>? _alpn;
+    private readonly CertificateMinter? _minter;
 
-    public ServerTlsTerminator(TerminateTlsSettings settings)
+    public ServerTlsTerminator(TerminateTlsSettings settings, TimeProvider? time = null)
     {
         _settings = settings;
+        _minter = settings.Mint is { } mint ? new CertificateMinter(mint, time ?? TimeProvider.System) : null;
 
         // The loader rejects a pattern given twice; the first one wins here so a slip can never stop a reload.
         _certificates = new SniRouter<ServerCertificate>(settings.Certificates
@@ -39,12 +42,43 @@ internal sealed class ServerTlsTerminator
 
     public TerminateTlsSettings Settings => _settings;
 
-    /// <summary>The certificate for a client's SNI: the most specific matching pattern, else the default.</summary>
-    public ServerCertificate CertificateFor(string? sni) => sni is not null && _certificates.Match(sni) is { } match ? match : _settings.Default;
+    /// <summary>The minter of <c>mint</c>; null without.</summary>
+    public CertificateMinter? Minter => _minter;
 
-    public SslServerAuthenticationOptions CreateOptions(string? sni, ClientCertificateCheck check) => new()
+    /// <summary>
+    /// The certificate for a client's SNI: the most specific matching pattern; else, with <c>mint</c>, one minted for
+    /// the SNI; else the default. A client without SNI gets <c>cert</c> when given, else one minted for
+    /// <c>fallback_name</c>, else for the address it connected to (<paramref name="local"/>).
+    /// </summary>
+    public SslStreamCertificateContext CertificateFor(string? sni, IPAddress? local = null)
     {
-        ServerCertificateContext = CertificateFor(sni).Context,
+        if (sni is not null && _certificates.Match(sni) is { } match)
+        {
+            return match.Context;
+        }
+
+        if (_minter is null)
+        {
+            return _settings.Default!.Context;
+        }
+
+        if (sni is not null)
+        {
+            return _minter.For(sni);
+        }
+
+        if (_settings.Default is { } fallback)
+        {
+            return fallback.Context;
+        }
+
+        var address = local is { IsIPv4MappedToIPv6: true } ? local.MapToIPv4() : local;
+        return _minter.For(_settings.FallbackName ?? address?.ToString() ?? "localhost");
+    }
+
+    public SslServerAuthenticationOptions CreateOptions(string? sni, ClientCertificateCheck check, IPAddress? local = null) => new()
+    {
+        ServerCertificateContext = CertificateFor(sni, local),
         ClientCertificateRequired = _settings.ClientCertificate != ClientCertificateMode.None,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         CertificateChainPolicy = _clientPolicy?.Clone(),

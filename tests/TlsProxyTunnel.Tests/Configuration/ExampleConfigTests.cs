@@ -76,7 +76,7 @@ public sealed class ExampleConfigTests
         Assert.Equal("CN=ca", Assert.Single(hub.ExtraRoots).Subject);
 
         var inspect = config.Servers.Single(s => s.Name == "inspect").TerminateTls!;
-        Assert.Equal("tls/server.pem", inspect.Default.Display);
+        Assert.Equal("tls/server.pem", inspect.Default!.Display);
         Assert.Equal(("*.example.com", "CN=wild"), (inspect.Certificates.Single().Pattern, inspect.Certificates.Single().Certificate.Certificate.Subject));
         Assert.Equal(ClientCertificateMode.Optional, inspect.ClientCertificate);
         Assert.Equal(5 + 3, config.CertificateFiles.Count);

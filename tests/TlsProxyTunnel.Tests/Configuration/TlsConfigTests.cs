@@ -317,7 +317,7 @@ public sealed class TlsConfigTests : IDisposable
     {
         var (_, chain, key) = _dir.Chain("leaf.example");
         var terminate = LoadHereOk(Terminate($"      cert: {Path.GetFileName(chain)}\n      key: {Path.GetFileName(key)}", "    default: echo")).Servers[0].TerminateTls!;
-        Assert.Equal("CN=leaf.example", terminate.Default.Certificate.Subject);
+        Assert.Equal("CN=leaf.example", terminate.Default!.Certificate.Subject);
         Assert.True(terminate.Default.Certificate.HasPrivateKey);
         Assert.Equal(Path.GetFileName(chain), terminate.Default.Display);
         Assert.Same(terminate.Default.Certificate, terminate.Default.Context.TargetCertificate);
@@ -332,7 +332,7 @@ public sealed class TlsConfigTests : IDisposable
         File.Move(key, _dir.File("tls/server.key"));
         Assert.NotEqual(_dir.Path, Directory.GetCurrentDirectory());
         var config = LoadHereOk(Terminate("      cert: tls/server.pem\n      key: ./tls/server.key", "    default: echo"));
-        Assert.Equal("tls/server.pem", config.Servers[0].TerminateTls!.Default.Display);
+        Assert.Equal("tls/server.pem", config.Servers[0].TerminateTls!.Default!.Display);
     }
 
     // ---- terminate_tls
@@ -358,7 +358,7 @@ public sealed class TlsConfigTests : IDisposable
         var server = config.Servers[0];
         Assert.True(server.Tls);
         var tls = server.TerminateTls!;
-        Assert.Equal("CN=www.example.com", tls.Default.Certificate.Subject);
+        Assert.Equal("CN=www.example.com", tls.Default!.Certificate.Subject);
         Assert.Equal(["*.example.com", "api.example.com"], tls.Certificates.Select(c => c.Pattern));
         Assert.Equal("CN=*.example.com", tls.Certificates[0].Certificate.Certificate.Subject);
         Assert.Same(tls.Default.Context, tls.Certificates[1].Certificate.Context);
@@ -557,7 +557,7 @@ public sealed class TlsConfigTests : IDisposable
         var output = new StringWriter();
         ConfigSummary.Write(config, output);
         var text = output.ToString();
-        var expires = TlsReader.Date(config.Servers[0].TerminateTls!.Default.Certificate.NotAfter);
+        var expires = TlsReader.Date(config.Servers[0].TerminateTls!.Default!.Certificate.NotAfter);
         Assert.Contains("    terminate_tls: client_cert optional, alpn http/1.1\n", text, StringComparison.Ordinal);
         Assert.Contains($"      cert server.pem: subject CN=www.example.com, names www.example.com, example.com, expires {expires}\n", text, StringComparison.Ordinal);
         Assert.Contains("      cert for *.example.org server.pem: subject CN=www.example.com", text, StringComparison.Ordinal);

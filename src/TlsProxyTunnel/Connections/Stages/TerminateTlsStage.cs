@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Security;
+using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Relay;
@@ -26,9 +27,23 @@ internal sealed class TerminateTlsStage(ServerTlsTerminator terminator, ProxyMet
         // client_hello_timeout bounds the client's whole opening, hello and handshake, from the accept on.
         var budget = connection.Server.Config.ClientHelloTimeout - Stopwatch.GetElapsedTime(connection.StartTimestamp);
         using var deadline = new CancellationTokenSource(budget > MinimumHandshakeTime ? budget : MinimumHandshakeTime);
+        SslServerAuthenticationOptions options;
         try
         {
-            await stream.AuthenticateAsServerAsync(terminator.CreateOptions(connection.Sni, check), deadline.Token);
+            options = terminator.CreateOptions(connection.Sni, check, (connection.Client.LocalEndPoint as System.Net.IPEndPoint)?.Address);
+        }
+        catch (CryptographicException e)
+        {
+            // Only minting can fail here (the CA's key refused to sign): that client is closed, not the process.
+            await stream.DisposeAsync();
+            metrics.TlsHandshakes.On(TlsSide.Client, TlsHandshakeResult.Error);
+            Log.ClientTlsFailed(logger, connection.Server.Name, connection.RemoteEndPoint?.ToString() ?? "-", connection.Sni ?? "-", TlsHandshakeResults.Label(TlsHandshakeResult.Error), $"no certificate could be minted: {e.Message}");
+            return ConnectionOutcome.TlsClientFailed;
+        }
+
+        try
+        {
+            await stream.AuthenticateAsServerAsync(options, deadline.Token);
         }
         catch (Exception e) when (LegErrors.IsTransport(e))
         {
