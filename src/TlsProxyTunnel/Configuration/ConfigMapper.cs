@@ -19,7 +19,7 @@ internal sealed class ConfigMapper
         ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls"];
 
     /// <summary>The mapping form of an upstream; a plain string is its <c>address</c> alone.</summary>
-    internal static readonly IReadOnlyList<string> UpstreamKeys = ["address", "connect_timeout", "tls"];
+    internal static readonly IReadOnlyList<string> UpstreamKeys = ["address", "connect_timeout", "tls", "pool"];
 
     internal static readonly IReadOnlyList<string> ResolverKeys = ["nameservers", "min_ttl", "max_ttl", "timeout", "stale_for"];
 
@@ -46,6 +46,7 @@ internal sealed class ConfigMapper
     private readonly ValueReader _values;
     private readonly ViaReader _vias;
     private readonly TlsReader _tls;
+    private readonly PoolReader _pools;
 
     private ConfigMapper(string path, DiagnosticBag diagnostics, string baseDirectory, TimeProvider time)
     {
@@ -54,6 +55,7 @@ internal sealed class ConfigMapper
         _values = new ValueReader(diagnostics);
         _vias = new ViaReader(_values);
         _tls = new TlsReader(_values, baseDirectory, time);
+        _pools = new PoolReader(_values);
     }
 
     /// <param name="Where">The listen entry's position.</param>
@@ -123,6 +125,8 @@ internal sealed class ConfigMapper
             return Result(null);
         }
 
+        CheckPooledRoutes(servers, upstreams);
+
         var config = new ProxyConfig
         {
             SourcePath = _path,
@@ -136,6 +140,26 @@ internal sealed class ConfigMapper
             CertificateFiles = [.. _tls.Files],
         };
         return Result(config);
+    }
+
+    /// <summary>Every way a route reaches a pooled upstream must be one a connection can be made for ahead of the client.</summary>
+    private void CheckPooledRoutes(IReadOnlyList<ServerConfig> servers, Dictionary<string, UpstreamConfig> upstreams)
+    {
+        foreach (var server in servers)
+        {
+            if (upstreams.TryGetValue(server.Default, out var fallback))
+            {
+                PoolReader.CheckVia(fallback, server.Via, $"'default' of server {DiagnosticText.Quote(server.Name)}", _diagnostics);
+            }
+
+            foreach (var route in server.Sni)
+            {
+                if (upstreams.TryGetValue(route.Upstream, out var upstream))
+                {
+                    PoolReader.CheckVia(upstream, route.Via ?? server.Via, $"sni {DiagnosticText.Quote(route.Pattern)} of server {DiagnosticText.Quote(server.Name)}", _diagnostics);
+                }
+            }
+        }
     }
 
     private Mapped Result(ProxyConfig? config) => new(config, _listens, _references, _userUpstreams);
@@ -222,7 +246,8 @@ internal sealed class ConfigMapper
 
         TimeSpan? connectTimeout = section.Get("connect_timeout") is { } timeoutNode ? _values.Duration("connect_timeout", timeoutNode) : null;
         var tls = section.Get("tls") is { } tlsNode ? _tls.ReadUpstream(tlsNode, what) : null;
-        return upstream is null ? null : upstream with { ConnectTimeout = connectTimeout, Tls = tls };
+        var pool = section.Get("pool") is { } poolNode ? _pools.Read(poolNode, section.Entry("pool")!.Key.Start, what, tls) : null;
+        return upstream is null ? null : upstream with { ConnectTimeout = connectTimeout, Tls = tls, Pool = pool };
     }
 
     private List<ServerConfig>? ReadServers(ConfigNode node)

@@ -152,6 +152,9 @@ internal sealed record UpstreamConfig
     /// <summary>The mapping form's <c>tls</c>: originate TLS to this upstream; null relays the bytes as they are.</summary>
     public UpstreamTlsSettings? Tls { get; init; }
 
+    /// <summary>The mapping form's <c>pool</c>: keep connections ready (TCP, CONNECT and TLS done); null dials per client.</summary>
+    public PoolSettings? Pool { get; init; }
+
     /// <summary>
     /// Set when the URL came (wholly or partly) from the environment, so <see cref="Host"/> may be a secret: what
     /// runtime messages show instead, naming the upstream. Null when the file wrote the host.

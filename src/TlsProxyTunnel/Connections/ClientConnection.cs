@@ -39,6 +39,9 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     /// <summary>The TLS version spoken with the upstream, for the access log; null when tpt did not originate TLS.</summary>
     public string? UpstreamTlsVersion { get; set; }
 
+    /// <summary>For the access log, when the upstream has a pool: <c>hit</c> (an idle connection), <c>wait</c> (waited for the next one made), <c>none</c>; null otherwise.</summary>
+    public string? PoolUse { get; set; }
+
     public EndPoint? RemoteEndPoint { get; } = client.RemoteEndPoint;
 
     public RuntimeServer Server { get; } = server;

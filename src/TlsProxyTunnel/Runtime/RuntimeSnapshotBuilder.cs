@@ -9,6 +9,7 @@ using TlsProxyTunnel.Routing;
 using TlsProxyTunnel.Tls;
 using TlsProxyTunnel.Upstreams;
 using TlsProxyTunnel.Upstreams.Health;
+using TlsProxyTunnel.Upstreams.Pool;
 using TlsProxyTunnel.Upstreams.Stages;
 
 namespace TlsProxyTunnel.Runtime;
@@ -17,7 +18,7 @@ namespace TlsProxyTunnel.Runtime;
 /// Compiles a validated configuration into the immutable tables the data path reads, composing each server's
 /// client stages and each upstream's stages (per via in effect) once, here, rather than deciding per connection.
 /// </summary>
-internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers, StatusCollector? status = null)
+internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers, StatusCollector? status = null, TimeProvider? time = null) : IDisposable
 {
     private static readonly ReadHelloStage ReadHello = new(read: true);
     private static readonly ReadHelloStage NoHello = new(read: false);
@@ -28,8 +29,10 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     private readonly HealthUpstream _health = new(metrics, readiness, status);
     private readonly ILogger _upstreamLogger = loggers.CreateLogger("TlsProxyTunnel.Upstream");
     private readonly ILogger _tlsLogger = loggers.CreateLogger("TlsProxyTunnel.Tls");
+    private readonly ILogger _poolLogger = loggers.CreateLogger("TlsProxyTunnel.Pool");
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
 
-    /// <summary>State that outlives the snapshots built here (TLS clients now, pools later).</summary>
+    /// <summary>State that outlives the snapshots built here (TLS clients, warm pools).</summary>
     public UpstreamStates UpstreamStates { get; } = new();
 
     /// <summary>The generation after <paramref name="previous"/> (the one running now), or the first when it is null.</summary>
@@ -99,8 +102,17 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
             : [readsHello ? ReadHello : NoHello, RouteStage.Instance];
     }
 
+    /// <summary>Closes the warm pools (shutdown).</summary>
+    public void Dispose() => UpstreamStates.Dispose();
+
     private IUpstreamStage[] UpstreamStages(UpstreamConfig upstream, ViaConfig via)
     {
+        if (upstream.Pool is { } pool)
+        {
+            // The pool dials (connect, CONNECT, TLS) ahead of the client; the client's stages only take.
+            return [new PoolTakeStage(upstream, via, UpstreamStates.For(upstream).Pool(via, () => NewPool(upstream, via, pool)), _poolLogger)];
+        }
+
         var stages = new List<IUpstreamStage>(4);
         if (!via.IsDirect)
         {
@@ -120,4 +132,12 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
 
         return [.. stages];
     }
+
+    private ConnectionPool NewPool(UpstreamConfig upstream, ViaConfig via, PoolSettings settings) => new(
+        upstream.Name,
+        settings,
+        new PoolDialer(upstream, via, _connector, UpstreamStates.For(upstream).Tls, metrics),
+        metrics.Pools.For(upstream.Name),
+        _time,
+        _poolLogger);
 }

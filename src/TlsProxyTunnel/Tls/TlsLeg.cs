@@ -5,8 +5,11 @@ using TlsProxyTunnel.Relay;
 namespace TlsProxyTunnel.Tls;
 
 /// <summary>A leg whose bytes go through TLS that tpt speaks itself (terminated or originated).</summary>
-internal sealed class TlsLeg(Socket socket, SslStream stream) : IConnectionLeg
+/// <param name="pendingRead">A read already pending on <paramref name="stream"/> (a pooled connection's idle watch): the first read waits for it, as SslStream allows one read at a time.</param>
+internal sealed class TlsLeg(Socket socket, SslStream stream, Task? pendingRead = null) : IConnectionLeg
 {
+    private Task? _pendingRead = pendingRead;
+
     public Socket Socket { get; } = socket;
 
     public SslStream Stream { get; } = stream;
@@ -25,7 +28,22 @@ internal sealed class TlsLeg(Socket socket, SslStream stream) : IConnectionLeg
 
     // SslStream supports zero-byte reads: it waits on the socket without renting its record buffer, so an idle
     // TLS leg holds no buffer either.
-    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => Stream.ReadAsync(buffer, ct);
+    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+    {
+        if (_pendingRead is { } pending)
+        {
+            _pendingRead = null;
+            return ReadAfterAsync(pending, buffer, ct);
+        }
+
+        return Stream.ReadAsync(buffer, ct);
+    }
+
+    private async ValueTask<int> ReadAfterAsync(Task pending, Memory<byte> buffer, CancellationToken ct)
+    {
+        await pending.WaitAsync(ct);
+        return await Stream.ReadAsync(buffer, ct);
+    }
 
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, SendStallWatch? stall = null, int slot = 0)
     {
