@@ -69,6 +69,12 @@ internal sealed class ConnectionPool : IAsyncDisposable
 
     public PoolSettings Settings => _settings;
 
+    /// <summary>Raised (under the pool's lock: keep handlers short) whenever a connection is parked or leaves the idle list; for tests to wait on.</summary>
+    internal event Action? IdleChanged;
+
+    /// <summary>How many times a connection was parked (a re-park after the idle watch counts again).</summary>
+    internal long Parks { get; private set; }
+
     /// <summary>Idle connections now (for tests and the status page).</summary>
     public int IdleCount
     {
@@ -322,6 +328,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
     {
         connection.Node = _idle.AddLast(connection);
         _metrics.AddIdle(1);
+        Parks++;
         // ttl counts from the first parking: a connection that only came back from its watch keeps its age.
         connection.Expiry ??= _time.CreateTimer(
             static s =>
@@ -333,6 +340,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
             _settings.Ttl,
             Timeout.InfiniteTimeSpan);
         Watch(connection);
+        IdleChanged?.Invoke();
     }
 
     /// <summary>The client owns the connection from here: its ttl no longer applies.</summary>
@@ -347,6 +355,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
         _idle.Remove(connection.Node!);
         connection.Node = null;
         _metrics.AddIdle(-1);
+        IdleChanged?.Invoke();
     }
 
     private void Expire(PooledConnection connection)
@@ -383,7 +392,8 @@ internal sealed class ConnectionPool : IAsyncDisposable
             },
             (this, connection),
             CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
+            // Never inline: Watch runs under the pool's lock, and a read that completed at once would re-enter it.
+            TaskContinuationOptions.RunContinuationsAsynchronously,
             TaskScheduler.Default);
     }
 
