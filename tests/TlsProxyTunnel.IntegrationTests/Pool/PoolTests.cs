@@ -144,6 +144,46 @@ public sealed class PoolTests : IDisposable
         Assert.DoesNotContain("tpt_pool_handshake_failures_total{upstream=\"hub\"} 0", metrics, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("keep")]
+    [InlineData("discard")]
+    public async Task A_banner_an_idle_plain_server_sent_is_handed_to_the_client_with_keep_and_dropped_with_discard(string mode)
+    {
+        // TestBackend greets each connection with "BKND:A\r\n", then echoes: a server-first protocol.
+        await using var backend = new TestBackend("A");
+        using var config = new TempConfig($"""
+            version: 2
+            servers:
+              s:
+                listen: ["127.0.0.1:0"]
+                default: hub
+            upstream:
+              hub:
+                address: "tcp://127.0.0.1:{backend.Port}"
+                pool:
+                  size: 1
+                  server_first: {mode}
+            """);
+        await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 1, new Dictionary<string, string?> { ["TPT_LOG"] = "debug" });
+        await tpt.WaitForLineAsync(l => l.Contains($"(server_first: {mode})", StringComparison.Ordinal), Bound);
+
+        using var client = await RawClient.ConnectAsync(tpt.EndPoint("s"));
+        if (mode == "keep")
+        {
+            // Given before the client says anything, as the server would have.
+            Assert.Equal("BKND:A\r\n", Encoding.ASCII.GetString(await client.ReadExactlyAsync(8)));
+        }
+
+        await client.SendAsync(Encoding.ASCII.GetBytes("ping"));
+        client.ShutdownSend();
+        var (data, clean) = await client.ReadToEndAsync(Bound);
+        Assert.Equal("ping", Encoding.ASCII.GetString(data));
+        Assert.True(clean);
+        var line = await tpt.WaitForLineAsync(l => l.Contains(" server=s ", StringComparison.Ordinal) && l.Contains(" outcome=", StringComparison.Ordinal), Bound);
+        Assert.Contains(" outcome=completed ", line, StringComparison.Ordinal);
+        Assert.Contains(" upstream_tls=- pool=hit", line, StringComparison.Ordinal);
+    }
+
     private string Config(int port, string pool, string extraServer = "") => $"""
         version: 2
         servers:

@@ -471,7 +471,13 @@ internal sealed class ConnectionPool : IAsyncDisposable
                 return null;
             }
 
-            return connection.Keep(buffer.AsSpan(0, n)) ? null : ParkEnd.Broken;
+            if (!connection.Keep(buffer.AsSpan(0, n)))
+            {
+                return ParkEnd.Broken;
+            }
+
+            Log.PoolIdleEvent(_logger, _name, connection.RemoteEndPoint.ToString() ?? "-", $"received {n} bytes before use; kept for its client (server_first: keep)");
+            return null;
         }
         catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
         {
