@@ -53,6 +53,11 @@ internal static class ConfigSummary
             {
                 WriteOriginate(upstream, tls, output);
             }
+
+            if (upstream.Pool is { } pool)
+            {
+                output.WriteLine(string.Create(culture, $"    pool: size {pool.Size}, ttl {Duration(pool.Ttl)}, backoff {Duration(pool.Backoff)}, wait_timeout {Duration(pool.WaitTimeout)}, max_waiters {pool.MaxWaiters}, server_first {pool.ServerFirst.ToString().ToLowerInvariant()}"));
+            }
         }
     }
 
