@@ -186,12 +186,14 @@ run_tpt() { drain; tpt_yaml "$@"; "$tpt" -c tpt.yaml >>tpt.log 2>&1 & router=$!;
 # ptw with the same settings: -n pool, -T ttl, -B backoff, -W wait, -w connect timeout, -C the same CA.
 run_ptw() { # port, upstream port, pool size
   drain
-  setsid python3 -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = "ptw"; from ptw.__main__ import main; main()' \
+  python3 -c 'import os, sys; os.setpgrp(); sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = "ptw"; from ptw.__main__ import main; main()' \
     "$shared/interop/ptw" -v warn -a 127.0.0.1 -p "$1" -n "$3" -T 300 -B 5 -W 15 -w 4 -C "$work/ca.crt" localhost "$2" >>ptw.log 2>&1 &
   router=$!; pids+=($router); wait_port "$1"
 }
-stop() { # a router that already exited is reported with its log's tail
+stop() { # a router that already exited is reported; ptw's graceful stop waits for sessions that never end: 5 s, then SIGKILL
   if ! kill "$router" 2>/dev/null; then echo "note: router $router had exited: $(tail -3 ptw.log tpt.log 2>/dev/null | tr '\n' ' ')" >&2; fi
+  for _ in $(seq 100); do kill -0 "$router" 2>/dev/null || break; sleep 0.05; done
+  kill -9 "$router" 2>/dev/null || true
   wait "$router" 2>/dev/null || true
 }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }

@@ -218,8 +218,9 @@ internal sealed class ConnectionPool : IAsyncDisposable
             {
                 dial = await _dialer.DialAsync(_stop.Token);
             }
-            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+            catch (Exception e)
             {
+                // Whatever went wrong, the slot must live on: a slot that died would shrink the pool for good.
                 dial = new PoolDial(null, e.Message);
             }
 
