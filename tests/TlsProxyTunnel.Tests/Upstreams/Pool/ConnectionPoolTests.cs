@@ -71,7 +71,7 @@ public sealed class ConnectionPoolTests : IAsyncDisposable
     [Fact]
     public async Task A_connection_its_server_closed_while_idle_is_never_handed_out_and_its_slot_backs_off()
     {
-        var pool = Start(new PoolSettings { Size = 2, Backoff = TimeSpan.FromSeconds(5) }, new LoopbackDialer(permits: 2));
+        var pool = Start(new PoolSettings { Size = 2, Backoff = TimeSpan.FromSeconds(5) }, new LoopbackDialer(permits: 2) { Clock = _time });
         var servers = new[] { await _dialer!.NextAcceptedAsync(), await _dialer.NextAcceptedAsync() };
         await UntilAsync(pool, () => pool.IdleCount == 2);
 
@@ -88,12 +88,20 @@ public sealed class ConnectionPoolTests : IAsyncDisposable
         }
 
         await UntilAsync(pool, () => pool.IdleCount == 0);
+        var brokenAt = _time.GetUtcNow();
 
-        // Both slots back off: no dial until backoff has passed, then the waiting client gets a fresh one.
+        // Both slots back off: the waiting client gets a fresh connection, made no sooner than backoff after the
+        // old ones broke. Fake time moves in small steps because a slot starts its backoff on its own thread,
+        // a moment after the watch saw the end; each step gives it a chance to (bounded by real time).
         _dialer.Permit(2);
-        _time.Advance(TimeSpan.FromSeconds(4));
-        Assert.Equal(2, _dialer.Dials);
-        _time.Advance(TimeSpan.FromSeconds(1));
+        var deadline = DateTime.UtcNow + Bound;
+        while (!take.IsCompleted && DateTime.UtcNow < deadline)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(250));
+            await Task.WhenAny(take, Task.Delay(20));
+        }
+
+        Assert.All(_dialer.DialTimes.Skip(2), at => Assert.True(at - brokenAt >= TimeSpan.FromSeconds(5), $"dialled {at - brokenAt} after the break"));
         var result = await take.WaitAsync(Bound);
         Assert.Equal(PoolTakeStatus.Waited, result.Status);
         var fresh = await _dialer.NextAcceptedAsync();
@@ -152,11 +160,12 @@ public sealed class ConnectionPoolTests : IAsyncDisposable
         await server.SendAsync(Encoding.ASCII.GetBytes("220 banner\r\n"));
         await UntilAsync(pool, () => pool.Parks == 2);
 
+        // Still the first connection: the take below starts a refill at once, so count before it.
+        Assert.Equal(1, _dialer.Dials);
         var take = await pool.TakeAsync();
         Assert.Equal(PoolTakeStatus.Hit, take.Status);
         Assert.True(take.Connection!.Kept.IsEmpty);
         await AssertConnectedAsync(take.Connection, server);
-        Assert.Equal(1, _dialer.Dials);
     }
 
     [Fact]

@@ -15,6 +15,7 @@ internal sealed class LoopbackDialer : IPoolDialer, IDisposable
     private readonly SemaphoreSlim _permits;
     private readonly Channel<Socket> _accepted = Channel.CreateUnbounded<Socket>();
     private readonly List<Socket> _all = [];
+    private readonly List<DateTimeOffset> _dialTimes = [];
     private int _dials;
 
     public LoopbackDialer(int permits = int.MaxValue / 2)
@@ -27,6 +28,20 @@ internal sealed class LoopbackDialer : IPoolDialer, IDisposable
     public string Display => "tcp://loopback";
 
     public int Dials => Volatile.Read(ref _dials);
+
+    /// <summary>Set to record when (by this clock) each dial began.</summary>
+    public TimeProvider? Clock { get; set; }
+
+    public IReadOnlyList<DateTimeOffset> DialTimes
+    {
+        get
+        {
+            lock (_dialTimes)
+            {
+                return [.. _dialTimes];
+            }
+        }
+    }
 
     public void Permit(int count = 1) => _permits.Release(count);
 
@@ -42,6 +57,13 @@ internal sealed class LoopbackDialer : IPoolDialer, IDisposable
         }
 
         Interlocked.Increment(ref _dials);
+        if (Clock is { } clock)
+        {
+            lock (_dialTimes)
+            {
+                _dialTimes.Add(clock.GetUtcNow());
+            }
+        }
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(_listener.LocalEndpoint, stop);
         return new PoolDial(new PooledConnection(socket, null, socket.RemoteEndPoint!, null, ReadOnlyMemory<byte>.Empty), null);
