@@ -20,7 +20,7 @@ internal sealed class ConfigMapper
         ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls", "transparent", "proxy_protocol", "capture", "filters"];
 
     /// <summary>The mapping form of an upstream; a plain string is its <c>address</c> alone.</summary>
-    internal static readonly IReadOnlyList<string> UpstreamKeys = ["address", "connect_timeout", "tls", "proxy_protocol", "proxy_protocol_placement"];
+    internal static readonly IReadOnlyList<string> UpstreamKeys = ["address", "connect_timeout", "tls", "pool", "proxy_protocol", "proxy_protocol_placement"];
 
     internal static readonly IReadOnlyList<string> ResolverKeys = ["nameservers", "min_ttl", "max_ttl", "timeout", "stale_for"];
 
@@ -71,6 +71,7 @@ internal sealed class ConfigMapper
     private readonly TlsReader _tls;
     private readonly RelayReader _relays;
     private readonly InspectionReader _inspection;
+    private readonly PoolReader _pools;
 
     private ConfigMapper(string path, DiagnosticBag diagnostics, string baseDirectory, TimeProvider time)
     {
@@ -81,6 +82,7 @@ internal sealed class ConfigMapper
         _tls = new TlsReader(_values, baseDirectory, time);
         _relays = new RelayReader(_values, _tls);
         _inspection = new InspectionReader(_values, baseDirectory);
+        _pools = new PoolReader(_values);
     }
 
     /// <param name="Where">The listen entry's position.</param>
@@ -152,6 +154,8 @@ internal sealed class ConfigMapper
             return Result(null);
         }
 
+        CheckPooledRoutes(servers, upstreams);
+
         var config = new ProxyConfig
         {
             SourcePath = _path,
@@ -165,6 +169,26 @@ internal sealed class ConfigMapper
             CertificateFiles = [.. _tls.Files],
         };
         return Result(config);
+    }
+
+    /// <summary>Every way a route reaches a pooled upstream must be one a connection can be made for ahead of the client.</summary>
+    private void CheckPooledRoutes(IReadOnlyList<ServerConfig> servers, Dictionary<string, UpstreamConfig> upstreams)
+    {
+        foreach (var server in servers)
+        {
+            if (upstreams.TryGetValue(server.Default, out var fallback))
+            {
+                PoolReader.CheckVia(fallback, server.Via, $"'default' of server {DiagnosticText.Quote(server.Name)}", _diagnostics);
+            }
+
+            foreach (var route in server.Sni)
+            {
+                if (upstreams.TryGetValue(route.Upstream, out var upstream))
+                {
+                    PoolReader.CheckVia(upstream, route.Via ?? server.Via, $"sni {DiagnosticText.Quote(route.Pattern)} of server {DiagnosticText.Quote(server.Name)}", _diagnostics);
+                }
+            }
+        }
     }
 
     private Mapped Result(ProxyConfig? config) => new(config, _listens, _references, _userUpstreams);
@@ -262,8 +286,16 @@ internal sealed class ConfigMapper
             _diagnostics.Error(section.Entry("tls")!.Key.Start, $"{what} connects to original_dst, which has no host name to check the certificate against: set 'tls.server_name' (or 'verify: chain')");
         }
 
+        var pool = section.Get("pool") is { } poolNode ? _pools.Read(poolNode, section.Entry("pool")!.Key.Start, what, tls) : null;
         var (proxyProtocol, placement) = ReadProxyProtocolSend(section, what, tls is not null || section.Get("tls") is not null);
-        return upstream is null ? null : upstream with { ConnectTimeout = connectTimeout, Tls = tls, ProxyProtocol = proxyProtocol, ProxyProtocolPlacement = placement };
+        if (upstream is null)
+        {
+            return null;
+        }
+
+        upstream = upstream with { ConnectTimeout = connectTimeout, Tls = tls, Pool = pool, ProxyProtocol = proxyProtocol, ProxyProtocolPlacement = placement };
+        PoolReader.CheckProxyProtocolBeforeTls(upstream, proxyProtocol is not null && placement == ProxyProtocolPlacement.BeforeTls, _diagnostics);
+        return upstream;
     }
 
     /// <summary>
@@ -271,7 +303,7 @@ internal sealed class ConfigMapper
     /// TLS session when the upstream has <c>tls</c> (as ptw), else before any byte (as HAProxy's send-proxy).
     /// </summary>
     /// <remarks>
-    /// Where a warm pool of upstream connections (<c>pool</c>) is added, <c>before_tls</c> must be refused with it:
+    /// With a warm pool (<c>pool</c>), <c>before_tls</c> is refused (<see cref="PoolReader.CheckProxyProtocolBeforeTls"/>):
     /// the header depends on the client, and a pooled connection did its handshake before any client came.
     /// </remarks>
     private (ProxyProtocolVersion? Version, ProxyProtocolPlacement Placement) ReadProxyProtocolSend(Section section, string what, bool hasTls)

@@ -91,6 +91,11 @@ internal static class ConfigSummary
                 var where = upstream.ProxyProtocolPlacement == ProxyProtocolPlacement.InsideTls ? "inside_tls" : "before_tls";
                 output.WriteLine($"    proxy_protocol: {proxyProtocol.ToString().ToLowerInvariant()}, {where}");
             }
+
+            if (upstream.Pool is { } pool)
+            {
+                output.WriteLine(string.Create(culture, $"    pool: size {pool.Size}, ttl {Duration(pool.Ttl)}, backoff {Duration(pool.Backoff)}, wait_timeout {Duration(pool.WaitTimeout)}, max_waiters {pool.MaxWaiters}, server_first {pool.ServerFirst.ToString().ToLowerInvariant()}"));
+            }
         }
     }
 

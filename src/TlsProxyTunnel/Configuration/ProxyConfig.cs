@@ -214,6 +214,9 @@ internal sealed record UpstreamConfig
     /// </summary>
     public ProxyProtocolPlacement ProxyProtocolPlacement { get; init; } = ProxyProtocolPlacement.BeforeTls;
 
+    /// <summary>The mapping form's <c>pool</c>: keep connections ready (TCP, CONNECT and TLS done); null dials per client.</summary>
+    public PoolSettings? Pool { get; init; }
+
     /// <summary>
     /// Set when the URL came (wholly or partly) from the environment, so <see cref="Host"/> may be a secret: what
     /// runtime messages show instead, naming the upstream. Null when the file wrote the host.

@@ -44,6 +44,9 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     /// <summary>The TLS version spoken with the upstream, for the access log; null when tpt did not originate TLS.</summary>
     public string? UpstreamTlsVersion { get; set; }
 
+    /// <summary>For the access log, when the upstream has a pool: <c>hit</c> (an idle connection), <c>wait</c> (waited for the next one made), <c>none</c>; null otherwise.</summary>
+    public string? PoolUse { get; set; }
+
     /// <summary>
     /// The client as logged and counted, and as any PROXY header sent upstream names it: the socket's peer, or the
     /// source a received PROXY header gave (<see cref="ApplyProxyHeader"/>).

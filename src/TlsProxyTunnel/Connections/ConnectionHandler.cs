@@ -114,6 +114,12 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
     private void LogAccess(ClientConnection connection, ConnectionOutcome outcome, TimeSpan duration)
     {
         var route = connection.Route;
+        if (connection.PoolUse is { } pool)
+        {
+            LogPooledAccess(connection, outcome, duration, pool);
+            return;
+        }
+
         if (connection.ClientTls is null && connection.UpstreamTlsVersion is null)
         {
             // Connections tpt did not decrypt keep the line they always had.
@@ -154,6 +160,33 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
             tls?.Alpn ?? "-",
             tls?.ClientCertificate is { } subject ? Quote(subject) : "-",
             connection.UpstreamTlsVersion ?? "-");
+    }
+
+    /// <summary>Connections to a pooled upstream: the TLS line and whether the upstream connection came from the pool.</summary>
+    private void LogPooledAccess(ClientConnection connection, ConnectionOutcome outcome, TimeSpan duration, string pool)
+    {
+        var route = connection.Route;
+        var tls = connection.ClientTls;
+        Log.AccessPooled(
+            logger,
+            connection.RemoteEndPoint?.ToString() ?? "-",
+            connection.Server.Name,
+            connection.Listen.Text,
+            connection.Sni ?? "-",
+            HelloReadOutcomes.Label(connection.Hello),
+            route?.Name ?? "-",
+            route?.Upstream.Name ?? "-",
+            connection.UpstreamAddress ?? "-",
+            connection.Counters.FromClient,
+            connection.Counters.ToClient,
+            (long)duration.TotalMilliseconds,
+            ConnectionOutcomes.Label(outcome),
+            tls?.Version ?? "-",
+            tls?.Cipher ?? "-",
+            tls?.Alpn ?? "-",
+            tls?.ClientCertificate is { } subject ? Quote(subject) : "-",
+            connection.UpstreamTlsVersion ?? "-",
+            pool);
     }
 
     /// <summary>A certificate subject has spaces and commas; quoted, the line still splits on spaces.</summary>

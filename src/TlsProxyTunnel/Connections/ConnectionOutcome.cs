@@ -56,6 +56,12 @@ internal enum ConnectionOutcome
 
     /// <summary>Cut at the end of the shutdown drain.</summary>
     Aborted,
+
+    /// <summary>The upstream's pool gave no connection within its wait_timeout.</summary>
+    PoolWaitTimeout,
+
+    /// <summary>The upstream's pool had no idle connection and max_waiters clients were already waiting.</summary>
+    PoolFull,
 }
 
 internal static class ConnectionOutcomes
@@ -80,6 +86,8 @@ internal static class ConnectionOutcomes
         ConnectionOutcome.IdleTimeout => "idle_timeout",
         ConnectionOutcome.WriteTimeout => "write_timeout",
         ConnectionOutcome.Aborted => "aborted",
+        ConnectionOutcome.PoolWaitTimeout => "pool_wait_timeout",
+        ConnectionOutcome.PoolFull => "pool_full",
         _ => "unknown",
     };
 }

@@ -122,4 +122,33 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 152, Level = LogLevel.Information, Message = "Capture {Path}: writing ({Mode})")]
     public static partial void CaptureOpened(ILogger logger, string path, string mode);
+
+    // Warm pools (upstream.NAME.pool): 160-169.
+    [LoggerMessage(EventId = 160, Level = LogLevel.Information, Message = "Pool of upstream {Upstream}: {Ready} of {Size} connections ready")]
+    public static partial void PoolReady(ILogger logger, string upstream, int ready, int size);
+
+    [LoggerMessage(EventId = 161, Level = LogLevel.Warning, Message = "Pool of upstream {Upstream}: a connection attempt failed: {Error}; that slot tries again in {BackoffMs} ms")]
+    public static partial void PoolDialFailed(ILogger logger, string upstream, string error, long backoffMs);
+
+    [LoggerMessage(EventId = 162, Level = LogLevel.Debug, Message = "Pool of upstream {Upstream}: a connection attempt failed again: {Error}")]
+    public static partial void PoolDialFailedAgain(ILogger logger, string upstream, string error);
+
+    [LoggerMessage(EventId = 163, Level = LogLevel.Debug, Message = "Pool of upstream {Upstream}: an idle connection to {Address} {Event}")]
+    public static partial void PoolIdleEvent(ILogger logger, string upstream, string address, string @event);
+
+    [LoggerMessage(EventId = 164, Level = LogLevel.Warning, Message = "Server {Server}: no pooled connection to upstream {Upstream} within wait_timeout ({WaitMs} ms); closing the client")]
+    public static partial void PoolWaitTimedOut(ILogger logger, string server, string upstream, long waitMs);
+
+    [LoggerMessage(EventId = 165, Level = LogLevel.Warning, Message = "Server {Server}: pool of upstream {Upstream} has no idle connection and {Waiters} clients waiting (max_waiters); closing the client")]
+    public static partial void PoolFull(ILogger logger, string server, string upstream, int waiters);
+
+    [LoggerMessage(EventId = 166, Level = LogLevel.Information, Message = "Pool of upstream {Upstream}: closed ({Reason}), {Idle} idle connections closed")]
+    public static partial void PoolClosed(ILogger logger, string upstream, string reason, int idle);
+
+    [LoggerMessage(EventId = 167, Level = LogLevel.Information,
+        Message = "client={Client} server={Server} listen={Listen} sni={Sni} hello={Hello} route={Route} upstream={Upstream} upstream_addr={UpstreamAddress} rx={BytesFromClient} tx={BytesToClient} duration_ms={DurationMs} outcome={Outcome} tls={TlsVersion} tls_cipher={TlsCipher} alpn={Alpn} client_cert={ClientCertificate} upstream_tls={UpstreamTls} pool={Pool}")]
+    public static partial void AccessPooled(ILogger logger, string client, string server, string listen, string sni, string hello, string route, string upstream, string upstreamAddress, long bytesFromClient, long bytesToClient, long durationMs, string outcome, string tlsVersion, string tlsCipher, string alpn, string clientCertificate, string upstreamTls, string pool);
+
+    [LoggerMessage(EventId = 168, Level = LogLevel.Warning, Message = "Server {Server}: pool of upstream {Upstream} is closed (its configuration was replaced or tpt is stopping); closing the client")]
+    public static partial void PoolGone(ILogger logger, string server, string upstream);
 }

@@ -10,6 +10,7 @@ using TlsProxyTunnel.Routing;
 using TlsProxyTunnel.Tls;
 using TlsProxyTunnel.Upstreams;
 using TlsProxyTunnel.Upstreams.Health;
+using TlsProxyTunnel.Upstreams.Pool;
 using TlsProxyTunnel.Upstreams.Stages;
 
 namespace TlsProxyTunnel.Runtime;
@@ -18,7 +19,7 @@ namespace TlsProxyTunnel.Runtime;
 /// Compiles a validated configuration into the immutable tables the data path reads, composing each server's
 /// client stages and each upstream's stages (per via in effect) once, here, rather than deciding per connection.
 /// </summary>
-internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers, StatusCollector? status = null, ReverseRelay.RelayHubs? relays = null) : IDisposable
+internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers, StatusCollector? status = null, ReverseRelay.RelayHubs? relays = null, TimeProvider? time = null) : IDisposable
 {
     private static readonly ReadHelloStage ReadHello = new(read: true);
     private static readonly ReadHelloStage NoHello = new(read: false);
@@ -36,8 +37,10 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
 
     /// <summary>Capture files, kept open across reloads.</summary>
     public CaptureFiles Captures { get; } = new(loggers.CreateLogger("TlsProxyTunnel.Capture"));
+    private readonly ILogger _poolLogger = loggers.CreateLogger("TlsProxyTunnel.Pool");
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
 
-    /// <summary>State that outlives the snapshots built here (TLS clients now, pools later).</summary>
+    /// <summary>State that outlives the snapshots built here (TLS clients, warm pools).</summary>
     public UpstreamStates UpstreamStates { get; } = new();
 
     /// <summary>The generation after <paramref name="previous"/> (the one running now), or the first when it is null.</summary>
@@ -103,7 +106,12 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     }
 
     /// <summary>At shutdown: the capture lines still queued are written and the files closed.</summary>
-    public void Dispose() => Captures.CloseAllAsync().GetAwaiter().GetResult();
+    /// <summary>At shutdown: closes the warm pools and flushes the capture files.</summary>
+    public void Dispose()
+    {
+        UpstreamStates.Dispose();
+        Captures.CloseAllAsync().GetAwaiter().GetResult();
+    }
 
     private IClientStage[] ClientStages(ServerConfig server)
     {
@@ -142,8 +150,19 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
         return [.. stages];
     }
 
+    /// <summary>Closes the warm pools (shutdown).</summary>
     private IUpstreamStage[] UpstreamStages(UpstreamConfig upstream, ViaConfig via)
     {
+        if (upstream.Pool is { } pool)
+        {
+            // The pool dials (connect, CONNECT, TLS) ahead of the client; the client's stages only take, then send
+            // the client's PROXY header inside TLS (before TLS is refused with a pool: the handshake came first).
+            var take = new PoolTakeStage(upstream, via, UpstreamStates.For(upstream).Pool(via, () => NewPool(upstream, via, pool)), _poolLogger);
+            return upstream.ProxyProtocol is { } header && upstream.ProxyProtocolPlacement == ProxyProtocolPlacement.InsideTls
+                ? [take, new SendProxyHeaderStage(header, ProxyProtocolPlacement.InsideTls)]
+                : [take];
+        }
+
         var stages = new List<IUpstreamStage>(4);
         if (!via.IsDirect)
         {
@@ -175,4 +194,12 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
 
         return [.. stages];
     }
+
+    private ConnectionPool NewPool(UpstreamConfig upstream, ViaConfig via, PoolSettings settings) => new(
+        upstream.Name,
+        settings,
+        new PoolDialer(upstream, via, _connector, UpstreamStates.For(upstream).Tls, metrics),
+        metrics.Pools.For(upstream.Name),
+        _time,
+        _poolLogger);
 }

@@ -8,8 +8,11 @@ namespace TlsProxyTunnel.Tls;
 
 /// <summary>A leg whose bytes go through TLS that tpt speaks itself (terminated or originated).</summary>
 /// <param name="gate">The gate of the <see cref="PrefixedStream"/> under <paramref name="stream"/>.</param>
-internal sealed class TlsLeg(Socket socket, SslStream stream, TlsReadGate gate) : IConnectionLeg
+/// <param name="pendingRead">A read already pending on <paramref name="stream"/> through <paramref name="gate"/> (a pooled connection's idle watch): the first read waits for it, as SslStream allows one read at a time.</param>
+internal sealed class TlsLeg(Socket socket, SslStream stream, TlsReadGate gate, Task? pendingRead = null) : IConnectionLeg
 {
+    private Task? _pendingRead = pendingRead;
+
     public Socket Socket { get; } = socket;
 
     public SslStream Stream { get; } = stream;
@@ -28,18 +31,21 @@ internal sealed class TlsLeg(Socket socket, SslStream stream, TlsReadGate gate) 
 
     // SslStream supports zero-byte reads: it waits on the socket without renting its record buffer, so an idle
     // TLS leg holds no buffer either.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
     {
-        await gate.EnterReadAsync(ct).ConfigureAwait(false);
-        try
+        if (_pendingRead is { } pending)
         {
-            return await Stream.ReadAsync(buffer, ct).ConfigureAwait(false);
+            _pendingRead = null;
+            return ReadAfterAsync(pending, buffer, ct);
         }
-        finally
-        {
-            gate.ExitRead();
-        }
+
+        return gate.ReadAsync(Stream, buffer, ct);
+    }
+
+    private async ValueTask<int> ReadAfterAsync(Task pending, Memory<byte> buffer, CancellationToken ct)
+    {
+        await pending.WaitAsync(ct);
+        return await gate.ReadAsync(Stream, buffer, ct);
     }
 
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, SendStallWatch? stall = null, int slot = 0)

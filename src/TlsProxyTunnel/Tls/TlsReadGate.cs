@@ -1,4 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Net.Security;
+using System.Runtime.CompilerServices;
 
 namespace TlsProxyTunnel.Tls;
 
@@ -23,6 +25,21 @@ internal sealed class TlsReadGate
     // Touched only by the single reader's flow (one read at a time per leg, as SslStream requires).
     private bool _reading;
     private bool _readerHolds;
+
+    /// <summary>A read of <paramref name="stream"/> (the SslStream over this gate's stream) with the gate kept.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<int> ReadAsync(SslStream stream, Memory<byte> buffer, CancellationToken ct = default)
+    {
+        await EnterReadAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return await stream.ReadAsync(buffer, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            ExitRead();
+        }
+    }
 
     public async ValueTask EnterReadAsync(CancellationToken ct)
     {
