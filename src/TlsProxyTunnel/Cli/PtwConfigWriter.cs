@@ -6,16 +6,6 @@ using TlsProxyTunnel.Configuration;
 
 namespace TlsProxyTunnel.Cli;
 
-/// <param name="Pool">The build reads upstream <c>pool</c> (ptw's -n, -T, -B, -W).</param>
-/// <param name="ProxyProtocol">The build reads upstream <c>proxy_protocol</c> (ptw's -P).</param>
-internal sealed record PtwFeatures(bool Pool, bool ProxyProtocol)
-{
-    public static readonly PtwFeatures All = new(true, true);
-
-    /// <summary>What this build's configuration reader knows: until the pool and PROXY work is in, those keys are left out.</summary>
-    public static PtwFeatures OfThisBuild { get; } = new(ConfigMapper.UpstreamKeys.Contains("pool"), ConfigMapper.UpstreamKeys.Contains("proxy_protocol"));
-}
-
 /// <summary>
 /// Writes the tpt configuration equivalent to a ptw command line: one server on ptw's listen address, whose default
 /// is one upstream: the destination over TLS (ptw always speaks TLS to it), pooled, with ptw's timeouts.
@@ -30,7 +20,7 @@ internal static class PtwConfigWriter
 
     /// <param name="listen">The addresses ptw's <c>-a</c> stands for (an IP address as it is; a host name resolved).</param>
     /// <param name="workingDirectory">What relative certificate paths are relative to (the file is read from elsewhere).</param>
-    public static string Write(PtwOptions options, IReadOnlyList<IPAddress> listen, PtwFeatures features, string workingDirectory)
+    public static string Write(PtwOptions options, IReadOnlyList<IPAddress> listen, string workingDirectory)
     {
         var yaml = new StringBuilder();
         void Line(string text) => yaml.Append(text).Append('\n');
@@ -66,18 +56,11 @@ internal static class PtwConfigWriter
             Line($"    proxy_protocol: {options.ProxyProtocol}");
         }
 
-        if (features.Pool)
-        {
-            Line("    pool:");
-            Line($"      size: {options.PoolSize.ToString(CultureInfo.InvariantCulture)}");
-            Line($"      ttl: {Duration(options.Ttl)}");
-            Line($"      backoff: {Duration(options.Backoff)}");
-            Line($"      wait_timeout: {Duration(options.PoolWaitTimeout)}");
-        }
-        else
-        {
-            Line("    # pool: this build of tpt has no warm pool, so -n, -T, -B and -W are not used: each client gets a new connection.");
-        }
+        Line("    pool:");
+        Line($"      size: {options.PoolSize.ToString(CultureInfo.InvariantCulture)}");
+        Line($"      ttl: {Duration(options.Ttl)}");
+        Line($"      backoff: {Duration(options.Backoff)}");
+        Line($"      wait_timeout: {Duration(options.PoolWaitTimeout)}");
 
         return yaml.ToString();
     }

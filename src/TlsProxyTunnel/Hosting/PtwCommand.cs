@@ -27,13 +27,6 @@ internal static class PtwCommand
             return 2;
         }
 
-        var features = PtwFeatures.OfThisBuild;
-        if (options.ProxyProtocol != "none" && !features.ProxyProtocol)
-        {
-            await stderr.WriteLineAsync("tpt ptw: error: -P/--proxy-protocol needs upstream 'proxy_protocol', which this build of tpt does not have");
-            return 2;
-        }
-
         if (BindAddresses(options.BindAddress, out var bindError) is not { } listen)
         {
             await stderr.WriteLineAsync($"tpt ptw: error: argument -a/--bind-address: {bindError}");
@@ -41,16 +34,11 @@ internal static class PtwCommand
         }
 
         var workingDirectory = Directory.GetCurrentDirectory();
-        var yaml = PtwConfigWriter.Write(options, listen, features, workingDirectory);
+        var yaml = PtwConfigWriter.Write(options, listen, workingDirectory);
         if (options.PrintConfig)
         {
             await stdout.WriteAsync(yaml);
             return 0;
-        }
-
-        if (!features.Pool)
-        {
-            await stderr.WriteLineAsync("tpt ptw: warning: this build of tpt has no warm pool: -n, -T, -B and -W are not used, each client gets a new connection");
         }
 
         // A file of our own, so that a SIGHUP reloads it (and the certificates it names) like any other configuration.

@@ -78,15 +78,6 @@ public sealed class PtwCommandLineTests
         Assert.Contains("    address: \"tcp://[2001:db8::7]:443\"\n", yaml, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void A_build_without_the_pool_says_so_in_the_file_instead_of_writing_keys_it_cannot_read()
-    {
-        var parsed = PtwCommandLine.Parse(["-n", "3", "hub.example.net", "1443"]);
-        var yaml = PtwConfigWriter.Write(parsed.Options!, [IPAddress.Loopback], new PtwFeatures(Pool: false, ProxyProtocol: false), WorkingDirectory);
-        Assert.DoesNotContain("pool:\n", yaml, StringComparison.Ordinal);
-        Assert.Contains("# pool: this build of tpt has no warm pool", yaml, StringComparison.Ordinal);
-    }
-
     [Theory]
     [InlineData(new[] { "--bind-port=9000", "h", "1" }, 9000)]
     [InlineData(new[] { "-p9000", "h", "1" }, 9000)]
@@ -155,7 +146,7 @@ public sealed class PtwCommandLineTests
         using var certificates = new CertificateDirectory();
         var (ca, _) = certificates.SelfSigned("odd $HOME \"name\" \\ ca", dnsNames: "ca.test");
         var parsed = PtwCommandLine.Parse(["-C", ca, "-w", "1.5", "-v", "debug", "--tls-servername", "hub.internal", "hub.example.net", "1443"]);
-        var yaml = PtwConfigWriter.Write(parsed.Options!, [IPAddress.Loopback], PtwFeatures.OfThisBuild, WorkingDirectory);
+        var yaml = PtwConfigWriter.Write(parsed.Options!, [IPAddress.Loopback], WorkingDirectory);
 
         var config = ConfigTestHelpers.LoadOk(yaml);
         var upstream = config.Upstreams["dst"];
@@ -178,7 +169,7 @@ public sealed class PtwCommandLineTests
             "127.0.0.1" => IPAddress.Loopback,
             var other => IPAddress.Parse(other),
         };
-        return PtwConfigWriter.Write(parsed.Options, [listen], PtwFeatures.All, WorkingDirectory);
+        return PtwConfigWriter.Write(parsed.Options, [listen], WorkingDirectory);
     }
 
     /// <summary>Lines only in <paramref name="before"/> as "-line", only in <paramref name="after"/> as "+line", in order of appearance.</summary>
