@@ -239,6 +239,7 @@ internal sealed class ProxyMetrics : IDisposable
         r.Gauge("tpt_config_last_reload_successful", "1 when the last reload was applied or none was tried, 0 when it was rejected (the previous configuration still runs)", sink => sink.Add(_lastReloadSucceeded ? 1 : 0));
 
         TlsHandshakes.Declare(r);
+        Datagrams.Declare(r);
         foreach (var source in sources)
         {
             source.Declare(r);
@@ -249,6 +250,9 @@ internal sealed class ProxyMetrics : IDisposable
 
     /// <summary>TLS handshakes tpt runs itself (terminate_tls, upstream tls), by side and result.</summary>
     public TlsHandshakeMetrics TlsHandshakes { get; } = new();
+
+    /// <summary>UDP servers and uotp: sessions, datagrams, drops.</summary>
+    public DatagramMetrics Datagrams { get; } = new();
 
     /// <summary>The meter every instrument is published on (named <see cref="MetricRegistry.MeterName"/>).</summary>
     public System.Diagnostics.Metrics.Meter Meter => _registry.Meter;

@@ -22,7 +22,8 @@ internal sealed partial class ConfigReloader(
     ListenerService listeners,
     RuntimeSnapshotBuilder builder,
     ProxyMetrics metrics,
-    ILogger<ConfigReloader> logger) : IHostedService, IDisposable
+    ILogger<ConfigReloader> logger,
+    Datagrams.UdpListenerService? datagrams = null) : IHostedService, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Lock _watchLock = new();
@@ -222,6 +223,14 @@ internal sealed partial class ConfigReloader(
             {
                 metrics.OnReload(false);
                 LogReloadFailed(logger, result.Error ?? "unknown error", previous.Generation);
+                return false;
+            }
+
+            // The UDP servers follow; one that cannot be bound leaves its old listener (if any) gone and says so.
+            if (datagrams is not null && await datagrams.ApplyAsync(next) is { } datagramError)
+            {
+                metrics.OnReload(false);
+                LogReloadFailed(logger, datagramError, previous.Generation);
                 return false;
             }
 

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Cli;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Connections;
+using TlsProxyTunnel.Datagrams;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Diagnostics.Status;
 using TlsProxyTunnel.Dns;
@@ -146,7 +147,7 @@ internal static class TptApp
         using var host = builder.Build();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("TlsProxyTunnel");
         Log.Starting(logger, Version, config.SourcePath);
-        if (host.Services.GetRequiredService<ListenerService>().BindAtStart() is { } bindError)
+        if ((host.Services.GetRequiredService<ListenerService>().BindAtStart() ?? host.Services.GetRequiredService<UdpListenerService>().BindAtStart()) is { } bindError)
         {
             await stderr.WriteLineAsync($"tpt: {bindError}");
             return 1;
@@ -205,6 +206,8 @@ internal static class TptApp
         services.AddSingleton<ConfigReloader>();
         services.AddHostedService(sp => sp.GetRequiredService<ConfigReloader>());
         services.AddHostedService(sp => sp.GetRequiredService<ListenerService>());
+        services.AddSingleton<UdpListenerService>();
+        services.AddHostedService(sp => sp.GetRequiredService<UdpListenerService>());
         services.AddHostedService(sp => sp.GetRequiredService<MemoryTrimmer>());
     }
 }

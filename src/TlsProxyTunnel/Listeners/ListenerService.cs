@@ -104,7 +104,7 @@ internal sealed class ListenerService(
                 return new ReloadResult(false, error, [], []);
             }
 
-            var wanted = next.Config.Servers.SelectMany(s => s.Listen.Select(l => (Server: s, Key: KeyOf(s.Name, l)))).ToDictionary(p => p.Key, p => p.Server, StringComparer.Ordinal);
+            var wanted = next.Config.Servers.Where(s => !s.IsUdp).SelectMany(s => s.Listen.Select(l => (Server: s, Key: KeyOf(s.Name, l)))).ToDictionary(p => p.Key, p => p.Server, StringComparer.Ordinal);
             var removed = _listeners.Keys.Where(k => !wanted.ContainsKey(k)).ToList();
 
             // Addresses that stay may change server or limit: refresh what the accept loop reads.
@@ -162,7 +162,8 @@ internal sealed class ListenerService(
     {
         added = [];
         error = "";
-        foreach (var server in snapshot.Config.Servers)
+        // UDP servers are bound by Datagrams.UdpListenerService.
+        foreach (var server in snapshot.Config.Servers.Where(s => !s.IsUdp))
         {
             foreach (var listen in server.Listen)
             {
