@@ -136,7 +136,7 @@ internal sealed class UdpListenerService(RuntimeSnapshot initial, ILogger<UdpLis
             _listeners[listener.Key] = listener;
             listener.Start();
             var udp = listener.Server.Config.Udp;
-            Log.UdpListening(logger, listener.Server.Name, listener.ListenText, udp.MaxSessions, udp.IdleTimeout.TotalSeconds);
+            Log.UdpListening(logger, listener.Server.Name, listener.ShownListen, udp.MaxSessions, udp.IdleTimeout.TotalSeconds);
         }
     }
 

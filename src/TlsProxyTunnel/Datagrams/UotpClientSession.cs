@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Relay;
@@ -196,7 +197,20 @@ internal sealed class UotpClientSession : DatagramSession
     {
         for (var i = 0; i < _legs.Length; i++)
         {
-            Volatile.Read(ref _legs[i])?.Socket.Dispose();
+            if (Volatile.Read(ref _legs[i]) is { } leg)
+            {
+                // A FIN, not a reset: the server sees the connection end as udp-over-tls-pool's does on expiry.
+                try
+                {
+                    leg.Socket.Shutdown(SocketShutdown.Both);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    // Already gone.
+                }
+
+                leg.Socket.Dispose();
+            }
         }
     }
 }

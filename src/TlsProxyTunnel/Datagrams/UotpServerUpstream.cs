@@ -72,7 +72,7 @@ internal sealed class UotpServerUpstream(UpstreamConfig upstream, UotpServerSess
         try
         {
             var max = session.Destination!.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? UotpFrames.MaxFrame : UotpFrames.MaxIpv4Datagram;
-            var before = reader.BytesRead;
+            var before = 0L;
             while (true)
             {
                 FrameRead read;
