@@ -31,6 +31,7 @@ internal static class CommandLine
         Usage: tpt [check] [-c|--config PATH] [--watch]   (options and 'check' in any order)
                tpt explain [-c PATH] [--json] (NAME | --hello FILE)
                tpt ptw [ptw's options] dst_address dst_port   ('tpt ptw --help' lists them)
+               tpt uotp-client|uotp-server [their options] dst_address dst_port
 
         Layer-4 TLS SNI router: reads the ClientHello and forwards the connection to an
         upstream chosen by server name; where configured, it also terminates client TLS
@@ -47,6 +48,8 @@ internal static class CommandLine
             --json             print the explanation as JSON
           ptw ...              ptw's command line (Pooling TLS Wrapper): builds the equivalent
                                configuration and runs it (--print-config prints it instead)
+          uotp-client ...,     udp-over-tls-pool's command lines, likewise ('tpt uotp-client --help')
+          uotp-server ...
           -c, --config PATH    configuration file (also --config=PATH)
           --watch              reload when the configuration file or a certificate, key or CA
                                file it names changes (SIGHUP always reloads)

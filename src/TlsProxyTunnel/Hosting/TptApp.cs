@@ -31,6 +31,12 @@ internal static class TptApp
             return await PtwCommand.RunAsync(args[1..], environment, stdout, stderr);
         }
 
+        // udp-over-tls-pool's command lines, likewise languages of their own.
+        if (args.Length > 0 && args[0] is "uotp-client" or "uotp-server")
+        {
+            return await UotpCommand.RunAsync(args[0] == "uotp-client" ? UotpRole.Client : UotpRole.Server, args[1..], environment, stdout, stderr);
+        }
+
         var options = CommandLine.Parse(args);
         if (options.Error is not null)
         {
