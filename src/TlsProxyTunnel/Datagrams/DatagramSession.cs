@@ -138,10 +138,16 @@ internal abstract class DatagramSession
     protected abstract void OnClosing();
 }
 
-/// <summary>What a UDP server's default upstream opens per client: a plain UDP forward or a uotp tunnel.</summary>
-internal interface IDatagramUpstream
+/// <summary>
+/// What a UDP server's default upstream opens per client: a plain UDP forward or a uotp tunnel. It is the upstream of
+/// the server's route too (for the status page, explain and metrics), though no stream connection ever reaches it.
+/// </summary>
+internal interface IDatagramUpstream : Upstreams.IUpstream
 {
-    string Name { get; }
+    bool Upstreams.IUpstream.ServesInline => true;
+
+    ValueTask<Connections.ConnectionOutcome> Upstreams.IUpstream.ServeAsync(Connections.ClientConnection connection, Runtime.Route route) =>
+        ValueTask.FromResult(Connections.ConnectionOutcome.Banned);
 
     UpstreamKeyText Key { get; }
 

@@ -78,7 +78,8 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
                 r.Pattern,
                 new Route(r.Pattern, Compose(r.Upstream, r.Via ?? server.Via), r.Via ?? server.Via, metrics.Route(server.Name, r.Pattern, r.UpstreamWritten ?? r.Upstream)))).ToArray();
             // A UDP server's sessions come from its datagram upstream; its route only names it (status page, metrics).
-            var defaultRoute = new Route("default", server.IsUdp ? _ban : Compose(server.Default, server.Via), server.Via, metrics.Route(server.Name, "default", server.DefaultWritten ?? server.Default));
+            var datagrams = server.IsUdp ? DatagramUpstream(config.Upstreams[server.Default]) : null;
+            var defaultRoute = new Route("default", datagrams ?? Compose(server.Default, server.Via), server.Via, metrics.Route(server.Name, "default", server.DefaultWritten ?? server.Default));
 
             // A server keeps its limiter across reloads so connections that outlive a generation still count. Taken
             // from the running generation, not a table of our own: a removed server's limiter goes with the last
@@ -97,7 +98,7 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
                 ClientStages(server))
             {
                 Routes = [.. routes.Select(r => r.Value), defaultRoute],
-                Datagrams = server.IsUdp ? DatagramUpstream(config.Upstreams[server.Default]) : null,
+                Datagrams = datagrams,
                 DatagramMetrics = server.IsUdp || server.Decapsulate != DatagramFraming.None ? metrics.Datagrams.Server(server.Name) : null,
             };
         }
