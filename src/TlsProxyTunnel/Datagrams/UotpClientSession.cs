@@ -158,27 +158,11 @@ internal sealed class UotpClientSession : DatagramSession
 
     private async Task<string?> WriteFramesAsync(IConnectionLeg leg, CancellationToken ct)
     {
+        // Each connection takes what is queued when its last write is done, so datagrams spread over whichever is free.
+        using var writer = new FrameWriter();
         try
         {
-            while (await Queue.WaitToReadAsync(ct))
-            {
-                // One at a time: the next datagram goes to whichever connection finishes its write first.
-                if (!Queue.TryRead(out var frame))
-                {
-                    continue;
-                }
-
-                try
-                {
-                    await leg.WriteAsync(frame.Frame);
-                    OnSent(frame.PayloadLength);
-                }
-                finally
-                {
-                    frame.Return();
-                }
-            }
-
+            await writer.RunAsync(Queue, leg, static (session, payload) => session.OnSent(payload), this, ct);
             return null;
         }
         catch (OperationCanceledException)

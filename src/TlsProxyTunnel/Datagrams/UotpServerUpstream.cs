@@ -114,26 +114,19 @@ internal sealed class UotpServerUpstream(UpstreamConfig upstream, UotpServerSess
 
     private static async Task RepliesAsync(UotpServerSession session, ClientConnection connection, CancellationToken ct)
     {
-        var replies = session.Replies;
-        var leg = connection.ClientLeg;
+        using var writer = new FrameWriter();
         try
         {
-            while (await replies.WaitToReadAsync(ct))
-            {
-                while (replies.TryRead(out var frame))
+            await writer.RunAsync(
+                session.Replies,
+                connection.ClientLeg,
+                static (state, payload) =>
                 {
-                    try
-                    {
-                        await leg.WriteAsync(frame.Frame);
-                        connection.Counters.AddToClient(frame.Frame.Length);
-                        session.OnReplySent(frame.PayloadLength);
-                    }
-                    finally
-                    {
-                        frame.Return();
-                    }
-                }
-            }
+                    state.connection.Counters.AddToClient(UotpFrames.HeaderLength + payload);
+                    state.session.OnReplySent(payload);
+                },
+                (session, connection),
+                ct);
         }
         catch (Exception e) when (LegErrors.IsTransport(e))
         {

@@ -170,26 +170,31 @@ public sealed class UdpForwardingTests : IDisposable
             return echo;
         }
 
-        /// <summary>Until socat's port is taken (it logs nothing when ready).</summary>
+        /// <summary>Until socat answers (it logs nothing when ready; probing its port with a bind could take it first).</summary>
         private void WaitBound()
         {
             var deadline = Stopwatch.StartNew();
+            using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+            probe.Connect(new IPEndPoint(IPAddress.Loopback, Port));
+            probe.ReceiveTimeout = 200;
+            var buffer = new byte[16];
             while (deadline.Elapsed < Bound)
             {
-                using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
                 try
                 {
-                    probe.Bind(new IPEndPoint(IPAddress.Loopback, Port));
+                    probe.Send("ready?"u8);
+                    if (probe.Receive(buffer) > 0)
+                    {
+                        return;
+                    }
                 }
                 catch (System.Net.Sockets.SocketException)
                 {
-                    return;
+                    // Not bound yet (port unreachable) or no answer within 200 ms: ask again.
                 }
-
-                Thread.Sleep(20);
             }
 
-            throw new TimeoutException($"socat did not bind udp {Port}");
+            throw new TimeoutException($"socat did not answer on udp {Port}");
         }
 
         public void Dispose()

@@ -124,9 +124,11 @@ public sealed class UotpConformanceTests : IDisposable
         var again = await AcceptSessionAsync(server, 1);
         Assert.Equal(session[1].Id, again[0].Id);
 
-        // Quiet for idle_timeout: both connections end with an EOF, and the next datagram starts another session.
-        Assert.Empty(await ReadUntilEndAsync(session[1].Socket));
-        Assert.Empty(await ReadUntilEndAsync(again[0].Socket));
+        // Quiet for idle_timeout: both connections end with an EOF (after the first datagram, if it went to one of
+        // them rather than to the one cut), and the next datagram starts another session.
+        byte[][] allowed = [[], Frame("first")];
+        Assert.Contains(await ReadUntilEndAsync(session[1].Socket), allowed);
+        Assert.Contains(await ReadUntilEndAsync(again[0].Socket), allowed);
         var line = await tpt.WaitForLineAsync(l => l.Contains("outcome=idle_timeout", StringComparison.Ordinal), Bound);
         Assert.Contains($"session={new Guid(session[1].Id, bigEndian: true)}", line, StringComparison.Ordinal);
         Assert.Contains("connections=3", line, StringComparison.Ordinal);
