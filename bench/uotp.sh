@@ -13,7 +13,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 sizes=${SIZES:-"64 1200 1400"}
 pairs=${PAIRS:-"tpt original plain-tpt plain-socat"}
-base=${BASE:-19600}
+base=${BASE:-23610}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -42,6 +42,9 @@ openssl req -x509 -CA ca.crt -CAkey ca.key -newkey ec -pkeyopt ec_paramgen_curve
   -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
 
 echo_port=$base; server_port=$((base + 1)); entry=$((base + 2)); source=$((base + 3))
+for port in $echo_port $server_port $entry $source; do
+  if ss -tuln | grep -q ":$port "; then echo "port $port is taken: set BASE to a free range" >&2; exit 1; fi
+done
 ./udpload echo "$echo_port" & pids+=($!)
 
 wait_tcp() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not listening" >&2; exit 1; }
