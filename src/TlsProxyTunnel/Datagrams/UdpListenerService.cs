@@ -63,13 +63,15 @@ internal sealed class UdpListenerService(RuntimeSnapshot initial, ILogger<UdpLis
                 return markError;
             }
 
-            // A listener stays (with its sessions) when its server and upstream are as they were; otherwise it goes.
+            // A listen address that stays keeps its socket (and port); its sessions stay too when its server's udp
+            // settings and upstream are as they were, and end (outcome=reload) when not.
             var keep = new HashSet<string>(StringComparer.Ordinal);
             foreach (var (key, listener) in _listeners)
             {
                 if (next.Servers.TryGetValue(listener.Server.Name, out var server) && server.Config.IsUdp
-                    && server.Config.Listen.Any(l => l.Text == listener.ListenText) && listener.SameAs(server))
+                    && server.Config.Listen.Any(l => l.Text == listener.ListenText))
                 {
+                    listener.Retarget(server);
                     keep.Add(key);
                 }
             }
@@ -207,9 +209,10 @@ internal sealed class UdpListener : IDisposable
     private readonly Socket _socket;
     private readonly RateLimitedLog _limitLog;
     private readonly ILogger _logger;
-    private readonly IDatagramUpstream _upstream;
     private readonly Timer _sweep;
-    private readonly long _idleMs;
+    private volatile IDatagramUpstream _upstream;
+    private volatile RuntimeServer _server;
+    private long _idleMs;
     private volatile bool _closed;
 
     public UdpListener(string key, string listenText, Socket socket, RuntimeServer server, RateLimitedLog limitLog, ILogger logger)
@@ -219,11 +222,10 @@ internal sealed class UdpListener : IDisposable
         var bound = (IPEndPoint)socket.LocalEndPoint!;
         ListenText = listenText;
         ShownListen = bound.Port != 0 && listenText.EndsWith(":0", StringComparison.Ordinal) ? bound.ToString() : listenText;
-        Server = server;
+        _server = server;
         _upstream = server.Datagrams!;
         _limitLog = limitLog;
         _logger = logger;
-        Metrics = server.DatagramMetrics!;
         _idleMs = (long)server.Config.Udp.IdleTimeout.TotalMilliseconds;
         var period = TimeSpan.FromMilliseconds(Math.Clamp(_idleMs / 4, 50, 1000));
         _sweep = new Timer(static s => ((UdpListener)s!).Sweep(), this, Timeout.InfiniteTimeSpan, period);
@@ -239,15 +241,36 @@ internal sealed class UdpListener : IDisposable
     /// <summary>The address as bound (a port-0 address shows its port).</summary>
     public string ShownListen { get; }
 
-    public RuntimeServer Server { get; }
+    /// <summary>The server as of the generation in use (a reload replaces it).</summary>
+    public RuntimeServer Server => _server;
 
-    public DatagramServerMetrics Metrics { get; }
+    public DatagramServerMetrics Metrics => _server.DatagramMetrics!;
 
     public int SessionCount => _sessions.Count;
 
-    /// <summary>The server's sessions and upstream would be the same under <paramref name="next"/>.</summary>
-    public bool SameAs(RuntimeServer next) =>
-        next.Config.Udp == Server.Config.Udp && next.Datagrams is { } upstream && upstream.Key == _upstream.Key;
+    /// <summary>
+    /// Moves to the server as <paramref name="next"/> has it: sessions stay when its udp settings and upstream are as
+    /// they were; otherwise they end (outcome=reload) and new ones go to the new upstream.
+    /// </summary>
+    public void Retarget(RuntimeServer next)
+    {
+        var same = next.Config.Udp == _server.Config.Udp && next.Datagrams!.Key == _upstream.Key;
+        if (!same)
+        {
+            foreach (var (address, session) in _sessions)
+            {
+                if (_sessions.TryRemove(address, out _))
+                {
+                    End(session, "reload");
+                }
+            }
+
+            _upstream = next.Datagrams!;
+        }
+
+        Volatile.Write(ref _idleMs, (long)next.Config.Udp.IdleTimeout.TotalMilliseconds);
+        _server = next;
+    }
 
     public void Start()
     {
@@ -336,7 +359,7 @@ internal sealed class UdpListener : IDisposable
         var now = Environment.TickCount64;
         foreach (var (address, session) in _sessions)
         {
-            var idle = now - session.LastActivity >= _idleMs;
+            var idle = now - session.LastActivity >= Volatile.Read(ref _idleMs);
             if ((idle || session.IsClosed) && _sessions.TryRemove(address, out _))
             {
                 End(session, idle ? "idle_timeout" : "upstream_unreachable");

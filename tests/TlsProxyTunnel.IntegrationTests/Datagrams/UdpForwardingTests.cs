@@ -110,6 +110,51 @@ public sealed class UdpForwardingTests : IDisposable
         Assert.Equal(3, echo.Sources.Count);
     }
 
+    [Fact]
+    public async Task A_reload_keeps_sessions_whose_server_and_upstream_stay_and_ends_the_others()
+    {
+        using var first = new UdpEcho();
+        using var second = new UdpEcho();
+        var config = new TempConfig(Yaml(first.Port, 100, "120s"));
+        _configs.Add(config);
+        await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 2);
+        var port = tpt.EndPoint("udp_in").Port;
+        using var peer = new UdpPeer(port);
+        Assert.Single(await peer.EchoNumberedAsync(1, "before", Bound));
+
+        // Nothing the session depends on changes (only the metrics server's maxclients): it stays, on its source port.
+        await File.WriteAllTextAsync(config.Path, Yaml(first.Port, 100, "120s").Replace("default: health", "default: health\n    maxclients: 7", StringComparison.Ordinal));
+        tpt.Signal(TptProcess.SIGHUP);
+        await tpt.WaitForLineAsync(l => l.Contains("Reloaded: generation 2", StringComparison.Ordinal), Bound);
+        Assert.Single(await peer.EchoNumberedAsync(1, "kept", Bound));
+        Assert.Equal(2, Assert.Single(first.Sources).Value);
+        Assert.DoesNotContain(tpt.Lines, l => l.Contains("outcome=reload", StringComparison.Ordinal));
+
+        // Another upstream: the session ends with the reload, on the same port, and the next datagram goes there.
+        await File.WriteAllTextAsync(config.Path, Yaml(second.Port, 100, "120s"));
+        tpt.Signal(TptProcess.SIGHUP);
+        var ended = await tpt.WaitForLineAsync(l => l.Contains("outcome=reload", StringComparison.Ordinal), Bound);
+        Assert.Contains("rx_datagrams=2", ended, StringComparison.Ordinal);
+        await tpt.WaitForLineAsync(l => l.Contains("Reloaded: generation 3", StringComparison.Ordinal), Bound);
+        Assert.Single(await peer.EchoNumberedAsync(1, "moved", Bound));
+        Assert.Single(second.Sources);
+    }
+
+    private static string Yaml(int upstreamPort, int maxSessions, string idle) => $$"""
+            version: 2
+            servers:
+              udp_in:
+                protocol: udp
+                listen: ["127.0.0.1:0"]
+                udp: {idle_timeout: {{idle}}, max_sessions: {{maxSessions}}}
+                default: backend
+              metrics:
+                listen: ["127.0.0.1:0"]
+                default: health
+            upstream:
+              backend: "udp://127.0.0.1:{{upstreamPort}}"
+            """;
+
     private async Task<TptProcess> StartAsync(int upstreamPort, int maxSessions, string idle)
     {
         var config = new TempConfig($$"""
