@@ -18,6 +18,7 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
     private readonly TestBackend _backend = new("A");
     private readonly FakeProxy _refusingProxy = FakeProxy.Answering("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"u8.ToArray());
     private readonly FakeProxy _silentProxy = FakeProxy.Silent();
+    private readonly UdpEcho _udpEcho = new();
 
     // Bound but not listening: connecting to it is refused at once.
     private readonly Socket _closedPort = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -59,15 +60,20 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
                 listen: ["127.0.0.1:0"]
                 tls: true
                 default: deadupstream
+              datagrams:
+                protocol: udp
+                listen: ["127.0.0.1:0"]
+                default: udpecho
               health:
                 listen: ["127.0.0.1:0"]
                 default: health
             upstream:
+              udpecho: "udp://127.0.0.1:{_udpEcho.Port}"
               a: "tcp://{_backend.Address}"
               refusingproxy: "tcp://{_refusingProxy.EndPoint}"
               silentproxy: "tcp://{_silentProxy.EndPoint}"
               deadupstream: "tcp://127.0.0.1:{((IPEndPoint)_closedPort.LocalEndPoint!).Port}"
-            """, listeners: 6).WaitAsync(Timeout);
+            """, listeners: 7).WaitAsync(Timeout);
 
         var hello = await OpenSsl.CaptureClientHelloAsync("a.example.test").WaitAsync(Timeout);
         foreach (var server in (string[])["tls", "refused", "silent", "dead"])
@@ -77,6 +83,12 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
             await client.SendAsync(hello);
             client.ShutdownSend();
             await client.ReadToEndAsync();
+        }
+
+        // One datagram each way through a UDP session.
+        using (var peer = new UdpPeer(Tpt.EndPoint("datagrams").Port))
+        {
+            Assert.Single(await peer.EchoNumberedAsync(1, "metrics", Timeout));
         }
 
         // maxclients: 1 held by one echoing connection; the next is refused.
@@ -99,5 +111,6 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
         await _refusingProxy.DisposeAsync();
         await _silentProxy.DisposeAsync();
         _closedPort.Dispose();
+        _udpEcho.Dispose();
     }
 }
