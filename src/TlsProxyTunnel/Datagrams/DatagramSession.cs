@@ -74,6 +74,11 @@ internal abstract class DatagramSession
     public bool Offer(ReadOnlySpan<byte> datagram)
     {
         Volatile.Write(ref _lastActivity, Environment.TickCount64);
+        if (TrySendNow(datagram))
+        {
+            return true;
+        }
+
         var frame = OutboundFrame.Create(datagram);
         if (_queue.Writer.TryWrite(frame))
         {
@@ -84,6 +89,15 @@ internal abstract class DatagramSession
         OnDropped(DatagramDrop.QueueFull);
         return false;
     }
+
+    /// <summary>
+    /// Sends <paramref name="datagram"/> on at once, from the listener's loop, when nothing is queued before it and
+    /// the way out cannot block (a connected UDP socket): no queue, no hop to another thread. False to queue it.
+    /// </summary>
+    protected virtual bool TrySendNow(ReadOnlySpan<byte> datagram) => false;
+
+    /// <summary>Nothing waits in the queue (so a datagram sent now keeps its order).</summary>
+    protected bool QueueEmpty => Queue.Count == 0;
 
     /// <summary>A datagram from the upstream back to the client, from the listening socket.</summary>
     protected void Reply(ReadOnlySpan<byte> datagram)

@@ -22,6 +22,26 @@ internal sealed class UdpForwardSession(DatagramSessionContext context, Datagram
 
     public override void Start() => _ = Task.Run(RunAsync);
 
+    protected override bool TrySendNow(ReadOnlySpan<byte> datagram)
+    {
+        if (Volatile.Read(ref _socket) is not { } socket || !QueueEmpty || IsClosed)
+        {
+            return false;
+        }
+
+        try
+        {
+            socket.Send(datagram, SocketFlags.None);
+            OnSent(datagram.Length);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            OnDropped(DatagramDrop.SendFailed);
+        }
+
+        return true;
+    }
+
     private async Task RunAsync()
     {
         var dialed = await dialer.ConnectUdpAsync(Closing);
@@ -32,8 +52,8 @@ internal sealed class UdpForwardSession(DatagramSessionContext context, Datagram
             return;
         }
 
-        _socket = socket;
         _address = dialed.EndPoint!.ToString();
+        Volatile.Write(ref _socket, socket);
         if (IsClosed)
         {
             socket.Dispose();
