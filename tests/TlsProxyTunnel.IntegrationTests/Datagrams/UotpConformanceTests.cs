@@ -160,6 +160,61 @@ public sealed class UotpConformanceTests : IDisposable
         Assert.Contains(65507, echo.Sizes);
     }
 
+    /// <summary>uotp's -m: the tunnel's connections carry the mark (as ss shows it), so WireGuard's fwmark rule lets them out.</summary>
+    [RootFact]
+    public async Task So_mark_marks_every_connection_of_the_tunnel()
+    {
+        using var server = new TcpListener(IPAddress.Loopback, 0);
+        server.Start();
+        var config = new TempConfig($"""
+            version: 2
+            servers:
+              uotp_in:
+                protocol: udp
+                listen: ["127.0.0.1:0"]
+                default: tunnel
+            upstream:
+              tunnel:
+                address: "tcp://127.0.0.1:{((IPEndPoint)server.LocalEndpoint).Port}"
+                encapsulate: uotp
+                connections: 2
+                so_mark: 0xca6c
+            """);
+        _configs.Add(config);
+        await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 1);
+        using var peer = new UdpPeer(tpt.EndPoint("uotp_in").Port);
+        peer.Send("marked"u8);
+        var session = await AcceptSessionAsync(server, 2);
+
+        var (exit, stdout, stderr) = await RunAsync("ss", "-tnpe");
+        Assert.True(exit == 0, stderr);
+        foreach (var connection in session)
+        {
+            var local = ((IPEndPoint)connection.Socket.RemoteEndPoint!).ToString();
+            // tpt's side of the connection: its address first, the server's second.
+            var remote = ((IPEndPoint)connection.Socket.LocalEndPoint!).ToString();
+            var line = stdout.Split('\n').Single(l => System.Text.RegularExpressions.Regex.IsMatch(l, $@"\s{System.Text.RegularExpressions.Regex.Escape(local)}\s+{System.Text.RegularExpressions.Regex.Escape(remote)}\s"));
+            Assert.Contains("fwmark:0xca6c", line, StringComparison.Ordinal);
+        }
+
+        Dispose(session);
+    }
+
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string command, params string[] args)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(command) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(Bound);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
     private static byte[] Concat(params byte[][] parts) => [.. parts.SelectMany(p => p)];
 
     private static byte[] Frame(string text)
