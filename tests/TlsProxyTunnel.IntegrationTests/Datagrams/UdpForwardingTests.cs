@@ -101,6 +101,15 @@ public sealed class UdpForwardingTests : IDisposable
         await tpt.WaitForLineAsync(l => l.Contains("max_sessions (2) reached on server udp_in", StringComparison.Ordinal), Bound);
         Assert.Contains("tpt_udp_dropped_total{name=\"udp_in\",reason=\"max_sessions\"} 1", await MetricsAsync(tpt), StringComparison.Ordinal);
 
+        // The status page counts sessions against max_sessions.
+        using (var http = new HttpClient { Timeout = Bound })
+        using (var status = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://{tpt.EndPoint("metrics")}/status?format=json")))
+        {
+            var row = status.RootElement.GetProperty("servers").GetProperty("rows").EnumerateArray().Single(r => r.GetProperty("name").GetString() == "udp_in");
+            Assert.Equal(("udp", 2, 2), (row.GetProperty("mode").GetString(), row.GetProperty("active").GetInt32(), row.GetProperty("max").GetInt32()));
+            Assert.Single(row.GetProperty("listen").EnumerateArray());
+        }
+
         // Once the two are idle for idle_timeout, their sessions end and the third gets through.
         var line = await tpt.WaitForLineAsync(l => l.Contains("outcome=idle_timeout", StringComparison.Ordinal), Bound);
         Assert.Contains("server=udp_in", line, StringComparison.Ordinal);
