@@ -34,6 +34,7 @@ internal static class CommandLine
                tpt tlsrelay [--port-count N] [--myhost H] [-k DIR] [port]   ('tpt tlsrelay --help')
                tpt prox [prox.py's options] addr port        ('tpt prox --help' lists them)
                tpt capcat [-iotxcl] [-a ADDR] FILES...      (proxcat.py: show a capture)
+               tpt uotp-client|uotp-server [their options] dst_address dst_port
 
         Layer-4 TLS SNI router: reads the ClientHello and forwards the connection to an
         upstream chosen by server name; where configured, it also terminates client TLS
@@ -54,6 +55,8 @@ internal static class CommandLine
           prox ...             prox.py's command line (TLS-intercepting proxy with a capture log):
                                builds the equivalent configuration and runs it (--print-config)
           capcat ...           proxcat.py: shows a capture file (raw, -x hexdump, -t, -c, -l, -a)
+          uotp-client ...,     udp-over-tls-pool's command lines, likewise ('tpt uotp-client --help')
+          uotp-server ...
           -c, --config PATH    configuration file (also --config=PATH)
           --watch              reload when the configuration file or a certificate, key or CA
                                file it names changes (SIGHUP always reloads)

@@ -17,10 +17,20 @@ internal sealed class ConfigMapper
         ["version", "log", "log-format", "servers", "upstream", "via", "shutdown_timeout", "resolver"];
 
     internal static readonly IReadOnlyList<string> ServerKeys =
-        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls", "transparent", "proxy_protocol", "capture", "filters"];
+        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls", "transparent", "proxy_protocol", "capture", "filters", "udp", "decapsulate"];
 
     /// <summary>The mapping form of an upstream; a plain string is its <c>address</c> alone.</summary>
-    internal static readonly IReadOnlyList<string> UpstreamKeys = ["address", "connect_timeout", "tls", "pool", "proxy_protocol", "proxy_protocol_placement"];
+    internal static readonly IReadOnlyList<string> UpstreamKeys = ["address", "connect_timeout", "tls", "pool", "proxy_protocol", "proxy_protocol_placement", "encapsulate", "connections", "backoff", "resolve_once", "so_mark"];
+
+    internal static readonly IReadOnlyList<string> UdpKeys = ["idle_timeout", "max_sessions"];
+
+    /// <summary>The keys only an upstream with <c>encapsulate</c> uses.</summary>
+    private static readonly IReadOnlyList<string> EncapsulationKeys = ["connections", "backoff", "resolve_once"];
+
+    private static readonly Dictionary<string, DatagramFraming> Framings = new(StringComparer.Ordinal)
+    {
+        ["uotp"] = DatagramFraming.Uotp,
+    };
 
     internal static readonly IReadOnlyList<string> ResolverKeys = ["nameservers", "min_ttl", "max_ttl", "timeout", "stale_for"];
 
@@ -33,6 +43,7 @@ internal sealed class ConfigMapper
         ["tcp"] = ListenProtocol.Tcp,
         ["tcp4"] = ListenProtocol.Tcp4,
         ["tcp6"] = ListenProtocol.Tcp6,
+        ["udp"] = ListenProtocol.Udp,
     };
 
     private static readonly Dictionary<string, ProxyProtocolAccept> ProxyProtocolAccepts = new(StringComparer.Ordinal)
@@ -86,7 +97,8 @@ internal sealed class ConfigMapper
     }
 
     /// <param name="Where">The listen entry's position.</param>
-    internal sealed record ListenUse(string Server, ListenAddress Address, Mark Where);
+    /// <param name="Udp">A UDP listener: it never clashes with a TCP one on the same address.</param>
+    internal sealed record ListenUse(string Server, ListenAddress Address, Mark Where, bool Udp = false);
 
     /// <param name="Usage">How the name was used, for messages: "default of server 'web'".</param>
     /// <param name="Shown">The name for messages: as written, never a value from the environment.</param>
@@ -249,14 +261,24 @@ internal sealed class ConfigMapper
             return new UpstreamConfig { Name = name, Kind = UpstreamKind.Tcp, ConnectsToOriginalDestination = true, Display = OriginalDestinationAddress };
         }
 
-        var error = UpstreamUrlParser.Parse(url.Value.Trim(), out var family, out var host, out var port, url.Echo);
+        // udp://, udp4:// and udp6:// name an address as their tcp forms do; only the transport differs.
+        var text = url.Value.Trim();
+        var kind = UpstreamKind.Tcp;
+        if (text.StartsWith("udp", StringComparison.OrdinalIgnoreCase) && text.IndexOf("://", StringComparison.Ordinal) is var scheme and (3 or 4))
+        {
+            kind = UpstreamKind.Udp;
+            text = "tcp" + text[3..];
+        }
+
+        var error = UpstreamUrlParser.Parse(text, out var family, out var host, out var port, url.Echo);
         if (error is not null)
         {
+            error = kind == UpstreamKind.Udp ? error.Replace("tcp", "udp", StringComparison.Ordinal) : error;
             _diagnostics.Error(url.Start, $"upstream {DiagnosticText.Quote(name)}: {url.Shown} is not valid: {error}");
             return null;
         }
 
-        return new UpstreamConfig { Name = name, Kind = UpstreamKind.Tcp, Host = host, Port = port, Family = family, Display = url.Raw, HiddenHost = url.Expanded ? UpstreamConfig.HiddenHostText(name) : null };
+        return new UpstreamConfig { Name = name, Kind = kind, Host = host, Port = port, Family = family, Display = url.Raw, HiddenHost = url.Expanded ? UpstreamConfig.HiddenHostText(name) : null };
     }
 
     /// <summary><c>upstream.NAME: {address, connect_timeout, tls}</c>.</summary>
@@ -295,7 +317,81 @@ internal sealed class ConfigMapper
 
         upstream = upstream with { ConnectTimeout = connectTimeout, Tls = tls, Pool = pool, ProxyProtocol = proxyProtocol, ProxyProtocolPlacement = placement };
         PoolReader.CheckProxyProtocolBeforeTls(upstream, proxyProtocol is not null && placement == ProxyProtocolPlacement.BeforeTls, _diagnostics);
+        return ReadEncapsulation(section, what, upstream);
+    }
+
+    /// <summary><c>encapsulate</c> and the keys that go with it (uotp-client's -n, -B, -R, -m).</summary>
+    private UpstreamConfig ReadEncapsulation(Section section, string what, UpstreamConfig upstream)
+    {
+        if (section.Get("encapsulate") is { } framingNode && _values.Choice("encapsulate", framingNode, Framings) is { } framing)
+        {
+            if (upstream.Kind != UpstreamKind.Tcp || upstream.ConnectsToOriginalDestination)
+            {
+                _diagnostics.Error(framingNode.Start, $"'encapsulate' of {what} needs a tcp:// address: the datagrams travel over TCP (or TLS) connections to it");
+            }
+
+            if (upstream.ProxyProtocol is not null)
+            {
+                _diagnostics.Error(section.Entry("proxy_protocol")!.Key.Start, $"'proxy_protocol' of {what} cannot go with 'encapsulate': a uotp server reads the session id first");
+            }
+
+            upstream = upstream with { Encapsulate = framing };
+        }
+        else if (upstream.Kind == UpstreamKind.Udp && (section.Get("tls") ?? section.Get("proxy_protocol")) is { } streamOnly)
+        {
+            _diagnostics.Error(streamOnly.Start, $"{what} is a udp:// address: 'tls' and 'proxy_protocol' are for stream upstreams");
+        }
+
+        if (upstream.Encapsulate == DatagramFraming.None)
+        {
+            foreach (var key in EncapsulationKeys)
+            {
+                if (section.Entry(key) is { } unused)
+                {
+                    _diagnostics.Warning(unused.Key.Start, $"{DiagnosticText.Quote(key)} of {what} does nothing without 'encapsulate: uotp'");
+                }
+            }
+        }
+
+        if (section.Int("connections", _values, 1, 1024) is { } connections)
+        {
+            upstream = upstream with { Connections = connections };
+        }
+
+        if (section.Duration("backoff", _values, allowOff: true) is { } backoff)
+        {
+            upstream = upstream with { Backoff = backoff };
+        }
+
+        if (section.Bool("resolve_once", _values) is { } once)
+        {
+            upstream = upstream with { ResolveOnce = once };
+        }
+
+        if (section.Get("so_mark") is { } markNode && _values.Scalar("so_mark", markNode, "a firewall mark (decimal or 0x hexadecimal)") is { } mark)
+        {
+            if (ParseMark(mark.Value.Trim()) is { } value)
+            {
+                upstream = upstream with { SoMark = value };
+            }
+            else
+            {
+                _diagnostics.Error(markNode.Start, $"'so_mark' of {what}: {mark.Shown} is not a firewall mark; expected a number from 0 to 4294967295, decimal or 0x hexadecimal");
+            }
+        }
+
         return upstream;
+    }
+
+    /// <summary>A firewall mark as uotp's -m takes it: decimal or <c>0x</c> hexadecimal, below 2^32.</summary>
+    internal static uint? ParseMark(string text)
+    {
+        if (text.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
+        {
+            return uint.TryParse(text.AsSpan(2), System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var hex) ? hex : null;
+        }
+
+        return uint.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) ? value : null;
     }
 
     /// <summary>
@@ -367,13 +463,25 @@ internal sealed class ConfigMapper
         }
 
         var firstReference = _references.Count;
+        var protocolNode = section.Get("protocol");
+        var protocol = protocolNode is null ? null : _values.Choice("protocol", protocolNode, Protocols);
         var server = kind == ServerKind.RelayPublisher
             ? new ServerConfig { Name = name, Kind = kind, Listen = [], Publisher = _relays.ReadPublisher(section, name, nameMark, what) }
-            : new ServerConfig { Name = name, Listen = ReadListen(name, nameMark, section.Get("listen")) };
-        if (section.Get("protocol") is { } protocolNode && _values.Choice("protocol", protocolNode, Protocols) is { } protocol)
+            : new ServerConfig { Name = name, Listen = ReadListen(name, nameMark, section.Get("listen"), protocol == ListenProtocol.Udp) };
+        if (protocol is { } chosenProtocol)
         {
-            server = server with { Protocol = protocol };
-            WarnOnFamilyMismatch(server, protocolNode);
+            server = server with { Protocol = chosenProtocol };
+            WarnOnFamilyMismatch(server, protocolNode!);
+        }
+
+        if (section.Get("udp") is { } udpNode)
+        {
+            server = server with { Udp = ReadUdp(udpNode, what) };
+        }
+
+        if (section.Get("decapsulate") is { } decapsulateNode && _values.Choice("decapsulate", decapsulateNode, Framings) is { } decapsulate)
+        {
+            server = server with { Decapsulate = decapsulate };
         }
 
         // On a publisher, tls given as a mapping is the control channel's (RelayReader), not routing on SNI.
@@ -468,6 +576,7 @@ internal sealed class ConfigMapper
 
         // The references read since this server began are its default's and its SNI routes'.
         OriginalDestinationRules.Check(server, _references.Skip(firstReference), _upstreams, _diagnostics);
+        DatagramRules.Check(server, section, _references.Skip(firstReference), _upstreams, _diagnostics);
         return server;
     }
 
@@ -478,7 +587,7 @@ internal sealed class ConfigMapper
     /// </summary>
     private ServerConfig? ReadRelayServer(string name, Mark nameMark, Section section, string what)
     {
-        var listen = ReadListen(name, nameMark, section.Get("listen"));
+        var listen = ReadListen(name, nameMark, section.Get("listen"), udp: false);
         if (listen.Count > 1 && section.Get("listen") is { } listenNode)
         {
             _diagnostics.Error(listenNode.Start, $"'listen' of {what} (kind tls_relay) must hold exactly one address: the control port, which the data ports follow");
@@ -517,7 +626,28 @@ internal sealed class ConfigMapper
         return server;
     }
 
-    private List<ListenAddress> ReadListen(string server, Mark serverMark, ConfigNode? node)
+    private UdpSettings ReadUdp(ConfigNode node, string what)
+    {
+        var udp = UdpSettings.Default;
+        if (Section.Open(node, $"'udp' of {what}", UdpKeys, _diagnostics) is not { } section)
+        {
+            return udp;
+        }
+
+        if (section.Duration("idle_timeout", _values) is { } idle)
+        {
+            udp = udp with { IdleTimeout = idle };
+        }
+
+        if (section.Int("max_sessions", _values, 1, 1_000_000) is { } max)
+        {
+            udp = udp with { MaxSessions = max };
+        }
+
+        return udp;
+    }
+
+    private List<ListenAddress> ReadListen(string server, Mark serverMark, ConfigNode? node, bool udp)
     {
         var addresses = new List<ListenAddress>();
         if (node is null)
@@ -554,7 +684,7 @@ internal sealed class ConfigMapper
 
             var address = new ListenAddress(endPoint, scalar.Raw);
             addresses.Add(address);
-            _listens.Add(new ListenUse(server, address, scalar.Start));
+            _listens.Add(new ListenUse(server, address, scalar.Start, udp));
         }
 
         return addresses;

@@ -20,10 +20,12 @@ internal static class ConfigSummary
         output.WriteLine(string.Create(culture, $"servers ({config.Servers.Count}):"));
         foreach (var server in config.Servers)
         {
-            var limit = ProbeServers.IsProbeOnly(server, config.Upstreams)
+            var limit = server.IsUdp
+                ? string.Create(culture, $"max_sessions {server.Udp.MaxSessions}, idle_timeout {Duration(server.Udp.IdleTimeout)}")
+                : ProbeServers.IsProbeOnly(server, config.Upstreams)
                 ? string.Create(culture, $"health server: up to {ProbeServers.ConnectionLimit} connections, maxclients ({server.MaxClients}) not applied")
                 : string.Create(culture, $"maxclients {server.MaxClients}");
-            output.WriteLine(string.Create(culture, $"  {Show(server.Name)}: {(server.Tls ? "tls" : "tcp")}{(server.Transparent ? ", transparent" : "")}, {limit}"));
+            output.WriteLine(string.Create(culture, $"  {Show(server.Name)}: {(server.IsUdp ? "udp" : server.Tls ? "tls" : "tcp")}{(server.Decapsulate == DatagramFraming.Uotp ? ", decapsulate uotp" : "")}{(server.Transparent ? ", transparent" : "")}, {limit}"));
             if (server.Relay is { } relay)
             {
                 // A relay routes nothing: its listen is the control port, the data ports follow it.
@@ -75,12 +77,18 @@ internal static class ConfigSummary
             }
         }
 
-        var user = config.Upstreams.Values.Where(u => u.Kind == UpstreamKind.Tcp).ToList();
+        var user = config.Upstreams.Values.Where(u => u.Kind is UpstreamKind.Tcp or UpstreamKind.Udp).ToList();
         output.WriteLine(string.Create(culture, $"upstreams ({user.Count} defined; ban, echo and health built in):"));
         foreach (var upstream in user)
         {
             var timeout = upstream.ConnectTimeout is { } t ? $", connect_timeout {Duration(t)}" : "";
             output.WriteLine(string.Create(culture, $"  {Show(upstream.Name)}: {Show(Shown(upstream))}{timeout}"));
+            if (upstream.Encapsulate == DatagramFraming.Uotp)
+            {
+                var extras = (upstream.ResolveOnce ? ", resolve_once" : "") + (upstream.SoMark is { } mark ? string.Create(culture, $", so_mark 0x{mark:x}") : "");
+                output.WriteLine(string.Create(culture, $"    encapsulate: uotp, {upstream.Connections} connections per session, backoff {Duration(upstream.Backoff)}{extras}"));
+            }
+
             if (upstream.Tls is { } tls)
             {
                 WriteOriginate(upstream, tls, output);

@@ -26,7 +26,7 @@ internal static class ConfigValidator
             for (var j = 0; j < i; j++)
             {
                 var earlier = listens[j];
-                if (!Overlap(earlier.Address.EndPoint, later.Address.EndPoint))
+                if (earlier.Udp != later.Udp || !Overlap(earlier.Address.EndPoint, later.Address.EndPoint))
                 {
                     continue;
                 }

@@ -54,6 +54,30 @@ internal enum ListenProtocol
     Tcp,
     Tcp4,
     Tcp6,
+
+    /// <summary><c>protocol: udp</c>: a UDP listener; each client address is a session (<see cref="ServerConfig.Udp"/>).</summary>
+    Udp,
+}
+
+/// <summary>A UDP server's <c>udp</c>: how its sessions (one per client address) live.</summary>
+internal sealed record UdpSettings
+{
+    public static readonly UdpSettings Default = new();
+
+    /// <summary>A session with no datagram either way for this long ends (uotp-client's -e).</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Sessions at once; a datagram from a new client beyond this is dropped and counted.</summary>
+    public int MaxSessions { get; init; } = 1024;
+}
+
+/// <summary>What a stream carries besides plain bytes: <c>decapsulate</c> on a server, <c>encapsulate</c> on an upstream.</summary>
+internal enum DatagramFraming
+{
+    None,
+
+    /// <summary>udp-over-tls-pool: 16 bytes of session id per connection, then datagrams as u16 big-endian length + payload.</summary>
+    Uotp,
 }
 
 internal sealed record ServerConfig
@@ -117,6 +141,14 @@ internal sealed record ServerConfig
 
     /// <summary><c>filters</c>: built-in byte transforms per direction, in file order; empty when none.</summary>
     public IReadOnlyList<FilterSettings> Filters { get; init; } = [];
+
+    /// <summary>A UDP server's sessions (<c>protocol: udp</c>); <see cref="UdpSettings.Default"/> when <c>udp</c> is not written.</summary>
+    public UdpSettings Udp { get; init; } = UdpSettings.Default;
+
+    /// <summary><c>decapsulate</c>: the client's bytes are framed datagrams for a <c>udp://</c> upstream (uotp-server).</summary>
+    public DatagramFraming Decapsulate { get; init; }
+
+    public bool IsUdp => Protocol == ListenProtocol.Udp;
 }
 
 /// <summary>A server's <c>proxy_protocol</c>.</summary>
@@ -163,6 +195,9 @@ internal enum UpstreamKind
     Ban,
     Echo,
     Health,
+
+    /// <summary><c>udp://host:port</c>: datagrams forwarded on one connected UDP socket per session.</summary>
+    Udp,
 }
 
 internal enum AddressFamilyFilter
@@ -222,6 +257,21 @@ internal sealed record UpstreamConfig
     /// runtime messages show instead, naming the upstream. Null when the file wrote the host.
     /// </summary>
     public string? HiddenHost { get; init; }
+
+    /// <summary><c>encapsulate</c>: datagrams framed over <see cref="Connections"/> TCP (or TLS) connections per session (uotp-client).</summary>
+    public DatagramFraming Encapsulate { get; init; }
+
+    /// <summary><c>connections</c>: connections per session that <see cref="Encapsulate"/> keeps open (uotp -n).</summary>
+    public int Connections { get; init; } = 8;
+
+    /// <summary><c>backoff</c>: how long a failed encapsulating connection waits before it reconnects (uotp -B).</summary>
+    public TimeSpan Backoff { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary><c>resolve_once</c>: the address is resolved once, on first use, and kept (uotp -R).</summary>
+    public bool ResolveOnce { get; init; }
+
+    /// <summary><c>so_mark</c>: SO_MARK on the sockets this upstream opens (uotp -m); null sets none.</summary>
+    public uint? SoMark { get; init; }
 
     public static string HiddenHostText(string upstream) => $"the host of upstream {DiagnosticText.Quote(upstream)} {ValueEcho.HiddenText}";
 

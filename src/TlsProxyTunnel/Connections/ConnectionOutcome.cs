@@ -54,6 +54,9 @@ internal enum ConnectionOutcome
     /// <summary>A send to one side made no progress for write_timeout (that side stopped reading).</summary>
     WriteTimeout,
 
+    /// <summary><c>decapsulate</c>: no session id within client_hello_timeout, or a frame longer than a datagram.</summary>
+    FramingInvalid,
+
     /// <summary>Cut at the end of the shutdown drain.</summary>
     Aborted,
 
@@ -85,6 +88,7 @@ internal static class ConnectionOutcomes
         ConnectionOutcome.UpstreamError => "upstream_error",
         ConnectionOutcome.IdleTimeout => "idle_timeout",
         ConnectionOutcome.WriteTimeout => "write_timeout",
+        ConnectionOutcome.FramingInvalid => "framing_invalid",
         ConnectionOutcome.Aborted => "aborted",
         ConnectionOutcome.PoolWaitTimeout => "pool_wait_timeout",
         ConnectionOutcome.PoolFull => "pool_full",

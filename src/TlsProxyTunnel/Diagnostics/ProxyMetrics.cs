@@ -240,6 +240,7 @@ internal sealed class ProxyMetrics : IDisposable
 
         TlsHandshakes.Declare(r);
         Pools.Declare(r);
+        Datagrams.Declare(r);
         foreach (var source in sources)
         {
             source.Declare(r);
@@ -253,6 +254,9 @@ internal sealed class ProxyMetrics : IDisposable
 
     /// <summary>The warm pools (<c>upstream.NAME.pool</c>), per upstream.</summary>
     public PoolMetricSet Pools { get; } = new();
+
+    /// <summary>UDP servers and uotp: sessions, datagrams, drops.</summary>
+    public DatagramMetrics Datagrams { get; } = new();
 
     /// <summary>The meter every instrument is published on (named <see cref="MetricRegistry.MeterName"/>).</summary>
     public System.Diagnostics.Metrics.Meter Meter => _registry.Meter;

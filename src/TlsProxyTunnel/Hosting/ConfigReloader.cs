@@ -23,7 +23,8 @@ internal sealed partial class ConfigReloader(
     RuntimeSnapshotBuilder builder,
     ProxyMetrics metrics,
     ILogger<ConfigReloader> logger,
-    TimeProvider? time = null) : IHostedService, IDisposable
+    TimeProvider? time = null,
+    Datagrams.UdpListenerService? datagrams = null) : IHostedService, IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Lock _watchLock = new();
@@ -227,6 +228,14 @@ internal sealed partial class ConfigReloader(
             {
                 metrics.OnReload(false);
                 LogReloadFailed(logger, result.Error ?? "unknown error", previous.Generation);
+                return false;
+            }
+
+            // The UDP servers follow; one that cannot be bound leaves its old listener (if any) gone and says so.
+            if (datagrams is not null && await datagrams.ApplyAsync(next) is { } datagramError)
+            {
+                metrics.OnReload(false);
+                LogReloadFailed(logger, datagramError, previous.Generation);
                 return false;
             }
 

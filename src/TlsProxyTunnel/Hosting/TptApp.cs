@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Cli;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Connections;
+using TlsProxyTunnel.Datagrams;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Diagnostics.Status;
 using TlsProxyTunnel.Dns;
@@ -54,6 +55,12 @@ internal static class TptApp
             var exit = CapcatCommand.Run(args[1..], buffer, stdout, stderr);
             await stdout.WriteAsync(System.Text.Encoding.Latin1.GetString(buffer.ToArray()));
             return exit;
+        }
+
+        // udp-over-tls-pool's command lines, likewise languages of their own.
+        if (args.Length > 0 && args[0] is "uotp-client" or "uotp-server")
+        {
+            return await UotpCommand.RunAsync(args[0] == "uotp-client" ? UotpRole.Client : UotpRole.Server, args[1..], environment, stdout, stderr);
         }
 
         var options = CommandLine.Parse(args);
@@ -174,7 +181,7 @@ internal static class TptApp
         using var host = builder.Build();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("TlsProxyTunnel");
         Log.Starting(logger, Version, config.SourcePath);
-        if ((host.Services.GetRequiredService<ListenerService>().BindAtStart() ?? host.Services.GetRequiredService<RelayService>().BindAtStart()) is { } bindError)
+        if ((host.Services.GetRequiredService<ListenerService>().BindAtStart() ?? host.Services.GetRequiredService<RelayService>().BindAtStart() ?? host.Services.GetRequiredService<UdpListenerService>().BindAtStart()) is { } bindError)
         {
             await stderr.WriteLineAsync($"tpt: {bindError}");
             return 1;
@@ -253,6 +260,8 @@ internal static class TptApp
         services.AddSingleton<ConfigReloader>();
         services.AddHostedService(sp => sp.GetRequiredService<ConfigReloader>());
         services.AddHostedService(sp => sp.GetRequiredService<ListenerService>());
+        services.AddSingleton<UdpListenerService>();
+        services.AddHostedService(sp => sp.GetRequiredService<UdpListenerService>());
 
         // After the listeners: started once they are, stopped before their drain (a relay's control sessions and a
         // publisher's control channels never end on their own).

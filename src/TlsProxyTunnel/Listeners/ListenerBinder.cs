@@ -20,7 +20,8 @@ internal static class ListenerBinder
     {
         added = [];
         error = "";
-        foreach (var server in snapshot.Config.Servers)
+        // UDP servers are bound by Datagrams.UdpListenerService.
+        foreach (var server in snapshot.Config.Servers.Where(s => !s.IsUdp))
         {
             foreach (var listen in server.Listen)
             {

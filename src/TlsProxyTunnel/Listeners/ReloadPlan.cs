@@ -13,7 +13,8 @@ internal sealed record ReloadPlan(IReadOnlyDictionary<string, string> Kept, IRea
     public static ReloadPlan Of(IEnumerable<string> boundKeys, ProxyConfig next)
     {
         var wanted = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var server in next.Servers)
+        // UDP servers are bound by Datagrams.UdpListenerService.
+        foreach (var server in next.Servers.Where(s => !s.IsUdp))
         {
             foreach (var listen in server.Listen)
             {

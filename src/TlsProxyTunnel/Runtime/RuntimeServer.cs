@@ -37,6 +37,12 @@ internal sealed class RuntimeServer(ServerConfig config, SniRouter<Route> router
     /// <summary>What a client goes through before its route's upstream serves it: read the hello, route, terminate TLS.</summary>
     public IReadOnlyList<IClientStage> ClientStages { get; } = clientStages;
 
+    /// <summary>A UDP server's default upstream, which opens one session per client address; null for a TCP server.</summary>
+    public Datagrams.IDatagramUpstream? Datagrams { get; init; }
+
+    /// <summary>Datagram counters of a UDP or <c>decapsulate</c> server; null otherwise.</summary>
+    public DatagramServerMetrics? DatagramMetrics { get; init; }
+
     public Route Select(string? sni)
     {
         if (sni is not null && Router.Match(sni) is { } route)

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Connections.Stages;
+using TlsProxyTunnel.Datagrams;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Diagnostics.Status;
 using TlsProxyTunnel.Dns;
@@ -34,6 +35,8 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     private readonly ILogger _proxyProtocolLogger = loggers.CreateLogger("TlsProxyTunnel.ProxyProtocol");
     private readonly ReverseRelay.RelayControlUpstream _relayControl = new(relays ?? new(), loggers.CreateLogger("TlsProxyTunnel.Relay"));
     private readonly ILogger _filterLogger = loggers.CreateLogger("TlsProxyTunnel.Filters");
+    private readonly ILogger _datagramLogger = loggers.CreateLogger("TlsProxyTunnel.Datagrams");
+    private readonly Dictionary<UpstreamKeyText, UotpServerSessions> _serverSessions = [];
 
     /// <summary>Capture files, kept open across reloads.</summary>
     public CaptureFiles Captures { get; } = new(loggers.CreateLogger("TlsProxyTunnel.Capture"));
@@ -48,6 +51,7 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     {
         // One composition per (upstream, via in effect): routes that share both share the instance.
         var composed = new Dictionary<(string Upstream, ViaConfig Via), IUpstream>();
+        var serverName = "";
         IUpstream Compose(string name, ViaConfig via)
         {
             var upstream = config.Upstreams[name];
@@ -61,6 +65,12 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
                     return _health;
             }
 
+            if (upstream.Kind == UpstreamKind.Udp)
+            {
+                // Composed per decapsulating server: its datagram counters are the server's.
+                return new UotpServerUpstream(upstream, ServerSessions(upstream), metrics.Datagrams.Server(serverName), _datagramLogger);
+            }
+
             if (!composed.TryGetValue((name, via), out var built))
             {
                 built = composed[(name, via)] = new TcpUpstream(upstream, UpstreamStages(upstream, via), _upstreamLogger);
@@ -72,13 +82,16 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
         var servers = new Dictionary<string, RuntimeServer>(StringComparer.Ordinal);
         foreach (var server in config.Servers)
         {
+            serverName = server.Name;
             var routes = server.Sni.Select(r => new KeyValuePair<string, Route>(
                 r.Pattern,
                 new Route(r.Pattern, Compose(r.Upstream, r.Via ?? server.Via), r.Via ?? server.Via, metrics.Route(server.Name, r.Pattern, r.UpstreamWritten ?? r.Upstream)))).ToArray();
             // A relay's control connections all go to its control protocol, after the client stages (terminate_tls) ran.
+            // A UDP server's sessions come from its datagram upstream; its route only names it (status page, metrics).
+            var datagrams = server.IsUdp ? DatagramUpstream(config.Upstreams[server.Default]) : null;
             var defaultRoute = server.Kind == ServerKind.TlsRelay
                 ? new Route("relay", _relayControl, server.Via, metrics.Route(server.Name, "relay", _relayControl.Name))
-                : new Route("default", Compose(server.Default, server.Via), server.Via, metrics.Route(server.Name, "default", server.DefaultWritten ?? server.Default));
+                : new Route("default", datagrams ?? Compose(server.Default, server.Via), server.Via, metrics.Route(server.Name, "default", server.DefaultWritten ?? server.Default));
 
             // A server keeps its limiter across reloads so connections that outlive a generation still count. Taken
             // from the running generation, not a table of our own: a removed server's limiter goes with the last
@@ -97,21 +110,66 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
                 ClientStages(server))
             {
                 Routes = [.. routes.Select(r => r.Value), defaultRoute],
+                Datagrams = datagrams,
+                DatagramMetrics = server.IsUdp || server.Decapsulate != DatagramFraming.None ? metrics.Datagrams.Server(server.Name) : null,
             };
         }
 
         UpstreamStates.Retain(config.Upstreams.Values.Where(u => u.Kind == UpstreamKind.Tcp));
         Captures.Retain(config.Servers.Select(s => s.Capture).OfType<CaptureSettings>());
+        RetainServerSessions(config);
         return new RuntimeSnapshot(config, (previous?.Generation ?? 0) + 1, servers);
     }
 
-    /// <summary>At shutdown: the capture lines still queued are written and the files closed.</summary>
     /// <summary>At shutdown: closes the warm pools and flushes the capture files.</summary>
     public void Dispose()
     {
         UpstreamStates.Dispose();
         Captures.CloseAllAsync().GetAwaiter().GetResult();
     }
+
+
+    /// <summary>A UDP server's upstream: plain UDP forwarding, or uotp over TCP/TLS connections.</summary>
+    private IDatagramUpstream DatagramUpstream(UpstreamConfig upstream)
+    {
+        var dialer = new DatagramDialer(upstream, resolver, upstream.Tls is null ? null : UpstreamStates.For(upstream).Tls, metrics.TlsHandshakes);
+        var key = DatagramKey(upstream);
+        return upstream.Encapsulate == DatagramFraming.Uotp
+            ? new UotpClientUpstream(dialer, key, _datagramLogger)
+            : new UdpForwardUpstream(dialer, key, _datagramLogger);
+    }
+
+    /// <summary>
+    /// The server role's session table of a udp:// upstream, kept across reloads that leave the upstream as it was, so
+    /// that a client's connections still find each other (and their UDP socket) after one.
+    /// </summary>
+    private UotpServerSessions ServerSessions(UpstreamConfig upstream)
+    {
+        var key = DatagramKey(upstream);
+        if (!_serverSessions.TryGetValue(key, out var sessions))
+        {
+            sessions = _serverSessions[key] = new UotpServerSessions(new DatagramDialer(upstream, resolver, null, metrics.TlsHandshakes), _datagramLogger);
+        }
+
+        return sessions;
+    }
+
+    private void RetainServerSessions(ProxyConfig config)
+    {
+        var live = config.Upstreams.Values.Where(u => u.Kind == UpstreamKind.Udp).Select(DatagramKey).ToHashSet();
+        foreach (var key in _serverSessions.Keys.Where(k => !live.Contains(k)).ToList())
+        {
+            // Sessions of an upstream that is gone end with their last connection; the table is just forgotten.
+            _serverSessions.Remove(key);
+        }
+    }
+
+    /// <summary>Every setting a datagram upstream's sessions depend on: equal keys keep sessions across a reload.</summary>
+    internal static UpstreamKeyText DatagramKey(UpstreamConfig upstream) =>
+        new($"{upstream.Kind} {UpstreamKey.Of(upstream)} {upstream.Encapsulate} {upstream.Connections} {upstream.Backoff} {upstream.ResolveOnce} {upstream.SoMark}");
+
+    /// <summary>Every server-role session table, for shutdown.</summary>
+    public IEnumerable<UotpServerSessions> ServerSessionTables => _serverSessions.Values;
 
     private IClientStage[] ClientStages(ServerConfig server)
     {

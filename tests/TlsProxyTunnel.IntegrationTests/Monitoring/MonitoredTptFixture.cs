@@ -18,6 +18,7 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
     private readonly TestBackend _backend = new("A");
     private readonly FakeProxy _refusingProxy = FakeProxy.Answering("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"u8.ToArray());
     private readonly FakeProxy _silentProxy = FakeProxy.Silent();
+    private readonly UdpEcho _udpEcho = new();
 
     // Bound but not listening: connecting to it is refused at once.
     private readonly Socket _closedPort = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -62,6 +63,10 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
                 listen: ["127.0.0.1:0"]
                 tls: true
                 default: deadupstream
+              datagrams:
+                protocol: udp
+                listen: ["127.0.0.1:0"]
+                default: udpecho
               health:
                 listen: ["127.0.0.1:0"]
                 default: health
@@ -75,6 +80,7 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
                 relay: "127.0.0.1:{control}"
                 default: echo
             upstream:
+              udpecho: "udp://127.0.0.1:{_udpEcho.Port}"
               a: "tcp://{_backend.Address}"
               refusingproxy: "tcp://{_refusingProxy.EndPoint}"
               silentproxy: "tcp://{_silentProxy.EndPoint}"
@@ -99,6 +105,12 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
             Assert.Equal("r", Encoding.ASCII.GetString(await relayed.ReadExactlyAsync(1)));
         }
 
+        // One datagram each way through a UDP session.
+        using (var peer = new UdpPeer(Tpt.EndPoint("datagrams").Port))
+        {
+            Assert.Single(await peer.EchoNumberedAsync(1, "metrics", Timeout));
+        }
+
         // maxclients: 1 held by one echoing connection; the next is refused.
         using var holder = await RawClient.ConnectAsync(Tpt.EndPoint("capped"));
         await holder.SendAsync("x"u8.ToArray());
@@ -119,5 +131,6 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
         await _refusingProxy.DisposeAsync();
         await _silentProxy.DisposeAsync();
         _closedPort.Dispose();
+        _udpEcho.Dispose();
     }
 }

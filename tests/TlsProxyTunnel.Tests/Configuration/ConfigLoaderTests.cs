@@ -86,7 +86,7 @@ public sealed class ConfigLoaderTests
     [InlineData("    maxclients: 1.5", "'maxclients' must be a whole number")]
     [InlineData("    maxclients: [1]", "'maxclients' must be a whole number, got a list")]
     [InlineData("    client_hello_max_bytes: 100", "'client_hello_max_bytes' must be from 512 to 1048576")]
-    [InlineData("    protocol: udp", "'protocol' must be one of tcp, tcp4, tcp6, got 'udp'")]
+    [InlineData("    protocol: sctp", "'protocol' must be one of tcp, tcp4, tcp6, udp, got 'sctp'")]
     [InlineData("    via:\n      target_port: 70000", "'target_port' must be from 1 to 65535")]
     [InlineData("    via:\n      use_sni_as_target: maybe", "'use_sni_as_target' must be true or false")]
     [InlineData("    via: direct", "'via' of server 'web' must be a mapping")]

@@ -130,14 +130,15 @@ internal sealed class StatusCollector : IDisposable
         {
             var runtime = context.Snapshot.Servers[server.Name];
             var own = listeners.Where(l => l.Server == server.Name).OrderBy(l => l.Listen, StringComparer.Ordinal).ToList();
-            var active = own.Sum(l => l.Active);
-            var limit = runtime.ConnectionLimit;
+            // A UDP server counts sessions against max_sessions where a TCP one counts connections against maxclients.
+            var active = server.IsUdp ? runtime.DatagramMetrics?.Sessions ?? 0 : own.Sum(l => l.Active);
+            var limit = server.IsUdp ? server.Udp.MaxSessions : runtime.ConnectionLimit;
             var metrics = runtime.Metrics;
             var row = new List<StatusValue>
             {
                 StatusValue.Of(server.Name),
-                StatusValue.Of(runtime.ProbeOnly ? "probes" : server.Tls ? "tls" : "tcp"),
-                StatusValue.List(own.Select(l => l.Listen)),
+                StatusValue.Of(runtime.ProbeOnly ? "probes" : server.IsUdp ? "udp" : server.Tls ? "tls" : "tcp"),
+                StatusValue.List(server.IsUdp ? server.Listen.Select(l => l.Text) : own.Select(l => l.Listen)),
                 StatusValue.Of(active, active >= limit ? StatusTone.Bad : active * 10 >= limit * 8 ? StatusTone.Warning : StatusTone.Plain),
                 StatusValue.Of(limit),
             };
