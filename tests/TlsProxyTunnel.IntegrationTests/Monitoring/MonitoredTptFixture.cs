@@ -63,6 +63,10 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
                 listen: ["127.0.0.1:0"]
                 tls: true
                 default: deadupstream
+              pooled:
+                listen: ["127.0.0.1:0"]
+                tls: true
+                default: apooled
               datagrams:
                 protocol: udp
                 listen: ["127.0.0.1:0"]
@@ -82,15 +86,19 @@ public sealed class MonitoredTptFixture : IAsyncLifetime
             upstream:
               udpecho: "udp://127.0.0.1:{_udpEcho.Port}"
               a: "tcp://{_backend.Address}"
+              apooled:
+                address: "tcp://{_backend.Address}"
+                pool:
+                  size: 1
               refusingproxy: "tcp://{_refusingProxy.EndPoint}"
               silentproxy: "tcp://{_silentProxy.EndPoint}"
               deadupstream: "tcp://127.0.0.1:{((IPEndPoint)_closedPort.LocalEndPoint!).Port}"
-            """, listeners: 7).WaitAsync(Timeout);
+            """, listeners: 8).WaitAsync(Timeout);
 
         var hello = await OpenSsl.CaptureClientHelloAsync("a.example.test").WaitAsync(Timeout);
-        foreach (var server in (string[])["tls", "refused", "silent", "dead"])
+        foreach (var server in (string[])["tls", "refused", "silent", "dead", "pooled"])
         {
-            // Each of these ends on tpt's side (backend done, 403, handshake_timeout, refused connect).
+            // Each of these ends on tpt's side (backend done, 403, handshake_timeout, refused connect, backend done).
             using var client = await RawClient.ConnectAsync(Tpt.EndPoint(server));
             await client.SendAsync(hello);
             client.ShutdownSend();
