@@ -114,6 +114,12 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
     private void LogAccess(ClientConnection connection, ConnectionOutcome outcome, TimeSpan duration)
     {
         var route = connection.Route;
+        if (connection.ClientLeg is Inspection.InspectedLeg { Filters: true } inspected)
+        {
+            LogFilteredAccess(connection, outcome, duration, inspected.Counts);
+            return;
+        }
+
         if (connection.PoolUse is { } pool)
         {
             LogPooledAccess(connection, outcome, duration, pool);
@@ -187,6 +193,40 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
             tls?.ClientCertificate is { } subject ? Quote(subject) : "-",
             connection.UpstreamTlsVersion ?? "-",
             pool);
+    }
+
+    /// <summary>
+    /// Connections of a server with filters: rx is what went upstream (after the "i" filters) and tx what the upstream
+    /// sent (before the "o" filters); filtered_in and filtered_out give each side of both.
+    /// </summary>
+    private void LogFilteredAccess(ClientConnection connection, ConnectionOutcome outcome, TimeSpan duration, Inspection.FilterCounts counts)
+    {
+        var route = connection.Route;
+        var tls = connection.ClientTls;
+        Log.AccessFiltered(
+            logger,
+            connection.RemoteEndPoint?.ToString() ?? "-",
+            connection.Server.Name,
+            connection.Listen.Text,
+            connection.Sni ?? "-",
+            HelloReadOutcomes.Label(connection.Hello),
+            route?.Name ?? "-",
+            route?.Upstream.Name ?? "-",
+            connection.UpstreamAddress ?? "-",
+            connection.Counters.FromClient,
+            connection.Counters.ToClient,
+            (long)duration.TotalMilliseconds,
+            ConnectionOutcomes.Label(outcome),
+            tls?.Version ?? "-",
+            tls?.Cipher ?? "-",
+            tls?.Alpn ?? "-",
+            tls?.ClientCertificate is { } subject ? Quote(subject) : "-",
+            connection.UpstreamTlsVersion ?? "-",
+            connection.PoolUse ?? "-",
+            counts.FromClientBefore,
+            counts.FromClientAfter,
+            counts.ToClientBefore,
+            counts.ToClientAfter);
     }
 
     /// <summary>A certificate subject has spaces and commas; quoted, the line still splits on spaces.</summary>

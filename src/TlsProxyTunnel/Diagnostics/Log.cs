@@ -117,8 +117,10 @@ internal static partial class Log
     [LoggerMessage(EventId = 153, Level = LogLevel.Warning, Message = "Capture {Path}: closed with {Dropped} chunk(s) not written because writing had failed")]
     public static partial void CaptureDropped(ILogger logger, string path, long dropped);
 
-    [LoggerMessage(EventId = 154, Level = LogLevel.Information, Message = "Server {Server}: filters on client {Client}: from client {FromClientBefore} -> {FromClientAfter} bytes, to client {ToClientBefore} -> {ToClientAfter} bytes")]
-    public static partial void Filtered(ILogger logger, string server, string client, long fromClientBefore, long fromClientAfter, long toClientBefore, long toClientAfter);
+    // The access line of a server with filters: the TLS line, the pool, and the bytes each way before -> after them.
+    [LoggerMessage(EventId = 154, Level = LogLevel.Information,
+        Message = "client={Client} server={Server} listen={Listen} sni={Sni} hello={Hello} route={Route} upstream={Upstream} upstream_addr={UpstreamAddress} rx={BytesFromClient} tx={BytesToClient} duration_ms={DurationMs} outcome={Outcome} tls={TlsVersion} tls_cipher={TlsCipher} alpn={Alpn} client_cert={ClientCertificate} upstream_tls={UpstreamTls} pool={Pool} filtered_in={FromClientBefore}->{FromClientAfter} filtered_out={ToClientBefore}->{ToClientAfter}")]
+    public static partial void AccessFiltered(ILogger logger, string client, string server, string listen, string sni, string hello, string route, string upstream, string upstreamAddress, long bytesFromClient, long bytesToClient, long durationMs, string outcome, string tlsVersion, string tlsCipher, string alpn, string clientCertificate, string upstreamTls, string pool, long fromClientBefore, long fromClientAfter, long toClientBefore, long toClientAfter);
 
     [LoggerMessage(EventId = 152, Level = LogLevel.Information, Message = "Capture {Path}: writing ({Mode})")]
     public static partial void CaptureOpened(ILogger logger, string path, string mode);

@@ -9,10 +9,15 @@ namespace TlsProxyTunnel.Inspection;
 /// the client leg after <c>terminate_tls</c>, so the capture holds plaintext. A relay with this leg takes the stream
 /// path; servers without capture or filters never get one and keep the socket fast path.
 /// </summary>
-/// <param name="filtered">Called once, when the leg is closed, with the bytes each way before and after filters; null without filters.</param>
-internal sealed class InspectedLeg(IConnectionLeg inner, CaptureWriter? capture, ByteFilterChain? fromClient, ByteFilterChain? toClient, string client, Action<FilterCounts>? filtered = null) : IConnectionLeg
+internal sealed class InspectedLeg(IConnectionLeg inner, CaptureWriter? capture, ByteFilterChain? fromClient, ByteFilterChain? toClient, string client) : IConnectionLeg
 {
     private FilterCounts _counts;
+
+    /// <summary>Filters run on this leg: the access log then shows <see cref="Counts"/>.</summary>
+    public bool Filters => fromClient is not null || toClient is not null;
+
+    /// <summary>The bytes each way before and after filters (read once the relay has ended).</summary>
+    public FilterCounts Counts => _counts;
 
     // Filtered bytes from the client that did not fit the relay's buffer (a replace made the chunk longer).
     private ReadOnlyMemory<byte> _pending;
@@ -101,14 +106,7 @@ internal sealed class InspectedLeg(IConnectionLeg inner, CaptureWriter? capture,
 
     public void NoteReadFailure(Exception error) => inner.NoteReadFailure(error);
 
-    public void Dispose()
-    {
-        inner.Dispose();
-        if (Interlocked.Exchange(ref filtered, null) is { } report)
-        {
-            report(_counts);
-        }
-    }
+    public void Dispose() => inner.Dispose();
 }
 
 /// <summary>What filters did to one connection: bytes each way before and after them.</summary>

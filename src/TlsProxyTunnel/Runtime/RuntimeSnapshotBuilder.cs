@@ -34,7 +34,6 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
     private readonly OriginalDestinationStage _originalDestination = new(loggers.CreateLogger("TlsProxyTunnel.Transparent"));
     private readonly ILogger _proxyProtocolLogger = loggers.CreateLogger("TlsProxyTunnel.ProxyProtocol");
     private readonly ReverseRelay.RelayControlUpstream _relayControl = new(relays ?? new(), loggers.CreateLogger("TlsProxyTunnel.Relay"));
-    private readonly ILogger _filterLogger = loggers.CreateLogger("TlsProxyTunnel.Filters");
     private readonly ILogger _datagramLogger = loggers.CreateLogger("TlsProxyTunnel.Datagrams");
     private readonly Dictionary<UpstreamKeyText, UotpServerSessions> _serverSessions = [];
 
@@ -202,7 +201,7 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
         // Last: it sees plaintext after terminate_tls, and the client a PROXY header named.
         if (server.Capture is not null || server.Filters.Count > 0)
         {
-            stages.Add(new InspectStage(server.Capture is { } capture ? Captures.For(capture) : null, server.Filters, _filterLogger));
+            stages.Add(new InspectStage(server.Capture is { } capture ? Captures.For(capture) : null, server.Filters));
         }
 
         return [.. stages];

@@ -260,8 +260,9 @@ public sealed class InspectionTests : IDisposable
         Assert.Equal(received, toClient);
 
         // Before and after: the request grew by the replacement, the echo kept its length.
-        var counts = await tpt.WaitForLineAsync(l => l.Contains("filters on client", StringComparison.Ordinal)).WaitAsync(Bound);
-        Assert.Contains($"from client {request.Length} -> {filtered.Length} bytes, to client {filtered.Length} -> {filtered.Length} bytes", counts, StringComparison.Ordinal);
+        var access = await tpt.WaitForLineAsync(l => l.Contains("server=cap ", StringComparison.Ordinal) && l.Contains("outcome=", StringComparison.Ordinal)).WaitAsync(Bound);
+        Assert.Contains($"rx={filtered.Length} tx={filtered.Length} ", access, StringComparison.Ordinal);
+        Assert.Contains($"filtered_in={request.Length}->{filtered.Length} filtered_out={filtered.Length}->{filtered.Length}", access, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,6 +1,4 @@
-using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Configuration;
-using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Inspection;
 
 namespace TlsProxyTunnel.Connections.Stages;
@@ -9,8 +7,8 @@ namespace TlsProxyTunnel.Connections.Stages;
 /// <c>capture</c> and <c>filters</c>: puts <see cref="InspectedLeg"/> around the client leg, last, so it sees what the
 /// relay moves (plaintext after <c>terminate_tls</c>) and names the client a PROXY header gave.
 /// </summary>
-/// <param name="logger">Where the per-connection line of what filters changed goes; null logs none.</param>
-internal sealed class InspectStage(CaptureWriter? capture, IReadOnlyList<FilterSettings> filters, ILogger? logger = null) : IClientStage
+/// <remarks>The access line of a connection whose server has filters shows the bytes each way before and after them.</remarks>
+internal sealed class InspectStage(CaptureWriter? capture, IReadOnlyList<FilterSettings> filters) : IClientStage
 {
     private readonly ByteFilterChain? _fromClient = ByteFilterChain.For(filters, FilterDirections.In);
     private readonly ByteFilterChain? _toClient = ByteFilterChain.For(filters, FilterDirections.Out);
@@ -29,12 +27,7 @@ internal sealed class InspectStage(CaptureWriter? capture, IReadOnlyList<FilterS
             await capture.AddAsync(client, 'i', connection.InitialBytes.Span);
         }
 
-        // The access log's rx counts what went upstream (after "i" filters) and tx what the upstream sent (before "o"
-        // filters); this line tells both sides of each, once the connection has closed.
-        Action<FilterCounts>? report = logger is not null && filters.Count > 0
-            ? counts => Log.Filtered(logger, connection.Server.Name, client, counts.FromClientBefore, counts.FromClientAfter, counts.ToClientBefore, counts.ToClientAfter)
-            : null;
-        connection.UpgradeClient(new InspectedLeg(connection.ClientLeg, capture, _fromClient, _toClient, client, report));
+        connection.UpgradeClient(new InspectedLeg(connection.ClientLeg, capture, _fromClient, _toClient, client));
         return null;
     }
 }
