@@ -8,6 +8,7 @@ using TlsProxyTunnel.Tests.Infrastructure;
 namespace TlsProxyTunnel.Tests.Connections;
 
 /// <summary>The connection handler behind the real listener service, on loopback; stages faked with Moq where a failure is injected.</summary>
+[Collection(RunAlone.Name)]
 public sealed class ConnectionHandlerTests
 {
     private const string EchoServer = "version: 2\nservers:\n  web:\n    listen: [\"127.0.0.1:0\"]\n    maxclients: 4\n    default: echo\n";

@@ -13,6 +13,7 @@ namespace TlsProxyTunnel.Tests.Upstreams.Pool;
 /// wait_timeout) and dials released one by one by the test: warm-up, refill, ttl, backoff, FIFO waiters,
 /// wait_timeout, max_waiters, a broken idle connection never handed out, server_first.
 /// </summary>
+[Collection(Infrastructure.RunAlone.Name)]
 public sealed class ConnectionPoolTests : IAsyncDisposable
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
