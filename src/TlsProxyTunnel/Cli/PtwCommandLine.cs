@@ -213,12 +213,7 @@ internal static class PtwCommandLine
 
         if (values.TryGetValue("--tls-servername", out var serverName))
         {
-            if (serverName.Length == 0)
-            {
-                error ??= "argument --tls-servername: '' is not valid server name";
-            }
-
-            options = options with { TlsServerName = serverName };
+            options = options with { TlsServerName = TlsClientArguments.ServerName(serverName, ref error) };
         }
 
         if (error is not null)
@@ -226,10 +221,9 @@ internal static class PtwCommandLine
             return Fail(error);
         }
 
-        // ptw checks this after parsing and exits 2 with a fatal log line: the same exit code here.
-        if (options.NoHostnameCheck && options.CaFile is null)
+        if (TlsClientArguments.CaFileError(options.NoHostnameCheck, options.CaFile) is { } caFileError)
         {
-            return Fail("--no-hostname-check needs -C/--cafile (CAfile option is required when hostname check is disabled)");
+            return Fail(caFileError);
         }
 
         return new PtwParse(options, false, null);

@@ -259,12 +259,7 @@ internal static class UotpCommandLine
 
         if (values.TryGetValue("--tls-servername", out var serverName))
         {
-            if (serverName.Length == 0)
-            {
-                error ??= "argument --tls-servername: '' is not valid server name";
-            }
-
-            options = options with { TlsServerName = serverName };
+            options = options with { TlsServerName = TlsClientArguments.ServerName(serverName, ref error) };
         }
 
         if (error is not null)
@@ -273,9 +268,9 @@ internal static class UotpCommandLine
         }
 
         // The originals find these only when they start (a fatal log line, exit 2, or a traceback): a usage error here.
-        if (options.Tls && options.NoHostnameCheck && options.CaFile is null)
+        if (options.Tls && TlsClientArguments.CaFileError(options.NoHostnameCheck, options.CaFile) is { } caFileError)
         {
-            return Fail("--no-hostname-check needs -C/--cafile (CAfile option is required when hostname check is disabled)");
+            return Fail(caFileError);
         }
 
         if (!client && options.Tls && options.Cert is null)
