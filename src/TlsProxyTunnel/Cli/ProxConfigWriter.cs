@@ -24,10 +24,9 @@ internal static class ProxConfigWriter
     {
         var yaml = new StringBuilder();
         void Line(string text) => yaml.Append(text).Append('\n');
-        string FullPath(string name) => PtwConfigWriter.Quote(Path.GetFullPath(name, workingDirectory));
+        string FullPath(string name) => GeneratedYaml.Quote(Path.GetFullPath(name, workingDirectory));
 
-        Line($"# tpt prox {string.Join(' ', options.Arguments.Select(PtwConfigWriter.ShellWord))}");
-        Line("# prox.py's command line as a tpt configuration: 'tpt -c FILE' runs the same as the command above.");
+        GeneratedYaml.Heading(Line, "prox", "prox.py", options.Arguments);
         if (options.OneShot)
         {
             Line("# -1: 'tpt prox' exits after the first connection; 'tpt -c' serves connections until stopped.");
@@ -36,7 +35,7 @@ internal static class ProxConfigWriter
         Line("version: 2");
         Line("servers:");
         Line($"  {ServerName}:");
-        Line($"    listen: [{string.Join(", ", Listen(options).Select(PtwConfigWriter.Quote))}]");
+        Line($"    listen: [{string.Join(", ", Listen(options).Select(GeneratedYaml.Quote))}]");
         if (options.SslIn)
         {
             Line("    terminate_tls:");
@@ -46,7 +45,7 @@ internal static class ProxConfigWriter
                 Line("      mint:");
                 Line($"        ca_cert: {FullPath(options.CertBase + ".pem")}");
                 Line("        validity: 7d");
-                Line($"      fallback_name: {PtwConfigWriter.Quote(name)}");
+                Line($"      fallback_name: {GeneratedYaml.Quote(name)}");
             }
             else
             {
@@ -83,7 +82,7 @@ internal static class ProxConfigWriter
         Line($"    default: {UpstreamName}");
         Line("upstream:");
         Line($"  {UpstreamName}:");
-        Line($"    address: {(options.OriginalDestination ? "original_dst" : PtwConfigWriter.Quote(Url(options.Address!, options.Port!.Value)))}");
+        Line($"    address: {(options.OriginalDestination ? "original_dst" : GeneratedYaml.Quote(Url(options.Address!, options.Port!.Value)))}");
         if (options.SslOut)
         {
             Line("    tls:");

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace TlsProxyTunnel.Cli;
 
 /// <summary>ptw's options, with ptw's defaults (ptw 1.0.1, seed-tools.md §1.2).</summary>
@@ -98,139 +96,59 @@ internal static class PtwCommandLine
     private static readonly string[] Levels = ["debug", "info", "warn", "error", "fatal"];
     private static readonly string[] ProxyVersions = ["none", "v1", "v2"];
 
-    /// <summary>Long option → its short form (the key of the switch below); flags take no value.</summary>
-    private static readonly (string Long, string Short, bool Flag)[] Options =
-    [
-        ("--help", "-h", true),
-        ("--print-config", "--print-config", true),
-        ("--verbosity", "-v", false),
-        ("--logfile", "-l", false),
-        ("--disable-uvloop", "--disable-uvloop", true),
-        ("--bind-address", "-a", false),
-        ("--bind-port", "-p", false),
-        ("--pool-wait-timeout", "-W", false),
-        ("--proxy-protocol", "-P", false),
-        ("--pool-size", "-n", false),
-        ("--backoff", "-B", false),
-        ("--ttl", "-T", false),
-        ("--timeout", "-w", false),
-        ("--cert", "-c", false),
-        ("--key", "-k", false),
-        ("--cafile", "-C", false),
-        ("--no-hostname-check", "--no-hostname-check", true),
-        ("--tls-servername", "--tls-servername", false),
-    ];
+    private static readonly ArgparseSyntax Syntax = new()
+    {
+        Options =
+        [
+            new("--help", "-h", true),
+            new("--print-config", "--print-config", true),
+            new("--verbosity", "-v", false),
+            new("--logfile", "-l", false),
+            new("--disable-uvloop", "--disable-uvloop", true),
+            new("--bind-address", "-a", false),
+            new("--bind-port", "-p", false),
+            new("--pool-wait-timeout", "-W", false),
+            new("--proxy-protocol", "-P", false),
+            new("--pool-size", "-n", false),
+            new("--backoff", "-B", false),
+            new("--ttl", "-T", false),
+            new("--timeout", "-w", false),
+            new("--cert", "-c", false),
+            new("--key", "-k", false),
+            new("--cafile", "-C", false),
+            new("--no-hostname-check", "--no-hostname-check", true),
+            new("--tls-servername", "--tls-servername", false),
+        ],
+        RequiredOperands = ["dst_address", "dst_port"],
+        Exclusive = [("--tls-servername", "--no-hostname-check")],
+    };
 
     /// <param name="args">Everything after <c>ptw</c>.</param>
     public static PtwParse Parse(IReadOnlyList<string> args)
     {
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        var flags = new HashSet<string>(StringComparer.Ordinal);
-        var operands = new List<string>();
-        var optionsEnded = false;
-        for (var i = 0; i < args.Count; i++)
+        var (values, flags, operands, help, parseError) = ArgparseCommandLine.Parse(Syntax, args);
+        if (parseError is not null)
         {
-            var arg = args[i];
-            if (optionsEnded || arg == "-" || !arg.StartsWith('-'))
-            {
-                operands.Add(arg);
-                continue;
-            }
-
-            if (arg == "--")
-            {
-                optionsEnded = true;
-                continue;
-            }
-
-            string key;
-            string? attached = null;
-            if (arg.StartsWith("--", StringComparison.Ordinal))
-            {
-                var equals = arg.IndexOf('=', StringComparison.Ordinal);
-                var name = equals < 0 ? arg : arg[..equals];
-                attached = equals < 0 ? null : arg[(equals + 1)..];
-                var exact = Options.Where(o => o.Long == name).ToList();
-                var matches = exact.Count > 0 ? exact : Options.Where(o => o.Long.StartsWith(name, StringComparison.Ordinal)).ToList();
-                if (matches.Count == 0)
-                {
-                    return Fail($"unrecognized arguments: {arg}");
-                }
-
-                if (matches.Count > 1)
-                {
-                    return Fail($"ambiguous option: {name} could match {string.Join(", ", matches.Select(m => m.Long))}");
-                }
-
-                key = matches[0].Short;
-                if (matches[0].Flag && attached is not null)
-                {
-                    return Fail($"argument {matches[0].Long}: ignored explicit argument '{attached}'");
-                }
-            }
-            else
-            {
-                key = arg[..2];
-                attached = arg.Length > 2 ? arg[2..] : null;
-                if (!Options.Any(o => o.Short == key))
-                {
-                    return Fail($"unrecognized arguments: {arg}");
-                }
-            }
-
-            var option = Options.First(o => o.Short == key);
-            if (option.Flag)
-            {
-                flags.Add(key);
-                continue;
-            }
-
-            if (attached is null)
-            {
-                if (i + 1 >= args.Count || (args[i + 1].StartsWith('-') && args[i + 1] != "-" && !IsNegativeNumber(args[i + 1])))
-                {
-                    return Fail($"argument {Shown(option)}: expected one argument");
-                }
-
-                attached = args[++i];
-            }
-
-            values[key] = attached;
+            return Fail(parseError);
         }
 
-        if (flags.Contains("-h"))
+        if (help)
         {
             return new PtwParse(null, true, null);
-        }
-
-        if (values.ContainsKey("--tls-servername") && flags.Contains("--no-hostname-check"))
-        {
-            return Fail("argument --tls-servername: not allowed with argument --no-hostname-check");
-        }
-
-        if (operands.Count < 2)
-        {
-            var missing = operands.Count == 0 ? "dst_address, dst_port" : "dst_port";
-            return Fail($"the following arguments are required: {missing}");
-        }
-
-        if (operands.Count > 2)
-        {
-            return Fail($"unrecognized arguments: {string.Join(' ', operands.Skip(2))}");
         }
 
         string? error = null;
         var options = new PtwOptions
         {
             DstAddress = operands[0],
-            DstPort = Port("dst_port", operands[1], ref error),
+            DstPort = ArgparseCommandLine.Port("dst_port", operands[1], ref error),
             Arguments = [.. args],
             PrintConfig = flags.Contains("--print-config"),
             NoHostnameCheck = flags.Contains("--no-hostname-check"),
         };
         if (values.TryGetValue("-v", out var verbosity))
         {
-            options = options with { Verbosity = Choice("-v/--verbosity", verbosity, Levels, ref error) };
+            options = options with { Verbosity = ArgparseCommandLine.Choice("-v/--verbosity", verbosity, Levels, ref error) };
         }
 
         if (values.TryGetValue("-l", out var logFile))
@@ -245,37 +163,37 @@ internal static class PtwCommandLine
 
         if (values.TryGetValue("-p", out var bindPort))
         {
-            options = options with { BindPort = Port("-p/--bind-port", bindPort, ref error) };
+            options = options with { BindPort = ArgparseCommandLine.Port("-p/--bind-port", bindPort, ref error) };
         }
 
         if (values.TryGetValue("-W", out var wait))
         {
-            options = options with { PoolWaitTimeout = PositiveSeconds("-W/--pool-wait-timeout", wait, ref error) };
+            options = options with { PoolWaitTimeout = ArgparseCommandLine.PositiveSeconds("-W/--pool-wait-timeout", wait, ref error) };
         }
 
         if (values.TryGetValue("-P", out var proxy))
         {
-            options = options with { ProxyProtocol = Choice("-P/--proxy-protocol", proxy, ProxyVersions, ref error) };
+            options = options with { ProxyProtocol = ArgparseCommandLine.Choice("-P/--proxy-protocol", proxy, ProxyVersions, ref error) };
         }
 
         if (values.TryGetValue("-n", out var size))
         {
-            options = options with { PoolSize = PositiveInt("-n/--pool-size", size, ref error) };
+            options = options with { PoolSize = ArgparseCommandLine.PositiveInt("-n/--pool-size", size, ref error) };
         }
 
         if (values.TryGetValue("-B", out var backoff))
         {
-            options = options with { Backoff = PositiveSeconds("-B/--backoff", backoff, ref error) };
+            options = options with { Backoff = ArgparseCommandLine.PositiveSeconds("-B/--backoff", backoff, ref error) };
         }
 
         if (values.TryGetValue("-T", out var ttl))
         {
-            options = options with { Ttl = PositiveSeconds("-T/--ttl", ttl, ref error) };
+            options = options with { Ttl = ArgparseCommandLine.PositiveSeconds("-T/--ttl", ttl, ref error) };
         }
 
         if (values.TryGetValue("-w", out var timeout))
         {
-            options = options with { Timeout = PositiveSeconds("-w/--timeout", timeout, ref error) };
+            options = options with { Timeout = ArgparseCommandLine.PositiveSeconds("-w/--timeout", timeout, ref error) };
         }
 
         if (values.TryGetValue("-c", out var cert))
@@ -295,12 +213,7 @@ internal static class PtwCommandLine
 
         if (values.TryGetValue("--tls-servername", out var serverName))
         {
-            if (serverName.Length == 0)
-            {
-                error ??= "argument --tls-servername: '' is not valid server name";
-            }
-
-            options = options with { TlsServerName = serverName };
+            options = options with { TlsServerName = TlsClientArguments.ServerName(serverName, ref error) };
         }
 
         if (error is not null)
@@ -308,64 +221,13 @@ internal static class PtwCommandLine
             return Fail(error);
         }
 
-        // ptw checks this after parsing and exits 2 with a fatal log line: the same exit code here.
-        if (options.NoHostnameCheck && options.CaFile is null)
+        if (TlsClientArguments.CaFileError(options.NoHostnameCheck, options.CaFile) is { } caFileError)
         {
-            return Fail("--no-hostname-check needs -C/--cafile (CAfile option is required when hostname check is disabled)");
+            return Fail(caFileError);
         }
 
         return new PtwParse(options, false, null);
     }
 
     private static PtwParse Fail(string message) => new(null, false, message);
-
-    private static string Shown((string Long, string Short, bool Flag) option) =>
-        option.Short == option.Long ? option.Long : $"{option.Short}/{option.Long}";
-
-    private static bool IsNegativeNumber(string text) => text.Length > 1 && text[0] == '-' && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
-
-    private static int Port(string what, string text, ref string? error)
-    {
-        if (int.TryParse(text.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536)
-        {
-            return port;
-        }
-
-        error ??= $"argument {what}: {text} is not a valid port number";
-        return 0;
-    }
-
-    private static int PositiveInt(string what, string text, ref string? error)
-    {
-        if (int.TryParse(text.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) && value > 0)
-        {
-            return value;
-        }
-
-        error ??= $"argument {what}: {text} is not a valid value";
-        return 0;
-    }
-
-    private static double PositiveSeconds(string what, string text, ref string? error)
-    {
-        // Python's float(): decimal or exponent forms; "inf" and "nan" are floats there but no use as a timeout.
-        if (double.TryParse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0 && double.IsFinite(value))
-        {
-            return value;
-        }
-
-        error ??= $"argument {what}: {text} is not a valid value";
-        return 0;
-    }
-
-    private static string Choice(string what, string text, string[] choices, ref string? error)
-    {
-        if (choices.Contains(text, StringComparer.Ordinal))
-        {
-            return text;
-        }
-
-        error ??= $"argument {what}: invalid choice: '{text}' (choose from {string.Join(", ", choices.Select(c => $"'{c}'"))})";
-        return choices[0];
-    }
 }

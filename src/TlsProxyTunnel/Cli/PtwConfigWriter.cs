@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
-using TlsProxyTunnel.Configuration;
 
 namespace TlsProxyTunnel.Cli;
 
@@ -25,18 +23,13 @@ internal static class PtwConfigWriter
         var yaml = new StringBuilder();
         void Line(string text) => yaml.Append(text).Append('\n');
 
-        Line($"# tpt ptw {string.Join(' ', options.Arguments.Select(ShellWord))}");
-        Line("# ptw's command line as a tpt configuration: 'tpt -c FILE' runs the same as the command above.");
-        if (options.LogFile is { } logFile)
-        {
-            Line($"# -l {ShellWord(Path.GetFullPath(logFile, workingDirectory))}: 'tpt ptw' appends its log there; 'tpt -c' logs to stderr.");
-        }
-
+        GeneratedYaml.Heading(Line, "ptw", "ptw", options.Arguments);
+        GeneratedYaml.LogFileComment(Line, "ptw", options.LogFile, workingDirectory);
         Line("version: 2");
         Line($"log: {LogLevel(options.Verbosity)}");
         Line("servers:");
         Line($"  {ServerName}:");
-        Line($"    listen: [{string.Join(", ", listen.Select(a => Quote(ListenAddress(a, options.BindPort))))}]");
+        Line($"    listen: [{string.Join(", ", listen.Select(a => GeneratedYaml.Quote(GeneratedYaml.ListenAddress(a, options.BindPort))))}]");
         if (options.ProxyProtocol != "none")
         {
             // ptw's -P is its transparent mode: the header's destination is where netfilter found the client going.
@@ -47,9 +40,9 @@ internal static class PtwConfigWriter
         Line($"    default: {UpstreamName}");
         Line("upstream:");
         Line($"  {UpstreamName}:");
-        Line($"    address: {Quote(Url(options.DstAddress, options.DstPort))}");
-        Line($"    connect_timeout: {Duration(options.Timeout)}");
-        WriteTls(options, workingDirectory, Line);
+        Line($"    address: {GeneratedYaml.Quote(GeneratedYaml.Url("tcp", options.DstAddress, options.DstPort))}");
+        Line($"    connect_timeout: {GeneratedYaml.Duration(options.Timeout)}");
+        GeneratedYaml.ClientTls(Line, options.CaFile, options.Cert, options.Key, options.NoHostnameCheck, options.TlsServerName, workingDirectory);
         if (options.ProxyProtocol != "none")
         {
             // Inside TLS, as ptw writes it: the default placement when the upstream has tls.
@@ -58,107 +51,13 @@ internal static class PtwConfigWriter
 
         Line("    pool:");
         Line($"      size: {options.PoolSize.ToString(CultureInfo.InvariantCulture)}");
-        Line($"      ttl: {Duration(options.Ttl)}");
-        Line($"      backoff: {Duration(options.Backoff)}");
-        Line($"      wait_timeout: {Duration(options.PoolWaitTimeout)}");
+        Line($"      ttl: {GeneratedYaml.Duration(options.Ttl)}");
+        Line($"      backoff: {GeneratedYaml.Duration(options.Backoff)}");
+        Line($"      wait_timeout: {GeneratedYaml.Duration(options.PoolWaitTimeout)}");
 
         return yaml.ToString();
     }
 
-    private static void WriteTls(PtwOptions options, string workingDirectory, Action<string> line)
-    {
-        var keys = new List<string>();
-        if (options.CaFile is { } ca)
-        {
-            // -C adds to the system's roots (ptw's help says "override", its code adds): tpt's ca does the same.
-            keys.Add($"ca: {Quote(Path.GetFullPath(ca, workingDirectory))}");
-        }
-
-        if (options.Cert is { } cert)
-        {
-            keys.Add($"cert: {Quote(Path.GetFullPath(cert, workingDirectory))}");
-
-            // ptw reads -k only with -c; without -k the key is in the certificate's file, as tpt reads it too.
-            if (options.Key is { } key)
-            {
-                keys.Add($"key: {Quote(Path.GetFullPath(key, workingDirectory))}");
-            }
-        }
-
-        if (options.NoHostnameCheck)
-        {
-            keys.Add("verify: chain");
-        }
-
-        if (options.TlsServerName is { } name)
-        {
-            keys.Add($"server_name: {Quote(name)}");
-        }
-
-        if (keys.Count == 0)
-        {
-            line("    tls: {}");
-            return;
-        }
-
-        line("    tls:");
-        foreach (var key in keys)
-        {
-            line($"      {key}");
-        }
-    }
-
     /// <summary>ptw's levels onto tpt's <c>log</c>: fatal has no tpt level of its own, error is the nearest.</summary>
     private static string LogLevel(string verbosity) => verbosity == "fatal" ? "error" : verbosity;
-
-    private static string ListenAddress(IPAddress address, int port) =>
-        address.AddressFamily == AddressFamily.InterNetworkV6
-            ? $"[{address}]:{port.ToString(CultureInfo.InvariantCulture)}"
-            : $"{address}:{port.ToString(CultureInfo.InvariantCulture)}";
-
-    private static string Url(string host, int port)
-    {
-        var shown = IPAddress.TryParse(host, out var ip) && ip.AddressFamily == AddressFamily.InterNetworkV6 && !host.StartsWith('[') ? $"[{host}]" : host;
-        return $"tcp://{shown}:{port.ToString(CultureInfo.InvariantCulture)}";
-    }
-
-    /// <summary>Whole seconds as <c>Ns</c>, anything finer in milliseconds (at least 1).</summary>
-    internal static string Duration(double seconds)
-    {
-        if (seconds == Math.Floor(seconds) && seconds < int.MaxValue / 1000)
-        {
-            return $"{seconds.ToString("0", CultureInfo.InvariantCulture)}s";
-        }
-
-        var millis = Math.Max(1, Math.Round(seconds * 1000, MidpointRounding.AwayFromZero));
-        return $"{millis.ToString("0", CultureInfo.InvariantCulture)}ms";
-    }
-
-    /// <summary>A double-quoted YAML scalar; <c>$</c> doubled, since tpt expands environment variables in every value.</summary>
-    internal static string Quote(string value)
-    {
-        var quoted = new StringBuilder("\"");
-        foreach (var c in value)
-        {
-            _ = c switch
-            {
-                '"' => quoted.Append("\\\""),
-                '\\' => quoted.Append("\\\\"),
-                '$' => quoted.Append("$$"),
-                < ' ' or '\u007f' => quoted.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}"),
-                _ => quoted.Append(c),
-            };
-        }
-
-        return quoted.Append('"').ToString();
-    }
-
-    /// <summary>An argument as a shell would need it in the comment line: bare when safe, else single-quoted; never a line break.</summary>
-    internal static string ShellWord(string word)
-    {
-        var printable = new string([.. word.Select(c => char.IsControl(c) ? '?' : c)]);
-        return printable.Length > 0 && printable.All(c => char.IsAsciiLetterOrDigit(c) || "-_./:=,@%+".Contains(c, StringComparison.Ordinal))
-            ? printable
-            : "'" + printable.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
-    }
 }

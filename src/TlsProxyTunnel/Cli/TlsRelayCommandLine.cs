@@ -49,96 +49,32 @@ internal static class TlsRelayCommandLine
                                 (default: ./relay_server_certs)
         """;
 
-    private static readonly (string Long, string Short, bool Flag)[] Options =
-    [
-        ("--help", "-h", true),
-        ("--print-config", "--print-config", true),
-        ("--port-count", "--port-count", false),
-        ("--myhost", "--myhost", false),
-        ("--keys", "-k", false),
-    ];
+    private static readonly ArgparseSyntax Syntax = new()
+    {
+        Options =
+        [
+            new("--help", "-h", true),
+            new("--print-config", "--print-config", true),
+            new("--port-count", "--port-count", false),
+            new("--myhost", "--myhost", false),
+            new("--keys", "-k", false),
+        ],
+        OptionalOperands = 1,
+        NoDashValues = true,
+    };
 
     /// <param name="args">Everything after <c>tlsrelay</c>.</param>
     public static TlsRelayParse Parse(IReadOnlyList<string> args)
     {
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        var flags = new HashSet<string>(StringComparer.Ordinal);
-        var operands = new List<string>();
-        var optionsEnded = false;
-        for (var i = 0; i < args.Count; i++)
+        var (values, flags, operands, help, parseError) = ArgparseCommandLine.Parse(Syntax, args);
+        if (parseError is not null)
         {
-            var arg = args[i];
-            if (optionsEnded || arg == "-" || !arg.StartsWith('-'))
-            {
-                operands.Add(arg);
-                continue;
-            }
-
-            if (arg == "--")
-            {
-                optionsEnded = true;
-                continue;
-            }
-
-            (string Long, string Short, bool Flag) option;
-            string? attached = null;
-            if (arg.StartsWith("--", StringComparison.Ordinal))
-            {
-                var equals = arg.IndexOf('=', StringComparison.Ordinal);
-                var name = equals < 0 ? arg : arg[..equals];
-                attached = equals < 0 ? null : arg[(equals + 1)..];
-                var exact = Options.Where(o => o.Long == name).ToList();
-                var matches = exact.Count > 0 ? exact : Options.Where(o => o.Long.StartsWith(name, StringComparison.Ordinal)).ToList();
-                if (matches.Count != 1)
-                {
-                    return Fail(matches.Count == 0 ? $"unrecognized arguments: {arg}" : $"ambiguous option: {name} could match {string.Join(", ", matches.Select(m => m.Long))}");
-                }
-
-                option = matches[0];
-                if (option.Flag && attached is not null)
-                {
-                    return Fail($"argument {option.Long}: ignored explicit argument '{attached}'");
-                }
-            }
-            else
-            {
-                var key = arg[..2];
-                if (!Options.Any(o => o.Short == key))
-                {
-                    return Fail($"unrecognized arguments: {arg}");
-                }
-
-                option = Options.First(o => o.Short == key);
-                attached = arg.Length > 2 ? arg[2..] : null;
-            }
-
-            if (option.Flag)
-            {
-                flags.Add(option.Short);
-                continue;
-            }
-
-            if (attached is null)
-            {
-                if (i + 1 >= args.Count || args[i + 1].StartsWith('-'))
-                {
-                    return Fail($"argument {(option.Short == option.Long ? option.Long : $"{option.Short}/{option.Long}")}: expected one argument");
-                }
-
-                attached = args[++i];
-            }
-
-            values[option.Short] = attached;
+            return Fail(parseError);
         }
 
-        if (flags.Contains("-h"))
+        if (help)
         {
             return new TlsRelayParse(null, true, null);
-        }
-
-        if (operands.Count > 1)
-        {
-            return Fail($"unrecognized arguments: {string.Join(' ', operands.Skip(1))}");
         }
 
         var options = new TlsRelayOptions { Arguments = [.. args], PrintConfig = flags.Contains("--print-config") };

@@ -20,11 +20,10 @@ internal static class TlsRelayConfigWriter
     {
         var yaml = new StringBuilder();
         void Line(string text) => yaml.Append(text).Append('\n');
-        string File(string name) => PtwConfigWriter.Quote(Path.Combine(Path.GetFullPath(options.Keys, workingDirectory), name));
+        string File(string name) => GeneratedYaml.Quote(Path.Combine(Path.GetFullPath(options.Keys, workingDirectory), name));
         var port = options.Port.ToString(CultureInfo.InvariantCulture);
 
-        Line($"# tpt tlsrelay {string.Join(' ', options.Arguments.Select(PtwConfigWriter.ShellWord))}");
-        Line("# tx_tlsrelay's command line as a tpt configuration: 'tpt -c FILE' runs the same as the command above.");
+        GeneratedYaml.Heading(Line, "tlsrelay", "tx_tlsrelay", options.Arguments);
         Line("version: 2");
         Line("servers:");
         Line($"  {ServerName}:");
@@ -37,7 +36,7 @@ internal static class TlsRelayConfigWriter
         Line($"      client_ca: {File("ca.crt.pem")}");
         Line("      client_cert: require");
         Line("    relay:");
-        Line($"      advertise_host: {PtwConfigWriter.Quote(options.MyHost)}");
+        Line($"      advertise_host: {GeneratedYaml.Quote(options.MyHost)}");
         Line($"      port_count: {options.PortCount.ToString(CultureInfo.InvariantCulture)}");
         Line("      bind: \"0.0.0.0\"");
         Line("      pending_timeout: 0s          # the original's: unpaired public clients wait for ever");

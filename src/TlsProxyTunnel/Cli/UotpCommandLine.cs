@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace TlsProxyTunnel.Cli;
 
 internal enum UotpRole
@@ -127,139 +125,66 @@ internal static class UotpCommandLine
 
     private static readonly string[] Levels = ["debug", "info", "warn", "error", "fatal", "crit"];
 
-    private static readonly (string Long, string Short, bool Flag)[] ClientOptions =
-    [
-        ("--help", "-h", true),
-        ("--print-config", "--print-config", true),
-        ("--verbosity", "-v", false),
-        ("--logfile", "-l", false),
-        ("--resolve-once", "-R", true),
-        ("--bind-address", "-a", false),
-        ("--bind-port", "-p", false),
-        ("--expire", "-e", false),
-        ("--pool-size", "-n", false),
-        ("--backoff", "-B", false),
-        ("--timeout", "-w", false),
-        ("--mark", "-m", false),
-        ("--no-tls", "--no-tls", true),
-        ("--cert", "-c", false),
-        ("--key", "-k", false),
-        ("--cafile", "-C", false),
-        ("--no-hostname-check", "--no-hostname-check", true),
-        ("--tls-servername", "--tls-servername", false),
-    ];
+    private static readonly ArgparseSyntax ClientSyntax = new()
+    {
+        Options =
+        [
+            new("--help", "-h", true),
+            new("--print-config", "--print-config", true),
+            new("--verbosity", "-v", false),
+            new("--logfile", "-l", false),
+            new("--resolve-once", "-R", true),
+            new("--bind-address", "-a", false),
+            new("--bind-port", "-p", false),
+            new("--expire", "-e", false),
+            new("--pool-size", "-n", false),
+            new("--backoff", "-B", false),
+            new("--timeout", "-w", false),
+            new("--mark", "-m", false),
+            new("--no-tls", "--no-tls", true),
+            new("--cert", "-c", false),
+            new("--key", "-k", false),
+            new("--cafile", "-C", false),
+            new("--no-hostname-check", "--no-hostname-check", true),
+            new("--tls-servername", "--tls-servername", false),
+        ],
+        RequiredOperands = ["dst_address", "dst_port"],
+        Exclusive = [("--tls-servername", "--no-hostname-check")],
+        NegativeNumberOperands = true,
+    };
 
-    private static readonly (string Long, string Short, bool Flag)[] ServerOptions =
-    [
-        ("--help", "-h", true),
-        ("--print-config", "--print-config", true),
-        ("--verbosity", "-v", false),
-        ("--logfile", "-l", false),
-        ("--bind-address", "-a", false),
-        ("--bind-port", "-p", false),
-        ("--no-tls", "--no-tls", true),
-        ("--cert", "-c", false),
-        ("--key", "-k", false),
-        ("--cafile", "-C", false),
-    ];
+    private static readonly ArgparseSyntax ServerSyntax = new()
+    {
+        Options =
+        [
+            new("--help", "-h", true),
+            new("--print-config", "--print-config", true),
+            new("--verbosity", "-v", false),
+            new("--logfile", "-l", false),
+            new("--bind-address", "-a", false),
+            new("--bind-port", "-p", false),
+            new("--no-tls", "--no-tls", true),
+            new("--cert", "-c", false),
+            new("--key", "-k", false),
+            new("--cafile", "-C", false),
+        ],
+        RequiredOperands = ["dst_address", "dst_port"],
+        NegativeNumberOperands = true,
+    };
 
     public static string Usage(UotpRole role) => role == UotpRole.Client ? ClientUsage : ServerUsage;
 
     public static UotpParse Parse(UotpRole role, IReadOnlyList<string> args)
     {
-        var table = role == UotpRole.Client ? ClientOptions : ServerOptions;
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        var flags = new HashSet<string>(StringComparer.Ordinal);
-        var operands = new List<string>();
-        var optionsEnded = false;
-        for (var i = 0; i < args.Count; i++)
+        var (values, flags, operands, help, parseError) = ArgparseCommandLine.Parse(role == UotpRole.Client ? ClientSyntax : ServerSyntax, args);
+        if (parseError is not null)
         {
-            var arg = args[i];
-            if (optionsEnded || arg == "-" || !arg.StartsWith('-') || IsNegativeNumber(arg))
-            {
-                operands.Add(arg);
-                continue;
-            }
-
-            if (arg == "--")
-            {
-                optionsEnded = true;
-                continue;
-            }
-
-            string key;
-            string? attached = null;
-            if (arg.StartsWith("--", StringComparison.Ordinal))
-            {
-                var equals = arg.IndexOf('=', StringComparison.Ordinal);
-                var name = equals < 0 ? arg : arg[..equals];
-                attached = equals < 0 ? null : arg[(equals + 1)..];
-                var exact = table.Where(o => o.Long == name).ToList();
-                var matches = exact.Count > 0 ? exact : table.Where(o => o.Long.StartsWith(name, StringComparison.Ordinal)).ToList();
-                if (matches.Count == 0)
-                {
-                    return Fail($"unrecognized arguments: {arg}");
-                }
-
-                if (matches.Count > 1)
-                {
-                    return Fail($"ambiguous option: {name} could match {string.Join(", ", matches.Select(m => m.Long))}");
-                }
-
-                key = matches[0].Short;
-                if (matches[0].Flag && attached is not null)
-                {
-                    return Fail($"argument {matches[0].Long}: ignored explicit argument '{attached}'");
-                }
-            }
-            else
-            {
-                key = arg[..2];
-                attached = arg.Length > 2 ? arg[2..] : null;
-                if (!table.Any(o => o.Short == key))
-                {
-                    return Fail($"unrecognized arguments: {arg}");
-                }
-            }
-
-            var option = table.First(o => o.Short == key);
-            if (option.Flag)
-            {
-                flags.Add(key);
-                continue;
-            }
-
-            if (attached is null)
-            {
-                if (i + 1 >= args.Count || (args[i + 1].StartsWith('-') && args[i + 1] != "-" && !IsNegativeNumber(args[i + 1])))
-                {
-                    return Fail($"argument {(option.Short == option.Long ? option.Long : $"{option.Short}/{option.Long}")}: expected one argument");
-                }
-
-                attached = args[++i];
-            }
-
-            values[key] = attached;
+            return Fail(parseError);
         }
 
-        if (flags.Contains("-h"))
+        if (help)
         {
             return new UotpParse(null, true, null);
-        }
-
-        if (values.ContainsKey("--tls-servername") && flags.Contains("--no-hostname-check"))
-        {
-            return Fail("argument --tls-servername: not allowed with argument --no-hostname-check");
-        }
-
-        if (operands.Count < 2)
-        {
-            return Fail($"the following arguments are required: {(operands.Count == 0 ? "dst_address, dst_port" : "dst_port")}");
-        }
-
-        if (operands.Count > 2)
-        {
-            return Fail($"unrecognized arguments: {string.Join(' ', operands.Skip(2))}");
         }
 
         string? error = null;
@@ -268,7 +193,7 @@ internal static class UotpCommandLine
         {
             Role = role,
             DstAddress = operands[0],
-            DstPort = Port("dst_port", operands[1], ref error),
+            DstPort = ArgparseCommandLine.Port("dst_port", operands[1], ref error),
             BindAddress = client ? "127.0.0.1" : "0.0.0.0",
             BindPort = client ? 8911 : 8443,
             Arguments = [.. args],
@@ -297,27 +222,27 @@ internal static class UotpCommandLine
         };
         if (values.TryGetValue("-p", out var bindPort))
         {
-            options = options with { BindPort = Port("-p/--bind-port", bindPort, ref error) };
+            options = options with { BindPort = ArgparseCommandLine.Port("-p/--bind-port", bindPort, ref error) };
         }
 
         if (values.TryGetValue("-e", out var expire))
         {
-            options = options with { Expire = PositiveSeconds("-e/--expire", expire, ref error) };
+            options = options with { Expire = ArgparseCommandLine.PositiveSeconds("-e/--expire", expire, ref error) };
         }
 
         if (values.TryGetValue("-n", out var size))
         {
-            options = options with { PoolSize = PositiveInt("-n/--pool-size", size, ref error) };
+            options = options with { PoolSize = ArgparseCommandLine.PositiveInt("-n/--pool-size", size, ref error) };
         }
 
         if (values.TryGetValue("-B", out var backoff))
         {
-            options = options with { Backoff = PositiveSeconds("-B/--backoff", backoff, ref error) };
+            options = options with { Backoff = ArgparseCommandLine.PositiveSeconds("-B/--backoff", backoff, ref error) };
         }
 
         if (values.TryGetValue("-w", out var timeout))
         {
-            options = options with { Timeout = PositiveSeconds("-w/--timeout", timeout, ref error) };
+            options = options with { Timeout = ArgparseCommandLine.PositiveSeconds("-w/--timeout", timeout, ref error) };
         }
 
         if (values.TryGetValue("-m", out var mark))
@@ -334,12 +259,7 @@ internal static class UotpCommandLine
 
         if (values.TryGetValue("--tls-servername", out var serverName))
         {
-            if (serverName.Length == 0)
-            {
-                error ??= "argument --tls-servername: '' is not valid server name";
-            }
-
-            options = options with { TlsServerName = serverName };
+            options = options with { TlsServerName = TlsClientArguments.ServerName(serverName, ref error) };
         }
 
         if (error is not null)
@@ -348,9 +268,9 @@ internal static class UotpCommandLine
         }
 
         // The originals find these only when they start (a fatal log line, exit 2, or a traceback): a usage error here.
-        if (options.Tls && options.NoHostnameCheck && options.CaFile is null)
+        if (options.Tls && TlsClientArguments.CaFileError(options.NoHostnameCheck, options.CaFile) is { } caFileError)
         {
-            return Fail("--no-hostname-check needs -C/--cafile (CAfile option is required when hostname check is disabled)");
+            return Fail(caFileError);
         }
 
         if (!client && options.Tls && options.Cert is null)
@@ -362,39 +282,4 @@ internal static class UotpCommandLine
     }
 
     private static UotpParse Fail(string message) => new(null, false, message);
-
-    private static bool IsNegativeNumber(string text) => text.Length > 1 && text[0] == '-' && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
-
-    private static int Port(string what, string text, ref string? error)
-    {
-        if (int.TryParse(text.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536)
-        {
-            return port;
-        }
-
-        error ??= $"argument {what}: {text} is not a valid port number";
-        return 0;
-    }
-
-    private static int PositiveInt(string what, string text, ref string? error)
-    {
-        if (int.TryParse(text.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) && value > 0)
-        {
-            return value;
-        }
-
-        error ??= $"argument {what}: {text} is not a valid value";
-        return 0;
-    }
-
-    private static double PositiveSeconds(string what, string text, ref string? error)
-    {
-        if (double.TryParse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0 && double.IsFinite(value))
-        {
-            return value;
-        }
-
-        error ??= $"argument {what}: {text} is not a valid value";
-        return 0;
-    }
 }

@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Cli;
-using TlsProxyTunnel.Configuration;
 
 namespace TlsProxyTunnel.Hosting;
 
@@ -30,65 +29,20 @@ internal static class ProxCommand
         }
 
         var yaml = ProxConfigWriter.Write(options, Directory.GetCurrentDirectory());
-        if (options.PrintConfig)
+        if (!options.OneShot)
         {
-            await stdout.WriteAsync(yaml);
-            return 0;
+            return await GeneratedConfigRunner.PrintOrRunAsync("prox", yaml, options.PrintConfig, logFile: null, environment, stdout, stderr);
         }
 
-        // A file of our own, so that a SIGHUP reloads it (and the certificates it names) like any other configuration.
-        var directory = Directory.CreateTempSubdirectory("tpt-prox-");
-        var path = Path.Combine(directory.FullName, "prox.yaml");
-        try
+        var first = new FirstConnectionWatch();
+        var exit = await GeneratedConfigRunner.PrintOrRunAsync("prox", yaml, options.PrintConfig, logFile: null, environment, stdout, stderr, builder =>
         {
-            await File.WriteAllTextAsync(path, yaml);
-            var loaded = ConfigLoader.Load(path, environment);
-            foreach (var diagnostic in loaded.Diagnostics)
-            {
-                await stderr.WriteLineAsync(diagnostic.ToString());
-            }
+            builder.Logging.AddProvider(first);
+            builder.Services.AddHostedService(sp => new StopAfterFirst(first, sp.GetRequiredService<IHostApplicationLifetime>()));
+        });
 
-            if (loaded.Config is not { } config)
-            {
-                await stderr.WriteLineAsync($"tpt prox: the configuration built from the command line has {loaded.ErrorCount} error(s) ('tpt prox --print-config ...' shows it); nothing was started");
-                return 1;
-            }
-
-            var environmentFilter = await TptApp.EnvironmentLogFilterAsync(environment, stderr);
-            if (environmentFilter.Failed)
-            {
-                return 1;
-            }
-
-            if (!options.OneShot)
-            {
-                return await TptApp.RunServiceAsync(config, new ReloadOptions(path, environment, Watch: false), environmentFilter.Filter, stderr);
-            }
-
-            var first = new FirstConnectionWatch();
-            var exit = await TptApp.RunServiceAsync(config, new ReloadOptions(path, environment, Watch: false), environmentFilter.Filter, stderr, builder =>
-            {
-                builder.Logging.AddProvider(first);
-                builder.Services.AddHostedService(sp => new StopAfterFirst(first, sp.GetRequiredService<IHostApplicationLifetime>()));
-            });
-            return exit != 0 ? exit : first.Outcome is null or "completed" ? 0 : 1;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            await stderr.WriteLineAsync($"tpt prox: {e.Message}");
-            return 1;
-        }
-        finally
-        {
-            try
-            {
-                directory.Delete(recursive: true);
-            }
-            catch (IOException)
-            {
-                // Left in the temporary directory; nothing secret is in it (paths and names from the command line).
-            }
-        }
+        // No connection ended (printed, or stopped by a signal first) counts as completed.
+        return exit != 0 ? exit : first.Outcome is null or "completed" ? 0 : 1;
     }
 
     /// <summary>Sees the access log line of the first connection (the one place every connection's end is told).</summary>

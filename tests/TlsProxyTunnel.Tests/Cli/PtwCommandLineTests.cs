@@ -135,7 +135,7 @@ public sealed class PtwCommandLineTests
     [InlineData(0.0001, "1ms")]
     public void Durations_are_whole_seconds_or_milliseconds(double seconds, string text)
     {
-        Assert.Equal(text, PtwConfigWriter.Duration(seconds));
+        Assert.Equal(text, GeneratedYaml.Duration(seconds));
         Assert.True(DurationParser.TryParse(text, out _));
     }
 
