@@ -114,19 +114,10 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
     private void LogAccess(ClientConnection connection, ConnectionOutcome outcome, TimeSpan duration)
     {
         var route = connection.Route;
-        if (connection.ClientLeg is Inspection.InspectedLeg { Filters: true } inspected)
-        {
-            LogFilteredAccess(connection, outcome, duration, inspected.Counts);
-            return;
-        }
-
-        if (connection.PoolUse is { } pool)
-        {
-            LogPooledAccess(connection, outcome, duration, pool);
-            return;
-        }
-
-        if (connection.ClientTls is null && connection.UpstreamTlsVersion is null)
+        var extra = connection.ClientLeg is Inspection.InspectedLeg { Filters: true } inspected
+            ? FilteredFields(connection.PoolUse, inspected.Counts)
+            : connection.PoolUse is { } pool ? " pool=" + pool : "";
+        if (extra.Length == 0 && connection.ClientTls is null && connection.UpstreamTlsVersion is null)
         {
             // Connections tpt did not decrypt keep the line they always had.
             Log.Access(
@@ -165,69 +156,16 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
             tls?.Cipher ?? "-",
             tls?.Alpn ?? "-",
             tls?.ClientCertificate is { } subject ? Quote(subject) : "-",
-            connection.UpstreamTlsVersion ?? "-");
-    }
-
-    /// <summary>Connections to a pooled upstream: the TLS line and whether the upstream connection came from the pool.</summary>
-    private void LogPooledAccess(ClientConnection connection, ConnectionOutcome outcome, TimeSpan duration, string pool)
-    {
-        var route = connection.Route;
-        var tls = connection.ClientTls;
-        Log.AccessPooled(
-            logger,
-            connection.RemoteEndPoint?.ToString() ?? "-",
-            connection.Server.Name,
-            connection.Listen.Text,
-            connection.Sni ?? "-",
-            HelloReadOutcomes.Label(connection.Hello),
-            route?.Name ?? "-",
-            route?.Upstream.Name ?? "-",
-            connection.UpstreamAddress ?? "-",
-            connection.Counters.FromClient,
-            connection.Counters.ToClient,
-            (long)duration.TotalMilliseconds,
-            ConnectionOutcomes.Label(outcome),
-            tls?.Version ?? "-",
-            tls?.Cipher ?? "-",
-            tls?.Alpn ?? "-",
-            tls?.ClientCertificate is { } subject ? Quote(subject) : "-",
             connection.UpstreamTlsVersion ?? "-",
-            pool);
+            extra);
     }
 
     /// <summary>
-    /// Connections of a server with filters: rx is what went upstream (after the "i" filters) and tx what the upstream
-    /// sent (before the "o" filters); filtered_in and filtered_out give each side of both.
+    /// A server with filters: rx is what went upstream (after the "i" filters) and tx what the upstream sent (before
+    /// the "o" filters); filtered_in and filtered_out give each side of both.
     /// </summary>
-    private void LogFilteredAccess(ClientConnection connection, ConnectionOutcome outcome, TimeSpan duration, Inspection.FilterCounts counts)
-    {
-        var route = connection.Route;
-        var tls = connection.ClientTls;
-        Log.AccessFiltered(
-            logger,
-            connection.RemoteEndPoint?.ToString() ?? "-",
-            connection.Server.Name,
-            connection.Listen.Text,
-            connection.Sni ?? "-",
-            HelloReadOutcomes.Label(connection.Hello),
-            route?.Name ?? "-",
-            route?.Upstream.Name ?? "-",
-            connection.UpstreamAddress ?? "-",
-            connection.Counters.FromClient,
-            connection.Counters.ToClient,
-            (long)duration.TotalMilliseconds,
-            ConnectionOutcomes.Label(outcome),
-            tls?.Version ?? "-",
-            tls?.Cipher ?? "-",
-            tls?.Alpn ?? "-",
-            tls?.ClientCertificate is { } subject ? Quote(subject) : "-",
-            connection.UpstreamTlsVersion ?? "-",
-            connection.PoolUse ?? "-",
-            counts.FromClientBefore,
-            counts.FromClientAfter,
-            counts.ToClientBefore,
-            counts.ToClientAfter);
-    }
+    private static string FilteredFields(string? pool, Inspection.FilterCounts counts) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $" pool={pool ?? "-"} filtered_in={counts.FromClientBefore}->{counts.FromClientAfter} filtered_out={counts.ToClientBefore}->{counts.ToClientAfter}");
 
     /// <summary>A certificate subject has spaces and commas; quoted, the line still splits on spaces.</summary>
     private static string Quote(string subject) => "\"" + Tls.PeerText.Printable(subject).Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";

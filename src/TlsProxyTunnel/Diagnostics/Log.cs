@@ -68,10 +68,11 @@ internal static partial class Log
     public static partial void AcceptLoopError(ILogger logger, string listen, int delayMs, Exception exception);
 
     // Issue #11, TLS that tpt speaks itself: an access line with the TLS fields, and one line per failed handshake
-    // naming the check that failed.
+    // naming the check that failed. Extra is empty, or what a pooled upstream (" pool=hit") or a server with filters
+    // (" pool=- filtered_in=A->B filtered_out=C->D") adds after the TLS fields: one line shape, one place.
     [LoggerMessage(EventId = 60, Level = LogLevel.Information,
-        Message = "client={Client} server={Server} listen={Listen} sni={Sni} hello={Hello} route={Route} upstream={Upstream} upstream_addr={UpstreamAddress} rx={BytesFromClient} tx={BytesToClient} duration_ms={DurationMs} outcome={Outcome} tls={TlsVersion} tls_cipher={TlsCipher} alpn={Alpn} client_cert={ClientCertificate} upstream_tls={UpstreamTls}")]
-    public static partial void AccessTls(ILogger logger, string client, string server, string listen, string sni, string hello, string route, string upstream, string upstreamAddress, long bytesFromClient, long bytesToClient, long durationMs, string outcome, string tlsVersion, string tlsCipher, string alpn, string clientCertificate, string upstreamTls);
+        Message = "client={Client} server={Server} listen={Listen} sni={Sni} hello={Hello} route={Route} upstream={Upstream} upstream_addr={UpstreamAddress} rx={BytesFromClient} tx={BytesToClient} duration_ms={DurationMs} outcome={Outcome} tls={TlsVersion} tls_cipher={TlsCipher} alpn={Alpn} client_cert={ClientCertificate} upstream_tls={UpstreamTls}{Extra}")]
+    public static partial void AccessTls(ILogger logger, string client, string server, string listen, string sni, string hello, string route, string upstream, string upstreamAddress, long bytesFromClient, long bytesToClient, long durationMs, string outcome, string tlsVersion, string tlsCipher, string alpn, string clientCertificate, string upstreamTls, string extra);
 
     [LoggerMessage(EventId = 61, Level = LogLevel.Warning, Message = "Server {Server}: TLS handshake with client {Client} (sni {Sni}) failed: {Result}: {Reason}")]
     public static partial void ClientTlsFailed(ILogger logger, string server, string client, string sni, string result, string reason);
@@ -117,10 +118,6 @@ internal static partial class Log
     [LoggerMessage(EventId = 153, Level = LogLevel.Warning, Message = "Capture {Path}: closed with {Dropped} chunk(s) not written because writing had failed")]
     public static partial void CaptureDropped(ILogger logger, string path, long dropped);
 
-    // The access line of a server with filters: the TLS line, the pool, and the bytes each way before -> after them.
-    [LoggerMessage(EventId = 154, Level = LogLevel.Information,
-        Message = "client={Client} server={Server} listen={Listen} sni={Sni} hello={Hello} route={Route} upstream={Upstream} upstream_addr={UpstreamAddress} rx={BytesFromClient} tx={BytesToClient} duration_ms={DurationMs} outcome={Outcome} tls={TlsVersion} tls_cipher={TlsCipher} alpn={Alpn} client_cert={ClientCertificate} upstream_tls={UpstreamTls} pool={Pool} filtered_in={FromClientBefore}->{FromClientAfter} filtered_out={ToClientBefore}->{ToClientAfter}")]
-    public static partial void AccessFiltered(ILogger logger, string client, string server, string listen, string sni, string hello, string route, string upstream, string upstreamAddress, long bytesFromClient, long bytesToClient, long durationMs, string outcome, string tlsVersion, string tlsCipher, string alpn, string clientCertificate, string upstreamTls, string pool, long fromClientBefore, long fromClientAfter, long toClientBefore, long toClientAfter);
 
     [LoggerMessage(EventId = 152, Level = LogLevel.Information, Message = "Capture {Path}: writing ({Mode})")]
     public static partial void CaptureOpened(ILogger logger, string path, string mode);
@@ -146,10 +143,6 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 166, Level = LogLevel.Information, Message = "Pool of upstream {Upstream}: closed ({Reason}), {Idle} idle connections closed")]
     public static partial void PoolClosed(ILogger logger, string upstream, string reason, int idle);
-
-    [LoggerMessage(EventId = 167, Level = LogLevel.Information,
-        Message = "client={Client} server={Server} listen={Listen} sni={Sni} hello={Hello} route={Route} upstream={Upstream} upstream_addr={UpstreamAddress} rx={BytesFromClient} tx={BytesToClient} duration_ms={DurationMs} outcome={Outcome} tls={TlsVersion} tls_cipher={TlsCipher} alpn={Alpn} client_cert={ClientCertificate} upstream_tls={UpstreamTls} pool={Pool}")]
-    public static partial void AccessPooled(ILogger logger, string client, string server, string listen, string sni, string hello, string route, string upstream, string upstreamAddress, long bytesFromClient, long bytesToClient, long durationMs, string outcome, string tlsVersion, string tlsCipher, string alpn, string clientCertificate, string upstreamTls, string pool);
 
     [LoggerMessage(EventId = 168, Level = LogLevel.Warning, Message = "Server {Server}: pool of upstream {Upstream} is closed (its configuration was replaced or tpt is stopping); closing the client")]
     public static partial void PoolGone(ILogger logger, string server, string upstream);
