@@ -89,7 +89,9 @@ public sealed class UdpForwardingTests : IDisposable
     public async Task A_sender_beyond_max_sessions_is_dropped_and_counted_and_idle_sessions_end_with_an_access_line()
     {
         using var echo = new UdpEcho();
-        await using var tpt = await StartAsync(echo.Port, maxSessions: 2, idle: "1s");
+        // idle_timeout long enough that the two sessions are still there when the status page is read on a loaded
+        // machine (1 s was not, in CI), short enough to wait for their end below.
+        await using var tpt = await StartAsync(echo.Port, maxSessions: 2, idle: "4s");
         var port = tpt.EndPoint("udp_in").Port;
 
         using var a = new UdpPeer(port);

@@ -197,6 +197,9 @@ public sealed class PoolTests : IDisposable
         upstream:
           hub:
             address: "tcp://localhost:{port}"
+            # openssl s_server serves one connection at a time: a refill made while a client still holds it waits
+            # in its accept queue, and must not give up (4 s by default) on a loaded machine (seen in CI).
+            connect_timeout: 30s
             tls:
               ca: {_pki.Cert("ca")}
             pool:
