@@ -59,6 +59,7 @@ public sealed class ConnectionHandlerTests
     {
         // Stands for a TLS server handshake: with the client's bytes already there it runs without ever waiting.
         using var release = new ManualResetEventSlim();
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var calls = 0;
         var holding = new Mock<IClientStage>();
         holding.SetupGet(s => s.HoldsThread).Returns(true);
@@ -66,6 +67,7 @@ public sealed class ConnectionHandlerTests
         {
             if (Interlocked.Increment(ref calls) == 1)
             {
+                held.SetResult();
                 release.Wait(Loopback.Timeout);
             }
 
@@ -75,7 +77,10 @@ public sealed class ConnectionHandlerTests
         await using var tpt = await InProcessListeners.StartAsync(snapshot);
         try
         {
+            // The second client connects only once the first holds its thread: accepted together, their stages
+            // may start in either order (Task.Yield queues to the accepting thread's LIFO local queue).
             using var first = await tpt.ConnectAsync();
+            await held.Task.WaitAsync(Loopback.Timeout);
             using var second = await tpt.ConnectAsync();
 
             Assert.Equal("ping", await InProcessListeners.EchoAsync(second, "ping", TimeSpan.FromSeconds(10)));
