@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using TlsProxyTunnel.Configuration;
+using TlsProxyTunnel.Engine.Linux;
 using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Relay;
 using TlsProxyTunnel.Runtime;
@@ -25,6 +26,35 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
 
     /// <summary>The client's socket; once <c>terminate_tls</c> has run, its bytes are ciphertext: use <see cref="ClientLeg"/>.</summary>
     public Socket Client { get; } = client;
+
+    /// <summary>
+    /// The client socket as the Linux engine drives it, from admission until the connection closes or is handed
+    /// to System.Net.Sockets (<see cref="LeaveEngine"/>); null on the sockets engine.
+    /// </summary>
+    public EngineSocket? ClientEngine { get; private set; }
+
+    /// <summary>The upstream socket as the Linux engine drives it (connected by the engine); null otherwise.</summary>
+    public EngineSocket? UpstreamEngine { get; private set; }
+
+    /// <summary>Puts the client socket on <paramref name="loop"/>; false (and nothing changed) when the kernel refuses.</summary>
+    public bool EnterEngine(EpollLoop loop)
+    {
+        ClientEngine = EngineSocket.TryAttach(Client, loop);
+        return ClientEngine is not null;
+    }
+
+    /// <summary>
+    /// Hands the client socket back to System.Net.Sockets, for a stage or upstream the engine does not carry.
+    /// Must not run while an engine operation is pending on it.
+    /// </summary>
+    public void LeaveEngine()
+    {
+        if (ClientEngine is { } engine)
+        {
+            ClientEngine = null;
+            engine.Detach();
+        }
+    }
 
     /// <summary>The client leg the relay reads and writes: the socket, or the TLS stream over it after termination.</summary>
     public IConnectionLeg ClientLeg { get; private set; } = new SocketLeg(client);
@@ -177,13 +207,15 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     public ConnectionOutcome AbortReason { get; private set; } = ConnectionOutcome.Aborted;
 
     /// <summary>Registers the upstream socket so that <see cref="Abort"/> can cut it too.</summary>
-    public void AttachUpstream(Socket upstream)
+    /// <param name="engine">The upstream socket as the Linux engine drives it, when the engine connected it.</param>
+    public void AttachUpstream(Socket upstream, EngineSocket? engine = null)
     {
+        UpstreamEngine = engine;
         _upstream = upstream;
         _upstreamLeg = new SocketLeg(upstream);
         if (IsAborted)
         {
-            Reset(upstream);
+            Reset(upstream, engine);
         }
     }
 
@@ -202,10 +234,10 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     /// </summary>
     public void Cut()
     {
-        Reset(Client);
+        Reset(Client, ClientEngine);
         if (_upstream is { } upstream)
         {
-            Reset(upstream);
+            Reset(upstream, UpstreamEngine);
         }
     }
 
@@ -218,10 +250,10 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
 
         AbortReason = reason;
 
-        Reset(Client);
+        Reset(Client, ClientEngine);
         if (_upstream is { } upstream)
         {
-            Reset(upstream);
+            Reset(upstream, UpstreamEngine);
         }
     }
 
@@ -230,6 +262,10 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     /// <summary>Closes both legs and gives the server's place back (once); safe to call more than once.</summary>
     public void Close()
     {
+        // Out of the engine first: its loop must be done with a descriptor before the descriptor is closed.
+        ClientEngine?.Release();
+        UpstreamEngine?.Release();
+
         // A TLS leg disposes its stream (its buffers go back to the pool) and then its socket.
         ClientLeg.Dispose();
         if (_upstreamLeg is { } leg)
@@ -247,8 +283,15 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
         }
     }
 
-    private static void Reset(Socket socket)
+    private static void Reset(Socket socket, EngineSocket? engine)
     {
+        if (engine is not null)
+        {
+            // The engine may be inside a call on this descriptor: wake it and let the owner close it later.
+            engine.Abort();
+            return;
+        }
+
         try
         {
             socket.LingerState = new LingerOption(true, 0);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using TlsProxyTunnel.Engine.Linux;
 using TlsProxyTunnel.Routing;
 using TlsProxyTunnel.Tls;
 
@@ -40,7 +41,18 @@ internal static class ClientHelloReader
     /// (the first valid name is then the SNI).</param>
     /// <param name="prefix">Bytes already read from the client (past a PROXY header), at the start of a pooled
     /// buffer the reader takes over and goes on filling; null when none.</param>
-    public static async ValueTask<HelloReadResult> ReadAsync<TRoute>(Socket client, int maxBytes, TimeSpan timeout, SniRouter<TRoute>? router, byte[]? prefix = null, int prefixLength = 0)
+    public static ValueTask<HelloReadResult> ReadAsync<TRoute>(Socket client, int maxBytes, TimeSpan timeout, SniRouter<TRoute>? router, byte[]? prefix = null, int prefixLength = 0)
+        where TRoute : class =>
+        ReadAsync(new SocketReceiver(client), maxBytes, timeout, router, prefix, prefixLength);
+
+    /// <summary>The same, from a socket the Linux engine drives.</summary>
+    public static ValueTask<HelloReadResult> ReadAsync<TRoute>(EngineSocket client, int maxBytes, TimeSpan timeout, SniRouter<TRoute>? router, byte[]? prefix = null, int prefixLength = 0)
+        where TRoute : class =>
+        ReadAsync(new EngineReceiver(client), maxBytes, timeout, router, prefix, prefixLength);
+
+    // Generic over a struct: one specialised copy per transport, no interface call or box per read.
+    private static async ValueTask<HelloReadResult> ReadAsync<TReceiver, TRoute>(TReceiver client, int maxBytes, TimeSpan timeout, SniRouter<TRoute>? router, byte[]? prefix, int prefixLength)
+        where TReceiver : struct, IReceiver
         where TRoute : class
     {
         var result = default(HelloReadResult);
@@ -62,7 +74,7 @@ internal static class ClientHelloReader
             else
             {
                 // Wait for readability before renting, so a silent client holds no buffer.
-                await client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, deadline.Token);
+                await client.ReceiveAsync(Memory<byte>.Empty, deadline.Token);
                 result.Buffer = ArrayPool<byte>.Shared.Rent(Math.Min(InitialBufferSize, maxBytes));
             }
 
@@ -76,7 +88,7 @@ internal static class ClientHelloReader
                     capacity = Math.Min(result.Buffer!.Length, maxBytes);
                 }
 
-                var read = await client.ReceiveAsync(result.Buffer!.AsMemory(result.Length, capacity - result.Length), SocketFlags.None, deadline.Token);
+                var read = await client.ReceiveAsync(result.Buffer!.AsMemory(result.Length, capacity - result.Length), deadline.Token);
                 if (read == 0)
                 {
                     // EOF: decide on what we have; an incomplete hello from a client that has gone cannot be routed.
@@ -184,4 +196,21 @@ internal static class ClientHelloReader
         ArrayPool<byte>.Shared.Return(result.Buffer);
         result.Buffer = larger;
     }
+}
+
+/// <summary>Where the hello is read from.</summary>
+internal interface IReceiver
+{
+    /// <summary>As <see cref="Socket.ReceiveAsync(Memory{byte}, SocketFlags, CancellationToken)"/>: an empty buffer waits for data.</summary>
+    ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken ct);
+}
+
+internal readonly struct SocketReceiver(Socket socket) : IReceiver
+{
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken ct) => socket.ReceiveAsync(buffer, SocketFlags.None, ct);
+}
+
+internal readonly struct EngineReceiver(EngineSocket socket) : IReceiver
+{
+    public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken ct) => socket.ReceiveAsync(buffer, ct);
 }

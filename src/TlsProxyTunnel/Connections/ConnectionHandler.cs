@@ -61,6 +61,17 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
                     idleWatched = true;
                 }
 
+                if (connection.ClientEngine is { } engine && !route.Upstream.RunsOnEngine)
+                {
+                    // This upstream runs on System.Net.Sockets; its work must not run on (and hold up) the engine's loop.
+                    connection.LeaveEngine();
+                    if (engine.Loop.IsOnLoop)
+                    {
+                        await Task.Yield();
+                        onAcceptThread = false;
+                    }
+                }
+
                 if (onAcceptThread && route.Upstream.ServesInline)
                 {
                     // Off the accept loop's thread (see IUpstream.ServesInline): a pipelining client must not stall accepting.

@@ -1,3 +1,4 @@
+using TlsProxyTunnel.Engine.Linux;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Hosting;
@@ -233,6 +234,11 @@ internal sealed class ListenerService : IHostedService, IDisposable
 
         // The connection owns the slot from here on and gives it back when it closes.
         var connection = new ClientConnection(accepted, server, listener.Listen, _tracker.NextId(), slot);
+        if (server.AdmitsToEngine && LinuxEngine.Shared is { } engine)
+        {
+            // Refused by the kernel (out of memory for epoll): this client simply stays on System.Net.Sockets.
+            connection.EnterEngine(engine.NextLoop());
+        }
 
         // Started in place: it runs only non-blocking work up to its first await, and a hop to a pool thread
         // cost a futex wake plus spinning per connection (measured with strace). Work that may hold the thread

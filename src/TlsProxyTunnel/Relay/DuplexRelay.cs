@@ -76,7 +76,7 @@ internal static class DuplexRelay
         return Blame(upResult, downResult);
     }
 
-    private static RelayResult Blame(PumpResult up, PumpResult down)
+    internal static RelayResult Blame(PumpResult up, PumpResult down)
     {
         if (up == PumpResult.Eof && down == PumpResult.Eof)
         {

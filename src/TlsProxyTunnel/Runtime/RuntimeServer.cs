@@ -37,6 +37,17 @@ internal sealed class RuntimeServer(ServerConfig config, SniRouter<Route> router
     /// <summary>What a client goes through before its route's upstream serves it: read the hello, route, terminate TLS.</summary>
     public IReadOnlyList<IClientStage> ClientStages { get; } = clientStages;
 
+    /// <summary>The socket layer this server's connections run on.</summary>
+    public Engine.EngineKind Engine { get; init; } = Environment.GetEnvironmentVariable("TPT_ENGINE") == "linux" ? TlsProxyTunnel.Engine.EngineKind.Linux : TlsProxyTunnel.Engine.EngineKind.Sockets; // TEMP until selection lands
+
+    /// <summary>
+    /// The Linux engine takes this server's clients from admission: it runs on it, and every client stage can run on
+    /// it (a PROXY header, terminate_tls or inspection keep the server on System.Net.Sockets).
+    /// </summary>
+    public bool AdmitsToEngine => Engine == TlsProxyTunnel.Engine.EngineKind.Linux && _stagesOnEngine;
+
+    private readonly bool _stagesOnEngine = clientStages.All(s => s.RunsOnEngine);
+
     /// <summary>A UDP server's default upstream, which opens one session per client address; null for a TCP server.</summary>
     public Datagrams.IDatagramUpstream? Datagrams { get; init; }
 

@@ -18,5 +18,11 @@ internal interface IUpstream
     /// </summary>
     bool ServesInline { get; }
 
+    /// <summary>
+    /// Serves a client the Linux engine drives without handing it to System.Net.Sockets (a plain TCP upstream);
+    /// for any other upstream the handler hands the client over first.
+    /// </summary>
+    bool RunsOnEngine => false;
+
     ValueTask<ConnectionOutcome> ServeAsync(ClientConnection connection, Route route);
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.Engine.Linux;
 using TlsProxyTunnel.Relay;
 using TlsProxyTunnel.Runtime;
 using TlsProxyTunnel.Tls;
@@ -20,6 +21,9 @@ internal sealed class TcpUpstream(UpstreamConfig config, IReadOnlyList<IUpstream
 
     public bool ServesInline => false;
 
+    /// <summary>A direct plain upstream (no via, TLS, PROXY header or pool): connect and relay on the Linux engine.</summary>
+    public bool RunsOnEngine { get; } = stages is [TcpConnectStage];
+
     public UpstreamConfig Config => config;
 
     /// <summary>The stages in the order they run, for tests and diagnostics.</summary>
@@ -36,6 +40,11 @@ internal sealed class TcpUpstream(UpstreamConfig config, IReadOnlyList<IUpstream
             {
                 return failed;
             }
+        }
+
+        if (connection.ClientEngine is { } clientEngine && connection.UpstreamEngine is { } upstreamEngine)
+        {
+            return await RelayOnEngineAsync(connection, clientEngine, upstreamEngine, dial);
         }
 
         var client = connection.ClientLeg;
@@ -81,14 +90,30 @@ internal sealed class TcpUpstream(UpstreamConfig config, IReadOnlyList<IUpstream
             return ConnectionOutcome.TlsClientFailed;
         }
 
-        return result switch
-        {
-            RelayResult.Completed => ConnectionOutcome.Completed,
-            RelayResult.ClientFailed => ConnectionOutcome.ClientError,
-            RelayResult.UpstreamFailed => ConnectionOutcome.UpstreamError,
-            _ => ConnectionOutcome.Aborted,
-        };
+        return Outcome(result);
     }
+
+    /// <summary>The relay of a plain upstream on the Linux engine: the bytes already read go first, inside the relay.</summary>
+    private async ValueTask<ConnectionOutcome> RelayOnEngineAsync(ClientConnection connection, EngineSocket client, EngineSocket upstream, UpstreamDial dial)
+    {
+        using var stats = dial.Route.Via.StatsInterval is { } interval
+            ? new Timer(static s => ((StatsTicker)s!).Tick(), new StatsTicker(logger, connection, dial.AuthorityDisplay), interval, interval)
+            : null;
+        using var stall = connection.Server.Config.WriteTimeout is { } writeTimeout
+            ? new SendStallWatch(writeTimeout, static c => ((ClientConnection)c).Abort(ConnectionOutcome.WriteTimeout), connection)
+            : null;
+        var initial = connection.TakeInitialBytes(out var length);
+        var result = await EpollRelay.RunAsync(client, upstream, connection.Counters, stall, initial, length);
+        return connection.IsAborted ? ConnectionOutcome.Aborted : Outcome(result);
+    }
+
+    private static ConnectionOutcome Outcome(RelayResult result) => result switch
+    {
+        RelayResult.Completed => ConnectionOutcome.Completed,
+        RelayResult.ClientFailed => ConnectionOutcome.ClientError,
+        RelayResult.UpstreamFailed => ConnectionOutcome.UpstreamError,
+        _ => ConnectionOutcome.Aborted,
+    };
 
     private static async ValueTask<bool> TryWriteAsync(IConnectionLeg leg, ReadOnlyMemory<byte> data)
     {

@@ -4,11 +4,13 @@ using System.Net.Sockets;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Dns;
+using TlsProxyTunnel.Engine.Linux;
 
 namespace TlsProxyTunnel.Upstreams;
 
 /// <summary>The socket connected to, or why there is none.</summary>
-internal readonly record struct ConnectAttempt(Socket? Socket, IPEndPoint? EndPoint, string? Error);
+/// <param name="Engine">The socket as the Linux engine drives it, when the engine connected it.</param>
+internal readonly record struct ConnectAttempt(Socket? Socket, IPEndPoint? EndPoint, string? Error, EngineSocket? Engine = null);
 
 /// <summary>
 /// Resolves an upstream and connects to its addresses in turn, all within one connect_timeout.
@@ -16,7 +18,8 @@ internal readonly record struct ConnectAttempt(Socket? Socket, IPEndPoint? EndPo
 /// </summary>
 internal sealed class UpstreamConnector(IHostResolver resolver, AddressRotation rotation)
 {
-    public async ValueTask<ConnectAttempt> ConnectAsync(UpstreamConfig upstream, TimeSpan timeout)
+    /// <param name="loop">Connect on the Linux engine, with the socket registered on this loop; null for System.Net.Sockets.</param>
+    public async ValueTask<ConnectAttempt> ConnectAsync(UpstreamConfig upstream, TimeSpan timeout, EpollLoop? loop = null)
     {
         var started = Stopwatch.GetTimestamp();
         IReadOnlyList<IPAddress> addresses;
@@ -63,8 +66,21 @@ internal sealed class UpstreamConnector(IHostResolver resolver, AddressRotation 
             var attempt = Deadline.Start(share);
             try
             {
-                await socket.ConnectAsync(endPoint, attempt.Token);
-                return new ConnectAttempt(socket, endPoint, null);
+                if (loop is not null)
+                {
+                    var (engine, error) = await EngineSocket.ConnectAsync(socket, endPoint, loop, attempt.Token);
+                    if (engine is not null)
+                    {
+                        return new ConnectAttempt(socket, endPoint, null, engine);
+                    }
+
+                    lastError = $"connecting to {endPoint} failed: {error}";
+                }
+                else
+                {
+                    await socket.ConnectAsync(endPoint, attempt.Token);
+                    return new ConnectAttempt(socket, endPoint, null);
+                }
             }
             catch (OperationCanceledException)
             {

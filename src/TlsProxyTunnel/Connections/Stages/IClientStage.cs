@@ -13,6 +13,9 @@ internal interface IClientStage
     /// </summary>
     bool HoldsThread { get; }
 
+    /// <summary>Runs on a client the Linux engine drives; a server with any stage that does not stays on System.Net.Sockets.</summary>
+    bool RunsOnEngine => false;
+
     /// <summary>Does this stage's job; null to go on, or the outcome the connection ends with (already logged).</summary>
     ValueTask<ConnectionOutcome?> RunAsync(ClientConnection connection);
 }

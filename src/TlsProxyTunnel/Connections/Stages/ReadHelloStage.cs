@@ -8,6 +8,8 @@ internal sealed class ReadHelloStage(bool read) : IClientStage
     // Its reads complete at once while the client's bytes are there, but a hello is capped (client_hello_max_bytes).
     public bool HoldsThread => false;
 
+    public bool RunsOnEngine => true;
+
     public async ValueTask<ConnectionOutcome?> RunAsync(ClientConnection connection)
     {
         var server = connection.Server;
@@ -18,7 +20,9 @@ internal sealed class ReadHelloStage(bool read) : IClientStage
             // timeout counts from the accept, so a header that came slowly leaves the hello less time.
             var prefix = connection.TakeInitialBytes(out var prefixLength);
             var timeout = config.ClientHelloTimeout - Stopwatch.GetElapsedTime(connection.StartTimestamp);
-            var hello = await ClientHelloReader.ReadAsync(connection.Client, config.ClientHelloMaxBytes, timeout, server.Router, prefix, prefixLength);
+            var hello = connection.ClientEngine is { } engine
+                ? await ClientHelloReader.ReadAsync(engine, config.ClientHelloMaxBytes, timeout, server.Router, prefix, prefixLength)
+                : await ClientHelloReader.ReadAsync(connection.Client, config.ClientHelloMaxBytes, timeout, server.Router, prefix, prefixLength);
             connection.SetInitialBytes(hello.Buffer, hello.Length);
             connection.Sni = hello.Sni;
             connection.Hello = hello.Outcome;

@@ -7,6 +7,8 @@ internal sealed class RouteStage : IClientStage
 
     public bool HoldsThread => false;
 
+    public bool RunsOnEngine => true;
+
     public ValueTask<ConnectionOutcome?> RunAsync(ClientConnection connection)
     {
         var route = connection.Server.Select(connection.Sni);

@@ -12,7 +12,7 @@ internal sealed class TcpConnectStage(UpstreamConfig upstream, UpstreamConnector
     public async ValueTask<ConnectionOutcome?> RunAsync(UpstreamDial dial)
     {
         var started = Stopwatch.GetTimestamp();
-        var attempt = await connector.ConnectAsync(upstream, dial.ConnectTimeout);
+        var attempt = await connector.ConnectAsync(upstream, dial.ConnectTimeout, dial.Connection.ClientEngine?.Loop);
         return dial.Connected(attempt, started, upstream.Display, metrics, logger);
     }
 }

@@ -49,7 +49,7 @@ internal sealed class UpstreamDial(ClientConnection connection, Route route, Tim
         }
 
         Socket = socket;
-        Connection.AttachUpstream(socket);
+        Connection.AttachUpstream(socket, attempt.Engine);
         Connection.SetUpstreamAddress(attempt.EndPoint!, Authority is null ? null : AuthorityDisplay);
         return Connection.IsAborted ? ConnectionOutcome.Aborted : null;
     }

@@ -1,0 +1,368 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
+
+namespace TlsProxyTunnel.Engine.Linux;
+
+/// <summary>Drives a socket from its loop's events once an operation has taken it over (the relay).</summary>
+internal interface IEngineHandler
+{
+    /// <summary>Called on the loop's thread with the epoll event mask.</summary>
+    void OnReady(EngineSocket socket, uint events);
+}
+
+/// <summary>
+/// A socket driven by an <see cref="EpollLoop"/> instead of System.Net.Sockets: non-blocking, registered once, read
+/// and written with plain system calls. The <see cref="System.Net.Sockets.Socket"/> still owns the descriptor (its
+/// addresses, options and close), but never runs an asynchronous operation of its own on it, so the runtime keeps
+/// no per-socket async state and its event thread never hears of it.
+/// </summary>
+/// <remarks>
+/// Readiness is counted, not flagged: each event bumps a read and a write epoch, and an operation that found the
+/// socket not ready waits for the epoch it saw to change. An event between the failed call and the wait is
+/// therefore never lost, without a lock on the event path.
+/// </remarks>
+internal sealed class EngineSocket : IValueTaskSource
+{
+    private readonly SafeSocketHandle _handle;
+    private int _readEpoch;
+    private int _writeEpoch;
+    private int _notReadyAt;
+    private IEngineHandler? _handler;
+    private int _released;
+    private volatile bool _aborted;
+
+    // One wait at a time (a read or a connect), completed by the loop or cancelled by its token.
+    private ManualResetValueTaskSourceCore<bool> _wait;
+    private int _waiting;
+    private bool _waitWrite;
+    private int _waitEpoch;
+    private CancellationTokenRegistration _cancel;
+
+    private EngineSocket(Socket socket, EpollLoop loop)
+    {
+        Socket = socket;
+        Loop = loop;
+        _handle = socket.SafeHandle;
+        Fd = (int)_handle.DangerousGetHandle();
+    }
+
+    public Socket Socket { get; }
+
+    public EpollLoop Loop { get; }
+
+    public int Fd { get; }
+
+    /// <summary>Slot and generation in <see cref="Loop"/> (set by <see cref="EpollLoop.Register"/>).</summary>
+    public ulong Token { get; set; }
+
+    /// <summary>Cut from outside (<see cref="Abort"/>): whatever runs on it stops without passing anything on.</summary>
+    public bool IsAborted => _aborted;
+
+    /// <summary>
+    /// Makes <paramref name="socket"/> non-blocking and registers it with <paramref name="loop"/>; null (and the
+    /// socket as it was) when the kernel refuses, so the caller stays on System.Net.Sockets.
+    /// </summary>
+    public static EngineSocket? TryAttach(Socket socket, EpollLoop loop)
+    {
+        var added = false;
+        socket.SafeHandle.DangerousAddRef(ref added);
+        var engine = new EngineSocket(socket, loop);
+        if (LibC.Fcntl(engine.Fd, LibC.F_SETFL, LibC.O_NONBLOCK) != 0 || loop.Register(engine) != 0)
+        {
+            LibC.Fcntl(engine.Fd, LibC.F_SETFL, 0);
+            socket.SafeHandle.DangerousRelease();
+            return null;
+        }
+
+        return engine;
+    }
+
+    /// <summary>Called by the loop for each event on this socket.</summary>
+    public void OnEvents(uint events)
+    {
+        if ((events & (LibC.EPOLLIN | LibC.EPOLLRDHUP | LibC.EPOLLHUP | LibC.EPOLLERR)) != 0)
+        {
+            Interlocked.Increment(ref _readEpoch);
+        }
+
+        if ((events & (LibC.EPOLLOUT | LibC.EPOLLHUP | LibC.EPOLLERR)) != 0)
+        {
+            Interlocked.Increment(ref _writeEpoch);
+        }
+
+        if (Volatile.Read(ref _handler) is { } handler)
+        {
+            handler.OnReady(this, events);
+        }
+        else
+        {
+            TryWake();
+        }
+    }
+
+    /// <summary>Hands the socket's events to <paramref name="handler"/> (null: back to waits).</summary>
+    public void SetHandler(IEngineHandler? handler) => Volatile.Write(ref _handler, handler);
+
+    /// <summary>
+    /// Receives into <paramref name="buffer"/>, waiting for data when there is none; an empty buffer waits for data
+    /// without taking any (and holding no buffer meanwhile). 0 is the peer's FIN (or, for an empty buffer, data).
+    /// </summary>
+    /// <exception cref="SocketException">The receive failed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="ct"/> fired while waiting.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken ct)
+    {
+        if (buffer.IsEmpty)
+        {
+            var seen = _notReadyAt;
+            if (Volatile.Read(ref _readEpoch) == seen)
+            {
+                await WaitAsync(write: false, seen, ct);
+            }
+
+            return 0;
+        }
+
+        while (true)
+        {
+            var epoch = Volatile.Read(ref _readEpoch);
+            var n = TryReceive(buffer.Span, out var errno);
+            if (n >= 0)
+            {
+                return n;
+            }
+
+            if (errno == LibC.EAGAIN)
+            {
+                _notReadyAt = epoch;
+                await WaitAsync(write: false, epoch, ct);
+            }
+            else if (errno != LibC.EINTR)
+            {
+                throw new SocketException((int)LibC.ToSocketError(errno));
+            }
+        }
+    }
+
+    /// <summary>One recv: bytes read, 0 at EOF, or -1 with <paramref name="errno"/>.</summary>
+    public unsafe int TryReceive(Span<byte> buffer, out int errno)
+    {
+        fixed (byte* p = buffer)
+        {
+            var n = (int)LibC.Recv(Fd, p, (nuint)buffer.Length, 0);
+            errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
+            return n;
+        }
+    }
+
+    /// <summary>One send: bytes taken, or -1 with <paramref name="errno"/>.</summary>
+    public unsafe int TrySend(ReadOnlySpan<byte> data, out int errno)
+    {
+        fixed (byte* p = data)
+        {
+            var n = (int)LibC.Send(Fd, p, (nuint)data.Length, LibC.MSG_NOSIGNAL);
+            errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
+            return n;
+        }
+    }
+
+    /// <summary>Ends this socket's sending direction (FIN); a failure means the peer is gone, which reads will tell.</summary>
+    public void ShutdownSend() => LibC.Shutdown(Fd, LibC.SHUT_WR);
+
+    /// <summary>
+    /// Connects the (unconnected, blocking) <paramref name="socket"/> without System.Net.Sockets, then registers it:
+    /// connect first, because a socket registered before it connects reports a hang-up at once.
+    /// </summary>
+    /// <returns>The registered socket, or null with the error (the socket is left for the caller to dispose).</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public static async ValueTask<(EngineSocket? Socket, SocketError Error)> ConnectAsync(Socket socket, IPEndPoint endPoint, EpollLoop loop, CancellationToken ct)
+    {
+        var added = false;
+        socket.SafeHandle.DangerousAddRef(ref added);
+        var fd = (int)socket.SafeHandle.DangerousGetHandle();
+        var errno = StartConnect(fd, endPoint);
+        if (errno != 0 && errno != LibC.EINPROGRESS)
+        {
+            socket.SafeHandle.DangerousRelease();
+            return (null, LibC.ToSocketError(errno));
+        }
+
+        var engine = new EngineSocket(socket, loop);
+        if (loop.Register(engine) != 0)
+        {
+            socket.SafeHandle.DangerousRelease();
+            return (null, SocketError.SocketError);
+        }
+
+        try
+        {
+            if (errno == LibC.EINPROGRESS)
+            {
+                await engine.WaitAsync(write: true, 0, ct);
+                errno = engine.PendingError();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            engine.Release();
+            throw;
+        }
+
+        if (errno != 0)
+        {
+            engine.Release();
+            return (null, LibC.ToSocketError(errno));
+        }
+
+        return (engine, SocketError.Success);
+    }
+
+    /// <summary>
+    /// Cuts the connection from outside: set to reset when closed, and woken (its receive side shut, which the peer
+    /// does not see) so that whatever runs on it ends now. The descriptor stays open until its owner closes it.
+    /// </summary>
+    public unsafe void Abort()
+    {
+        _aborted = true;
+        var linger = stackalloc int[2] { 1, 0 };
+        LibC.SetSockOpt(Fd, LibC.SOL_SOCKET, LibC.SO_LINGER, (byte*)linger, sizeof(int) * 2);
+        LibC.Shutdown(Fd, 0);
+    }
+
+    /// <summary>Makes the eventual close send a reset rather than a FIN (one side of the relay failed).</summary>
+    public unsafe void ResetOnClose()
+    {
+        var linger = stackalloc int[2] { 1, 0 };
+        LibC.SetSockOpt(Fd, LibC.SOL_SOCKET, LibC.SO_LINGER, (byte*)linger, sizeof(int) * 2);
+    }
+
+    /// <summary>
+    /// Leaves the loop: the registration is dropped and the descriptor may be closed by its owner. Safe to call
+    /// more than once; nothing may be running on the socket.
+    /// </summary>
+    public void Release()
+    {
+        if (Interlocked.Exchange(ref _released, 1) != 0)
+        {
+            return;
+        }
+
+        Loop.Unregister(this);
+        _handle.DangerousRelease();
+    }
+
+    /// <summary>
+    /// Hands the socket back to System.Net.Sockets: out of the epoll set (it lives on) and blocking again, as the
+    /// runtime believes it is.
+    /// </summary>
+    public void Detach()
+    {
+        if (Volatile.Read(ref _released) != 0)
+        {
+            return;
+        }
+
+        Loop.Remove(Fd);
+        LibC.Fcntl(Fd, LibC.F_SETFL, 0);
+        Release();
+    }
+
+    private static unsafe int StartConnect(int fd, IPEndPoint endPoint)
+    {
+        Span<byte> address = stackalloc byte[28];
+        var length = LibC.WriteSockAddr(endPoint, address);
+        if (LibC.Fcntl(fd, LibC.F_SETFL, LibC.O_NONBLOCK) != 0)
+        {
+            return Marshal.GetLastPInvokeError();
+        }
+
+        fixed (byte* p = address)
+        {
+            while (true)
+            {
+                if (LibC.Connect(fd, p, length) == 0)
+                {
+                    return 0;
+                }
+
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno != LibC.EINTR)
+                {
+                    return errno;
+                }
+            }
+        }
+    }
+
+    private unsafe int PendingError()
+    {
+        int error = 0;
+        var length = sizeof(int);
+        return LibC.GetSockOpt(Fd, LibC.SOL_SOCKET, LibC.SO_ERROR, (byte*)&error, &length) == 0 ? error : Marshal.GetLastPInvokeError();
+    }
+
+    private ValueTask WaitAsync(bool write, int epoch, CancellationToken ct)
+    {
+        if ((write ? Volatile.Read(ref _writeEpoch) : Volatile.Read(ref _readEpoch)) != epoch)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        _wait.Reset();
+        _waitWrite = write;
+        _waitEpoch = epoch;
+        Volatile.Write(ref _waiting, 1);
+        if (ct.CanBeCanceled)
+        {
+            // Registered before the ValueTask is returned, so GetResult (which disposes it) always sees it.
+            _cancel = ct.UnsafeRegister(static s => ((EngineSocket)s!).CancelWait(), this);
+        }
+
+        // An event that came between the check above and publishing the wait.
+        TryWake();
+        return new ValueTask(this, _wait.Version);
+    }
+
+    private void TryWake()
+    {
+        if (Volatile.Read(ref _waiting) == 0)
+        {
+            return;
+        }
+
+        var current = _waitWrite ? Volatile.Read(ref _writeEpoch) : Volatile.Read(ref _readEpoch);
+        if (current != _waitEpoch && Interlocked.CompareExchange(ref _waiting, 0, 1) == 1)
+        {
+            _wait.SetResult(true);
+        }
+    }
+
+    private void CancelWait()
+    {
+        if (Interlocked.CompareExchange(ref _waiting, 0, 1) == 1)
+        {
+            _wait.SetException(new OperationCanceledException());
+        }
+    }
+
+    void IValueTaskSource.GetResult(short token)
+    {
+        try
+        {
+            _wait.GetResult(token);
+        }
+        finally
+        {
+            _cancel.Dispose();
+            _cancel = default;
+        }
+    }
+
+    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _wait.GetStatus(token);
+
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _wait.OnCompleted(continuation, state, token, flags);
+}

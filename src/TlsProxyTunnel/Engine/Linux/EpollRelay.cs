@@ -1,0 +1,263 @@
+using System.Buffers;
+using System.Threading.Tasks.Sources;
+using TlsProxyTunnel.Relay;
+using static TlsProxyTunnel.Relay.DuplexRelay;
+
+namespace TlsProxyTunnel.Engine.Linux;
+
+/// <summary>
+/// The relay on the Linux engine: both directions driven by the loop's events on its own thread, as one object per
+/// connection with no task, async state or pending operation per direction. The rules are the socket relay's
+/// (<see cref="DuplexRelay"/>): a FIN is passed on as a shutdown of the other side's sending direction, an error
+/// ends both, a send that stops progressing is watched (write_timeout), and a direction holds a buffer only while
+/// bytes are in flight.
+/// </summary>
+internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<RelayResult>
+{
+    private readonly EngineSocket _client;
+    private readonly EngineSocket _upstream;
+    private readonly RelayCounters _counters;
+    private readonly SendStallWatch? _stall;
+    private Direction _up;
+    private Direction _down;
+    private ManualResetValueTaskSourceCore<RelayResult> _done;
+    private bool _finished;
+
+    private EpollRelay(EngineSocket client, EngineSocket upstream, RelayCounters counters, SendStallWatch? stall)
+    {
+        _client = client;
+        _upstream = upstream;
+        _counters = counters;
+        _stall = stall;
+        _up.Slot = 0;
+        _down.Slot = 1;
+    }
+
+    /// <summary>
+    /// Relays until both directions have ended. <paramref name="initial"/> (a pooled buffer, owned by the relay from
+    /// here on) holds <paramref name="initialLength"/> bytes the client sent before, sent to the upstream first.
+    /// </summary>
+    public static ValueTask<RelayResult> RunAsync(EngineSocket client, EngineSocket upstream, RelayCounters counters, SendStallWatch? stall, byte[]? initial = null, int initialLength = 0)
+    {
+        var relay = new EpollRelay(client, upstream, counters, stall);
+        if (initial is not null && initialLength > 0)
+        {
+            relay._up.Buffer = initial;
+            relay._up.Count = initialLength;
+        }
+        else if (initial is not null)
+        {
+            ArrayPool<byte>.Shared.Return(initial);
+        }
+
+        // Readiness seen before the relay took over is not replayed: each side is tried once, and waits from there.
+        relay._up.CanRead = relay._up.CanWrite = relay._down.CanRead = relay._down.CanWrite = true;
+        client.SetHandler(relay);
+        upstream.SetHandler(relay);
+        if (client.Loop.IsOnLoop)
+        {
+            relay.Run();
+        }
+        else
+        {
+            client.Loop.Post(relay);
+        }
+
+        return new ValueTask<RelayResult>(relay, relay._done.Version);
+    }
+
+    public void RunOnLoop() => Run();
+
+    public void OnReady(EngineSocket socket, uint events)
+    {
+        var readable = (events & (LibC.EPOLLIN | LibC.EPOLLRDHUP | LibC.EPOLLHUP | LibC.EPOLLERR)) != 0;
+        var writable = (events & (LibC.EPOLLOUT | LibC.EPOLLHUP | LibC.EPOLLERR)) != 0;
+        if (socket == _client)
+        {
+            _up.CanRead |= readable;
+            _down.CanWrite |= writable;
+        }
+        else
+        {
+            _down.CanRead |= readable;
+            _up.CanWrite |= writable;
+        }
+
+        Run();
+    }
+
+    private void Run()
+    {
+        if (_finished)
+        {
+            return;
+        }
+
+        Pump(ref _up, _client, _upstream);
+        Pump(ref _down, _upstream, _client);
+        var failed = _up.Result is not (null or PumpResult.Eof) || _down.Result is not (null or PumpResult.Eof);
+        if (failed || (_up.Result is not null && _down.Result is not null))
+        {
+            Finish(failed);
+        }
+    }
+
+    private void Pump(ref Direction d, EngineSocket from, EngineSocket to)
+    {
+        while (d.Result is null)
+        {
+            if (from.IsAborted || to.IsAborted)
+            {
+                d.Result = PumpResult.Aborted;
+                return;
+            }
+
+            if (d.Count > 0)
+            {
+                if (!d.CanWrite)
+                {
+                    return;
+                }
+
+                var sent = to.TrySend(d.Buffer.AsSpan(d.Offset, d.Count), out var errno);
+                if (sent > 0)
+                {
+                    d.Offset += sent;
+                    d.Count -= sent;
+                    Count(d.Slot, sent);
+                    if (d.Count == 0)
+                    {
+                        d.Offset = 0;
+                        if (d.Stalled)
+                        {
+                            d.Stalled = false;
+                            _stall!.SendDone(d.Slot);
+                        }
+                    }
+
+                    continue;
+                }
+
+                if (errno == LibC.EAGAIN)
+                {
+                    d.CanWrite = false;
+                    if (_stall is not null && !d.Stalled)
+                    {
+                        // The receiver's window is full: only now is the send worth watching.
+                        d.Stalled = true;
+                        _stall.SendPending(d.Slot, to.Socket);
+                    }
+
+                    return;
+                }
+
+                if (errno != LibC.EINTR)
+                {
+                    d.Result = PumpResult.WriteFailed;
+                }
+
+                continue;
+            }
+
+            if (d.ReadEof)
+            {
+                to.ShutdownSend();
+                d.Result = PumpResult.Eof;
+                return;
+            }
+
+            if (!d.CanRead)
+            {
+                return;
+            }
+
+            d.Buffer ??= ArrayPool<byte>.Shared.Rent(BufferSize);
+            var read = from.TryReceive(d.Buffer, out var readErrno);
+            if (read > 0)
+            {
+                d.Count = read;
+                continue;
+            }
+
+            if (read == 0)
+            {
+                d.ReadEof = true;
+                ReturnBuffer(ref d);
+                continue;
+            }
+
+            if (readErrno == LibC.EAGAIN)
+            {
+                // Nothing more for now: an idle direction holds no buffer.
+                d.CanRead = false;
+                ReturnBuffer(ref d);
+                return;
+            }
+
+            if (readErrno != LibC.EINTR)
+            {
+                d.Result = PumpResult.ReadFailed;
+            }
+        }
+    }
+
+    private void Count(int slot, int bytes)
+    {
+        if (slot == 0)
+        {
+            _counters.AddFromClient(bytes);
+        }
+        else
+        {
+            _counters.AddToClient(bytes);
+        }
+    }
+
+    private void Finish(bool failed)
+    {
+        _finished = true;
+        if (failed)
+        {
+            // As the socket relay's cut: both peers learn of the failure by a reset, not a clean close.
+            _client.ResetOnClose();
+            _upstream.ResetOnClose();
+        }
+
+        _client.SetHandler(null);
+        _upstream.SetHandler(null);
+        ReturnBuffer(ref _up);
+        ReturnBuffer(ref _down);
+        _done.SetResult(Blame(_up.Result ?? PumpResult.Aborted, _down.Result ?? PumpResult.Aborted));
+    }
+
+    private static void ReturnBuffer(ref Direction d)
+    {
+        if (d.Buffer is { } buffer)
+        {
+            d.Buffer = null;
+            d.Count = 0;
+            d.Offset = 0;
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    RelayResult IValueTaskSource<RelayResult>.GetResult(short token) => _done.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<RelayResult>.GetStatus(short token) => _done.GetStatus(token);
+
+    void IValueTaskSource<RelayResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _done.OnCompleted(continuation, state, token, flags);
+
+    private struct Direction
+    {
+        public byte[]? Buffer;
+        public int Offset;
+        public int Count;
+        public int Slot;
+        public bool CanRead;
+        public bool CanWrite;
+        public bool ReadEof;
+        public bool Stalled;
+        public PumpResult? Result;
+    }
+}
