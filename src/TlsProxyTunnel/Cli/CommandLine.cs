@@ -66,7 +66,8 @@ internal static class CommandLine
         Configuration file: -c, else $TPT_CONFIG, else the first that exists of
           /etc/tpt/tpt.yaml, /etc/tpt/config.yaml, ./tpt.yaml, ./config.yaml
 
-        Environment: TPT_CONFIG (configuration path), TPT_LOG (log level override).
+        Environment: TPT_CONFIG (configuration path), TPT_LOG (log level override),
+          TPT_ENGINE (engine of servers without their own 'engine': auto, linux or sockets).
         """;
 
     public static CliOptions Parse(IReadOnlyList<string> args)

@@ -10,7 +10,8 @@ namespace TlsProxyTunnel.Configuration;
 internal static class ConfigLoader
 {
     /// <param name="time">The clock certificates' expiry is checked against; the system's when null.</param>
-    public static ConfigLoadResult Load(string path, Func<string, string?> environment, TimeProvider? time = null)
+    /// <param name="linuxSupported">Whether the Linux engine can run; <see cref="Engine.Linux.LinuxEngine.IsSupported"/> when null.</param>
+    public static ConfigLoadResult Load(string path, Func<string, string?> environment, TimeProvider? time = null, bool? linuxSupported = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         string? text;
@@ -35,7 +36,7 @@ internal static class ConfigLoader
             return new ConfigLoadResult(null, diagnostics.Items, diagnostics.ErrorCount);
         }
 
-        return LoadText(text, path, environment, time);
+        return LoadText(text, path, environment, time, linuxSupported: linuxSupported);
     }
 
     /// <summary>Far above any real configuration; a bound so a wrong path (a log, a disk image) cannot exhaust memory.</summary>
@@ -71,7 +72,8 @@ internal static class ConfigLoader
     /// <param name="environment">Variable lookup for <c>$VAR</c> expansion; null means unset.</param>
     /// <param name="time">The clock certificates' expiry is checked against; the system's when null.</param>
     /// <param name="baseDirectory">What relative certificate and key paths resolve against; the directory of <paramref name="displayPath"/> when null.</param>
-    public static ConfigLoadResult LoadText(string yaml, string displayPath, Func<string, string?> environment, TimeProvider? time = null, string? baseDirectory = null)
+    /// <param name="linuxSupported">Whether the Linux engine can run (<c>engine: linux</c> is an error where not); <see cref="Engine.Linux.LinuxEngine.IsSupported"/> when null.</param>
+    public static ConfigLoadResult LoadText(string yaml, string displayPath, Func<string, string?> environment, TimeProvider? time = null, string? baseDirectory = null, bool? linuxSupported = null)
     {
         ArgumentNullException.ThrowIfNull(yaml);
         ArgumentNullException.ThrowIfNull(environment);
@@ -82,7 +84,7 @@ internal static class ConfigLoader
             return new ConfigLoadResult(null, diagnostics.Items, diagnostics.ErrorCount);
         }
 
-        var mapped = ConfigMapper.Map(tree.Root, displayPath, diagnostics, baseDirectory ?? DirectoryOf(displayPath), time ?? TimeProvider.System);
+        var mapped = ConfigMapper.Map(tree.Root, displayPath, diagnostics, baseDirectory ?? DirectoryOf(displayPath), time ?? TimeProvider.System, linuxSupported ?? Engine.Linux.LinuxEngine.IsSupported);
         ConfigValidator.Validate(mapped, diagnostics);
         return new ConfigLoadResult(diagnostics.HasErrors ? null : mapped.Config, diagnostics.Items, diagnostics.ErrorCount);
     }

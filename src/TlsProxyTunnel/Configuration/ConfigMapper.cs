@@ -1,5 +1,6 @@
 using TlsProxyTunnel.Configuration.Yaml;
 using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.Engine;
 using TlsProxyTunnel.ProxyProtocol;
 using TlsProxyTunnel.Routing;
 using YamlDotNet.Core;
@@ -17,7 +18,7 @@ internal sealed class ConfigMapper
         ["version", "log", "log-format", "servers", "upstream", "via", "shutdown_timeout", "resolver"];
 
     internal static readonly IReadOnlyList<string> ServerKeys =
-        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls", "transparent", "proxy_protocol", "capture", "filters", "udp", "decapsulate"];
+        ["listen", "protocol", "tls", "sni", "default", "via", "maxclients", "client_hello_max_bytes", "client_hello_timeout", "idle_timeout", "write_timeout", "terminate_tls", "transparent", "proxy_protocol", "capture", "filters", "udp", "decapsulate", "engine"];
 
     /// <summary>The mapping form of an upstream; a plain string is its <c>address</c> alone.</summary>
     internal static readonly IReadOnlyList<string> UpstreamKeys = ["address", "connect_timeout", "tls", "pool", "proxy_protocol", "proxy_protocol_placement", "encapsulate", "connections", "backoff", "resolve_once", "so_mark"];
@@ -83,10 +84,12 @@ internal sealed class ConfigMapper
     private readonly RelayReader _relays;
     private readonly InspectionReader _inspection;
     private readonly PoolReader _pools;
+    private readonly bool _linuxSupported;
 
-    private ConfigMapper(string path, DiagnosticBag diagnostics, string baseDirectory, TimeProvider time)
+    private ConfigMapper(string path, DiagnosticBag diagnostics, string baseDirectory, TimeProvider time, bool linuxSupported)
     {
         _path = path;
+        _linuxSupported = linuxSupported;
         _diagnostics = diagnostics;
         _values = new ValueReader(diagnostics);
         _vias = new ViaReader(_values);
@@ -116,8 +119,9 @@ internal sealed class ConfigMapper
 
     /// <param name="baseDirectory">What relative file paths (certificates, keys) resolve against: the configuration file's directory.</param>
     /// <param name="time">The clock certificates' expiry is checked against.</param>
-    public static Mapped Map(ConfigNode? root, string path, DiagnosticBag diagnostics, string baseDirectory, TimeProvider time) =>
-        new ConfigMapper(path, diagnostics, baseDirectory, time).Map(root);
+    /// <param name="linuxSupported">Whether the Linux engine can run here: <c>engine: linux</c> is an error where it cannot.</param>
+    public static Mapped Map(ConfigNode? root, string path, DiagnosticBag diagnostics, string baseDirectory, TimeProvider time, bool linuxSupported) =>
+        new ConfigMapper(path, diagnostics, baseDirectory, time, linuxSupported).Map(root);
 
     private Mapped Map(ConfigNode? root)
     {
@@ -474,6 +478,8 @@ internal sealed class ConfigMapper
             WarnOnFamilyMismatch(server, protocolNode!);
         }
 
+        server = server with { Engine = ReadEngine(section, what, server.IsUdp) };
+
         if (section.Get("udp") is { } udpNode)
         {
             server = server with { Udp = ReadUdp(udpNode, what) };
@@ -597,7 +603,7 @@ internal sealed class ConfigMapper
             _diagnostics.Error(emptyNode.Start, $"'listen' of {what} (kind tls_relay) needs the control port's address");
         }
 
-        var server = new ServerConfig { Name = name, Kind = ServerKind.TlsRelay, Listen = [], Relay = _relays.ReadRelay(section, listen.FirstOrDefault(), nameMark, what) };
+        var server = new ServerConfig { Name = name, Kind = ServerKind.TlsRelay, Listen = [], Relay = _relays.ReadRelay(section, listen.FirstOrDefault(), nameMark, what), Engine = ReadEngine(section, what, udp: false) };
         if (section.Get("terminate_tls") is { } terminateNode)
         {
             server = server with { Tls = true, TerminateTls = _tls.ReadTerminate(terminateNode, section.Entry("terminate_tls")!.Key.Start, what) };
@@ -624,6 +630,33 @@ internal sealed class ConfigMapper
         }
 
         return server;
+    }
+
+    /// <summary>
+    /// <c>engine</c>. An explicit <c>linux</c> is refused where it could only be ignored (a UDP server: datagrams
+    /// always run on sockets) or cannot run (<see cref="EngineSelection.TryResolve(EngineChoice, EngineChoice, bool, out EngineKind, out string?)"/>
+    /// decides), rather than quietly running on sockets.
+    /// </summary>
+    private EngineChoice ReadEngine(Section section, string what, bool udp)
+    {
+        if (section.Get("engine") is not { } node || _values.Choice("engine", node, EngineChoiceNames.Table) is not { } engine)
+        {
+            return EngineChoice.Auto;
+        }
+
+        if (engine == EngineChoice.Linux && udp)
+        {
+            _diagnostics.Error(node.Start, $"'engine: linux' of {what} does not apply to 'protocol: udp': UDP listeners always run on the sockets engine; use 'auto' or 'sockets', or remove it");
+            return EngineChoice.Auto;
+        }
+
+        if (!EngineSelection.TryResolve(engine, EngineChoice.Auto, _linuxSupported, out _, out var error))
+        {
+            _diagnostics.Error(node.Start, $"'engine: linux' of {what}: {error}");
+            return EngineChoice.Auto;
+        }
+
+        return engine;
     }
 
     private UdpSettings ReadUdp(ConfigNode node, string what)

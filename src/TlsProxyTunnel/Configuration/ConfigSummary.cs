@@ -11,7 +11,8 @@ namespace TlsProxyTunnel.Configuration;
 /// </summary>
 internal static class ConfigSummary
 {
-    public static void Write(ProxyConfig config, TextWriter output)
+    /// <param name="engine">The process default (<c>TPT_ENGINE</c>, already checked), for each server's engine.</param>
+    public static void Write(ProxyConfig config, TextWriter output, EngineChoice engine = EngineChoice.Auto)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(output);
@@ -25,7 +26,7 @@ internal static class ConfigSummary
                 : ProbeServers.IsProbeOnly(server, config.Upstreams)
                 ? string.Create(culture, $"health server: up to {ProbeServers.ConnectionLimit} connections, maxclients ({server.MaxClients}) not applied")
                 : string.Create(culture, $"maxclients {server.MaxClients}");
-            output.WriteLine(string.Create(culture, $"  {Show(server.Name)}: {(server.IsUdp ? "udp" : server.Tls ? "tls" : "tcp")}{(server.Decapsulate == DatagramFraming.Uotp ? ", decapsulate uotp" : "")}{(server.Transparent ? ", transparent" : "")}, {limit}"));
+            output.WriteLine(string.Create(culture, $"  {Show(server.Name)}: {(server.IsUdp ? "udp" : server.Tls ? "tls" : "tcp")}{(server.Decapsulate == DatagramFraming.Uotp ? ", decapsulate uotp" : "")}{(server.Transparent ? ", transparent" : "")}, {limit}, engine {Engine.EngineSelection.Name(Engine.EngineSelection.Resolve(server, engine))}"));
             if (server.Relay is { } relay)
             {
                 // A relay routes nothing: its listen is the control port, the data ports follow it.

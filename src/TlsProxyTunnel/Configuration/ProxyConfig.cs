@@ -148,6 +148,9 @@ internal sealed record ServerConfig
     /// <summary><c>decapsulate</c>: the client's bytes are framed datagrams for a <c>udp://</c> upstream (uotp-server).</summary>
     public DatagramFraming Decapsulate { get; init; }
 
+    /// <summary><c>engine</c>: the socket layer asked for; auto leaves it to <c>TPT_ENGINE</c>, then to the platform (<see cref="Engine.EngineSelection"/>).</summary>
+    public EngineChoice Engine { get; init; }
+
     public bool IsUdp => Protocol == ListenProtocol.Udp;
 }
 

@@ -12,8 +12,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "tpt {Version} using configuration {ConfigPath}")]
     public static partial void Starting(ILogger logger, string version, string configPath);
 
-    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Listening: server {Server} on {Listen} (tls={Tls}, maxclients={MaxClients})")]
-    public static partial void Listening(ILogger logger, string server, string listen, bool tls, int maxClients);
+    /// <param name="engine">The engine the server's connections run on (<see cref="Engine.EngineSelection.Name"/>).</param>
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Listening: server {Server} on {Listen} (tls={Tls}, maxclients={MaxClients}, engine={Engine})")]
+    public static partial void Listening(ILogger logger, string server, string listen, bool tls, int maxClients, string engine);
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "Accepting on {Listen} failed ({Error}); backing off {DelayMs} ms ({Suppressed} similar errors not logged)")]
     public static partial void AcceptFailed(ILogger logger, string listen, string error, int delayMs, long suppressed);

@@ -44,11 +44,12 @@ internal static class ExplainCommand
         }
     }
 
-    public static async Task<int> RunAsync(ProxyConfig config, ExplainInput input, bool json, TextWriter stdout)
+    /// <param name="engine">The process default (<c>TPT_ENGINE</c>, already checked), for each server's engine.</param>
+    public static async Task<int> RunAsync(ProxyConfig config, ExplainInput input, bool json, TextWriter stdout, EngineChoice engine = EngineChoice.Auto)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(stdout);
-        var explanation = RouteExplainer.Explain(config, input);
+        var explanation = RouteExplainer.Explain(config, input, engine);
         var addresses = await ResolveAsync(config.Resolver, explanation);
         if (json)
         {

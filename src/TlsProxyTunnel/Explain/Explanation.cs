@@ -63,6 +63,10 @@ internal sealed record ServerExplanation(
     string? Rule,
     string Why,
     UpstreamExplanation? Upstream,
-    ViaExplanation? Via);
+    ViaExplanation? Via)
+{
+    /// <summary>The engine the server's connections would run on.</summary>
+    public Engine.EngineKind Engine { get; init; }
+}
 
 internal sealed record Explanation(ExplainInput Input, NameReading Reading, IReadOnlyList<ServerExplanation> Servers);

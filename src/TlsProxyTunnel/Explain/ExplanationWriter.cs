@@ -26,11 +26,11 @@ internal static class ExplanationWriter
             var listen = server.Server.Listen.Count == 0 ? "no listen address" : "listen " + string.Join(", ", server.Server.Listen.Select(l => Show(l.Text)));
             if (server.Skipped is not null)
             {
-                output.WriteLine($"server {Quote(server.Server.Name)} (tcp, {listen}): skipped: {server.Skipped}");
+                output.WriteLine($"server {Quote(server.Server.Name)} (tcp, {listen}, engine {Engine.EngineSelection.Name(server.Engine)}): skipped: {server.Skipped}");
                 continue;
             }
 
-            output.WriteLine($"server {Quote(server.Server.Name)} (tls, {listen}):");
+            output.WriteLine($"server {Quote(server.Server.Name)} (tls, {listen}, engine {Engine.EngineSelection.Name(server.Engine)}):");
             var rule = server.Match switch
             {
                 MatchKind.Exact => $"exact {Quote(server.Rule!)}",
@@ -114,6 +114,7 @@ internal static class ExplanationWriter
             json.WriteStartObject();
             json.WriteString("server", server.Server.Name);
             json.WriteBoolean("tls", server.Server.Tls);
+            json.WriteString("engine", Engine.EngineSelection.Name(server.Engine));
             json.WriteStartArray("listen");
             foreach (var listen in server.Server.Listen)
             {

@@ -21,14 +21,15 @@ internal static class RouteExplainer
     /// <summary>Text longer than this is cut when shown; long enough for any host name, CONNECT line or resolver error.</summary>
     public const int MaxShownLength = 1024;
 
-    public static Explanation Explain(ProxyConfig config, ExplainInput input)
+    /// <param name="engine">The process default (<c>TPT_ENGINE</c>), for each server's engine.</param>
+    public static Explanation Explain(ProxyConfig config, ExplainInput input, EngineChoice engine = EngineChoice.Auto)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(input);
 
         // The overall reading, for the heading; each server reads again with its own client_hello_max_bytes.
         var reading = Read(input, int.MaxValue);
-        var servers = config.Servers.Select(server => ExplainServer(config, server, input)).ToList();
+        var servers = config.Servers.Select(server => ExplainServer(config, server, input) with { Engine = Engine.EngineSelection.Resolve(server, engine) }).ToList();
         return new Explanation(input, reading, servers);
     }
 

@@ -74,6 +74,12 @@ internal static class GeneratedConfigRunner
                 return 1;
             }
 
+            var engine = await TptApp.EnvironmentEngineAsync(environment, stderr);
+            if (engine.Failed)
+            {
+                return 1;
+            }
+
             if (logFile is not null)
             {
                 // ptw's and uotp's -l: the log is appended to the file. Set before the host (and its console logger) is built.
@@ -82,7 +88,7 @@ internal static class GeneratedConfigRunner
                 Console.SetError(log);
             }
 
-            return await TptApp.RunServiceAsync(config, new ReloadOptions(path, environment, Watch: false), environmentFilter.Filter, stderr, configure);
+            return await TptApp.RunServiceAsync(config, new ReloadOptions(path, environment, Watch: false) { Engine = engine.Choice }, environmentFilter.Filter, stderr, configure);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

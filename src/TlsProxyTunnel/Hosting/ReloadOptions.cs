@@ -5,6 +5,9 @@ internal sealed record ReloadOptions(string ConfigPath, Func<string, string?> En
 {
     /// <summary>How long --watch waits before acting on a change; see <see cref="WatchTiming"/>.</summary>
     public WatchTiming Timing { get; init; } = WatchTiming.Default;
+
+    /// <summary>TPT_ENGINE as read (and checked) at start: a reload builds with the same process default.</summary>
+    public Configuration.EngineChoice Engine { get; init; }
 }
 
 /// <param name="Settle">

@@ -118,19 +118,57 @@ internal static class TptApp
             return 1;
         }
 
+        // Checked for check and explain too: they show each server's engine, and a deployment should hear of a bad value first.
+        var engine = await EnvironmentEngineAsync(environment, stderr);
+        if (engine.Failed)
+        {
+            return 1;
+        }
+
         if (explainInput is not null)
         {
-            return await ExplainCommand.RunAsync(config, explainInput, options.Json, stdout);
+            return await ExplainCommand.RunAsync(config, explainInput, options.Json, stdout, engine.Choice);
         }
 
         if (options.Command == CliCommand.Check)
         {
-            ConfigSummary.Write(config, stdout);
+            ConfigSummary.Write(config, stdout, engine.Choice);
             await stdout.WriteLineAsync($"configuration {location.Path} is valid");
             return 0;
         }
 
-        return await RunServiceAsync(config, new ReloadOptions(location.Path, environment, options.Watch), environmentFilter.Filter, stderr);
+        return await RunServiceAsync(config, new ReloadOptions(location.Path, environment, options.Watch) { Engine = engine.Choice }, environmentFilter.Filter, stderr);
+    }
+
+    /// <summary>The variable that sets the engine of every server without an <c>engine</c> of its own.</summary>
+    public const string EngineVariable = "TPT_ENGINE";
+
+    /// <summary>
+    /// TPT_ENGINE (auto, linux or sockets, in any case; unset or empty is auto). A value that is none of them, or
+    /// <c>linux</c> where the Linux engine cannot run, is a start-up error: nothing is bound.
+    /// </summary>
+    /// <param name="linuxSupported">Whether the Linux engine can run; <see cref="Engine.Linux.LinuxEngine.IsSupported"/> when null.</param>
+    internal static async Task<(EngineChoice Choice, bool Failed)> EnvironmentEngineAsync(Func<string, string?> environment, TextWriter stderr, bool? linuxSupported = null)
+    {
+        if (environment(EngineVariable) is not { } text || string.IsNullOrWhiteSpace(text))
+        {
+            return (EngineChoice.Auto, false);
+        }
+
+        if (!EngineChoiceNames.TryParse(text, out var choice))
+        {
+            // The value is the operator's own and not secret, but a pasted secret would be: cut and escaped.
+            await stderr.WriteLineAsync($"tpt: {EngineVariable} must be one of {EngineChoiceNames.Accepted}, got {DiagnosticText.Quote(text.Trim(), 32)}; nothing was started");
+            return (EngineChoice.Auto, true);
+        }
+
+        if (!Engine.EngineSelection.TryResolve(EngineChoice.Auto, choice, linuxSupported ?? Engine.Linux.LinuxEngine.IsSupported, out _, out var error))
+        {
+            await stderr.WriteLineAsync($"tpt: {EngineVariable}=linux: {error}; nothing was started");
+            return (EngineChoice.Auto, true);
+        }
+
+        return (choice, false);
     }
 
     /// <summary>
@@ -208,7 +246,8 @@ internal static class TptApp
         services.AddSingleton(sp => new ProxyMetrics(
             new DnsMetrics(sp.GetRequiredService<DnsHostResolver>().Counters),
             new ProcessMetrics(sp.GetRequiredService<MemoryTrimmer>()),
-            sp.GetRequiredService<RelayMetrics>()));
+            sp.GetRequiredService<RelayMetrics>(),
+            new EngineMetrics(() => sp.GetRequiredService<ListenerService>().Current)));
         services.AddSingleton<ReadinessState>();
         services.AddSingleton<ConnectionTracker>();
         services.AddSingleton(sp => new ConnectionHandler(
@@ -233,7 +272,8 @@ internal static class TptApp
             sp.GetRequiredService<IHostResolver>(),
             sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<StatusCollector>(),
-            sp.GetRequiredService<RelayHubs>()));
+            sp.GetRequiredService<RelayHubs>(),
+            engine: reload.Engine));
         services.AddSingleton(sp => sp.GetRequiredService<RuntimeSnapshotBuilder>().Build(config, previous: null));
 
         // Connections that do not come from a listener's accept (relay control ports, publishers' reverse dials).

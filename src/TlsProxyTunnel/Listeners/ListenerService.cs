@@ -208,7 +208,7 @@ internal sealed class ListenerService : IHostedService, IDisposable
         foreach (var listener in added)
         {
             var server = snapshot.Servers[listener.Server];
-            Log.Listening(_logger, listener.Server, listener.Listen.Text, server.Config.Tls, server.ConnectionLimit);
+            Log.Listening(_logger, listener.Server, listener.Listen.Text, server.Config.Tls, server.ConnectionLimit, Engine.EngineSelection.Name(server.Engine));
         }
     }
 

@@ -63,7 +63,7 @@ internal sealed class RelayService(RuntimeSnapshot initial, RelayHubs hubs, Rela
             _ = Task.Run(() => AcceptControlAsync(hub), CancellationToken.None);
             var settings = hub.Settings;
             var server = initial.Servers[hub.Server];
-            Log.Listening(_logger, hub.Server, hub.ControlListen.Text, server.Config.TerminateTls is not null, server.ConnectionLimit);
+            Log.Listening(_logger, hub.Server, hub.ControlListen.Text, server.Config.TerminateTls is not null, server.ConnectionLimit, Engine.EngineSelection.Name(server.Engine));
             RelayLog.Ports(
                 _logger,
                 hub.Server,

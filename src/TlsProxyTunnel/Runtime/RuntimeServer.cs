@@ -54,6 +54,9 @@ internal sealed class RuntimeServer(ServerConfig config, SniRouter<Route> router
     /// <summary>Datagram counters of a UDP or <c>decapsulate</c> server; null otherwise.</summary>
     public DatagramServerMetrics? DatagramMetrics { get; init; }
 
+    /// <summary>The socket layer this server's connections run on, decided once per generation by <see cref="Engine.EngineSelection"/>; always sockets for a UDP server.</summary>
+    public Engine.EngineKind Engine { get; init; }
+
     public Route Select(string? sni)
     {
         if (sni is not null && Router.Match(sni) is { } route)

@@ -5,6 +5,7 @@ using TlsProxyTunnel.Datagrams;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Diagnostics.Status;
 using TlsProxyTunnel.Dns;
+using TlsProxyTunnel.Engine;
 using TlsProxyTunnel.Inspection;
 using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Routing;
@@ -20,7 +21,8 @@ namespace TlsProxyTunnel.Runtime;
 /// Compiles a validated configuration into the immutable tables the data path reads, composing each server's
 /// client stages and each upstream's stages (per via in effect) once, here, rather than deciding per connection.
 /// </summary>
-internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers, StatusCollector? status = null, ReverseRelay.RelayHubs? relays = null, TimeProvider? time = null) : IDisposable
+/// <param name="engine">The process default (<c>TPT_ENGINE</c>, already checked): what a server without its own <c>engine</c> runs on.</param>
+internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessState readiness, IHostResolver resolver, ILoggerFactory loggers, StatusCollector? status = null, ReverseRelay.RelayHubs? relays = null, TimeProvider? time = null, EngineChoice engine = EngineChoice.Auto) : IDisposable
 {
     private static readonly ReadHelloStage ReadHello = new(read: true);
     private static readonly ReadHelloStage NoHello = new(read: false);
@@ -111,6 +113,7 @@ internal sealed class RuntimeSnapshotBuilder(ProxyMetrics metrics, ReadinessStat
                 Routes = [.. routes.Select(r => r.Value), defaultRoute],
                 Datagrams = datagrams,
                 DatagramMetrics = server.IsUdp || server.Decapsulate != DatagramFraming.None ? metrics.Datagrams.Server(server.Name) : null,
+                Engine = EngineSelection.Resolve(server, engine),
             };
         }
 

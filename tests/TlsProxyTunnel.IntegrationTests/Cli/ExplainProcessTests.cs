@@ -48,6 +48,9 @@ public sealed class ExplainProcessTests
     {
         ["TENANT_TOKEN"] = "tenant-s3cret",
         ["PROXY_PASSWORD"] = "password-s3cret",
+
+        // The engine is the machine's under auto; fixed here so the expected text is one.
+        ["TPT_ENGINE"] = "sockets",
     };
 
     private static Task<DnsmasqFixture> DnsAsync() =>
@@ -64,14 +67,14 @@ public sealed class ExplainProcessTests
         Assert.True(exit == 0, stderr);
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal("name 'API.Example.Test.' -> api.example.test", lines[0]);
-        Assert.StartsWith("server 'web' (tls, listen 127.0.0.1:0):", lines[1], StringComparison.Ordinal);
+        Assert.StartsWith("server 'web' (tls, listen 127.0.0.1:0, engine ", lines[1], StringComparison.Ordinal);
         Assert.Equal("  rule: exact 'api.example.test': the sni key 'api.example.test' is the name itself", lines[2]);
         Assert.Equal("  upstream: 'backend' tcp://backend.test:443", lines[3]);
 
         // backend.test exists only in this dnsmasq: the answer proves the file's resolver settings were used.
         Assert.Equal("  addresses: 192.0.2.50", lines[4]);
         Assert.Equal("  via: direct (no CONNECT)", lines[5]);
-        Assert.StartsWith("server 'plain' (tcp, listen 127.0.0.1:0): skipped: 'tls' is not true", lines[6], StringComparison.Ordinal);
+        Assert.Matches(@"^server 'plain' \(tcp, listen 127\.0\.0\.1:0, engine (linux|sockets)\): skipped: 'tls' is not true", lines[6]);
         Assert.Contains("backend.test", dns.Output, StringComparison.Ordinal);
     }
 
@@ -131,7 +134,7 @@ public sealed class ExplainProcessTests
         Assert.True(text.ExitCode == 0, text.Stderr);
         Assert.Contains(
             """
-            server 'corp' (tls, listen 127.0.0.1:0):
+            server 'corp' (tls, listen 127.0.0.1:0, engine sockets):
               rule: default: the server has no sni keys: the default route
               upstream: 'proxy' tcp://squid.test:3128 (the proxy: tpt connects here and sends CONNECT)
               addresses: 192.0.2.60, 2001:db8::60

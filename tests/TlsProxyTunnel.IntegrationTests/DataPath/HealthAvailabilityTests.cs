@@ -148,7 +148,7 @@ public sealed class HealthAvailabilityTests
         await using var tpt = await TptProcess.StartAsync(config.Path, 1);
         var health = tpt.EndPoint("health");
         var baseline = tpt.OpenSocketCount();
-        Assert.Contains(tpt.Lines, l => l.Contains($"Listening: server health on {health} (tls=False, maxclients={cap})", StringComparison.Ordinal));
+        Assert.Contains(tpt.Lines, l => l.Contains($"Listening: server health on {health} (tls=False, maxclients={cap}, engine=", StringComparison.Ordinal));
 
         var silent = new List<RawClient>();
         try

@@ -33,7 +33,7 @@ public sealed class ExplanationWriterTests
     };
 
     private static Explanation Explain(string name) =>
-        RouteExplainer.Explain(LoadOk(Yaml, Env(("TOKEN", "s3cret-token"))), ExplainInput.ForName(name));
+        RouteExplainer.Explain(LoadOk(Yaml, Env(("TOKEN", "s3cret-token"))), ExplainInput.ForName(name), TlsProxyTunnel.Configuration.EngineChoice.Sockets);
 
     [Fact]
     public void Text_shows_the_rule_the_upstream_its_addresses_and_the_masked_request()
@@ -44,7 +44,7 @@ public sealed class ExplanationWriterTests
         Assert.Equal(
             """
             name 'A.Example.Test' -> a.example.test
-            server 'web' (tls, listen 127.0.0.1:0):
+            server 'web' (tls, listen 127.0.0.1:0, engine sockets):
               rule: wildcard '*.example.test': no sni key is the name itself, and '*.example.test' is the most specific wildcard that matches it
               upstream: 'proxy' tcp://squid.internal:3128 (the proxy: tpt connects here and sends CONNECT)
               addresses: 10.0.0.7, 2001:db8::7
@@ -53,7 +53,7 @@ public sealed class ExplanationWriterTests
                 Host: a.example.test:443
                 X-Token: (hidden)
                 X-Plain: visible
-            server 'plain' (tcp, listen 127.0.0.1:0): skipped: 'tls' is not true, so tpt reads no name on this server: every connection goes to default 'echo'
+            server 'plain' (tcp, listen 127.0.0.1:0, engine sockets): skipped: 'tls' is not true, so tpt reads no name on this server: every connection goes to default 'echo'
 
             """.ReplaceLineEndings(output.NewLine),
             output.ToString());
@@ -81,6 +81,7 @@ public sealed class ExplanationWriterTests
         Assert.Equal("a.example.test", root.GetProperty("input").GetProperty("normalized").GetString());
         var web = root.GetProperty("servers")[0];
         Assert.Equal("wildcard", web.GetProperty("match").GetString());
+        Assert.Equal("sockets", web.GetProperty("engine").GetString());
         Assert.Equal("*.example.test", web.GetProperty("rule").GetString());
         Assert.Equal(["10.0.0.7", "2001:db8::7"], web.GetProperty("upstream").GetProperty("addresses").EnumerateArray().Select(a => a.GetString()));
         Assert.Equal("CONNECT a.example.test:443 HTTP/1.1", web.GetProperty("via").GetProperty("request_line").GetString());

@@ -52,7 +52,7 @@ internal sealed class InProcessListeners : IAsyncDisposable
     public static RuntimeSnapshot WithClientStages(RuntimeSnapshot snapshot, params TlsProxyTunnel.Connections.Stages.IClientStage[] stages)
     {
         var (name, s) = snapshot.Servers.Single();
-        var server = new RuntimeServer(s.Config, s.Router, s.DefaultRoute, s.Limiter, s.Metrics, s.ProbeOnly, stages);
+        var server = new RuntimeServer(s.Config, s.Router, s.DefaultRoute, s.Limiter, s.Metrics, s.ProbeOnly, stages) { Engine = s.Engine };
         return new RuntimeSnapshot(snapshot.Config, snapshot.Generation, new Dictionary<string, RuntimeServer> { [name] = server });
     }
 
