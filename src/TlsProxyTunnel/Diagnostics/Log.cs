@@ -147,4 +147,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 168, Level = LogLevel.Warning, Message = "Server {Server}: pool of upstream {Upstream} is closed (its configuration was replaced or tpt is stopping); closing the client")]
     public static partial void PoolGone(ILogger logger, string server, string upstream);
+
+    [LoggerMessage(EventId = 170, Level = LogLevel.Warning, Message = "The Linux engine could not start ({Reason}); servers set to it run on System.Net.Sockets")]
+    public static partial void EngineUnavailable(ILogger logger, string reason);
 }

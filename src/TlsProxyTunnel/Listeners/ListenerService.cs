@@ -35,6 +35,7 @@ internal sealed class ListenerService : IHostedService, IDisposable
     private readonly ConnectionDrain _drain;
     private volatile RuntimeSnapshot _snapshot;
     private volatile bool _stopping;
+    private bool _engineWarned;
     private List<BoundListener>? _prebound;
 
     public ListenerService(
@@ -96,6 +97,7 @@ internal sealed class ListenerService : IHostedService, IDisposable
             throw new StartupException(error);
         }
 
+        StartEngine(_snapshot);
         foreach (var listener in added)
         {
             _listeners[listener.Key] = listener;
@@ -148,6 +150,7 @@ internal sealed class ListenerService : IHostedService, IDisposable
                 listener.Server = server;
             }
 
+            StartEngine(next);
             _snapshot = next;
             _metrics.ConfigGeneration = next.Generation;
             foreach (var listener in added)
@@ -214,6 +217,24 @@ internal sealed class ListenerService : IHostedService, IDisposable
 
     private bool TryBindAll(RuntimeSnapshot snapshot, out List<BoundListener> added, out string error) =>
         ListenerBinder.TryBindAll(snapshot, _listeners.ContainsKey, _metrics, out added, out error);
+
+    /// <summary>
+    /// Starts the Linux engine's loops before the first client of a server that runs on it arrives. Where they
+    /// cannot start, such servers' clients stay on System.Net.Sockets, and the log says so once.
+    /// </summary>
+    private void StartEngine(RuntimeSnapshot snapshot)
+    {
+        if (_engineWarned || !snapshot.Servers.Values.Any(s => s.Engine == Engine.EngineKind.Linux))
+        {
+            return;
+        }
+
+        if (LinuxEngine.Shared is null)
+        {
+            _engineWarned = true;
+            Log.EngineUnavailable(_logger, LinuxEngine.StartError ?? "unknown error");
+        }
+    }
 
     private void StartAccepting(BoundListener listener) =>
         _ = Task.Run(() => _acceptLoop.RunAsync(listener, accepted => Admit(listener, accepted)), CancellationToken.None);

@@ -37,9 +37,6 @@ internal sealed class RuntimeServer(ServerConfig config, SniRouter<Route> router
     /// <summary>What a client goes through before its route's upstream serves it: read the hello, route, terminate TLS.</summary>
     public IReadOnlyList<IClientStage> ClientStages { get; } = clientStages;
 
-    /// <summary>The socket layer this server's connections run on.</summary>
-    public Engine.EngineKind Engine { get; init; } = Environment.GetEnvironmentVariable("TPT_ENGINE") == "linux" ? TlsProxyTunnel.Engine.EngineKind.Linux : TlsProxyTunnel.Engine.EngineKind.Sockets; // TEMP until selection lands
-
     /// <summary>
     /// The Linux engine takes this server's clients from admission: it runs on it, and every client stage can run on
     /// it (a PROXY header, terminate_tls or inspection keep the server on System.Net.Sockets).
