@@ -57,10 +57,13 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     }
 
     /// <summary>The client leg the relay reads and writes: the socket, or the TLS stream over it after termination.</summary>
-    public IConnectionLeg ClientLeg { get; private set; } = new SocketLeg(client);
+    /// <remarks>Made on first use: a connection the Linux engine relays never needs one.</remarks>
+    public IConnectionLeg ClientLeg => _clientLeg ??= new SocketLeg(Client);
+
+    private IConnectionLeg? _clientLeg;
 
     /// <summary>The upstream leg once the upstream pipeline has built it (socket, then perhaps TLS over it); null before.</summary>
-    public IConnectionLeg? UpstreamLeg => _upstreamLeg;
+    public IConnectionLeg? UpstreamLeg => _upstreamLeg ??= _upstream is { } upstream ? new SocketLeg(upstream) : null;
 
     /// <summary>How reading the ClientHello ended (<see cref="HelloReadOutcome.NotRead"/> when the server does not read one).</summary>
     public HelloReadOutcome Hello { get; set; }
@@ -212,7 +215,7 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     {
         UpstreamEngine = engine;
         _upstream = upstream;
-        _upstreamLeg = new SocketLeg(upstream);
+        _upstreamLeg = null;
         if (IsAborted)
         {
             Reset(upstream, engine);
@@ -223,7 +226,7 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     public void UpgradeUpstream(IConnectionLeg leg) => _upstreamLeg = leg;
 
     /// <summary>The client leg now speaks TLS over <see cref="Client"/>.</summary>
-    public void UpgradeClient(IConnectionLeg leg) => ClientLeg = leg;
+    public void UpgradeClient(IConnectionLeg leg) => _clientLeg = leg;
 
     /// <summary>Cuts both sockets with RST; pending operations complete at once. Safe to call from any thread, any number of times.</summary>
     public void Abort() => Abort(ConnectionOutcome.Aborted);
@@ -267,7 +270,14 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
         UpstreamEngine?.Release();
 
         // A TLS leg disposes its stream (its buffers go back to the pool) and then its socket.
-        ClientLeg.Dispose();
+        if (_clientLeg is { } clientLeg)
+        {
+            clientLeg.Dispose();
+        }
+        else
+        {
+            Client.Dispose();
+        }
         if (_upstreamLeg is { } leg)
         {
             leg.Dispose();

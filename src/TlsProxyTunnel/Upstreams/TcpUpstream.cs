@@ -32,7 +32,7 @@ internal sealed class TcpUpstream(UpstreamConfig config, IReadOnlyList<IUpstream
     public async ValueTask<ConnectionOutcome> ServeAsync(ClientConnection connection, Route route)
     {
         var via = route.Via;
-        var dial = new UpstreamDial(connection, route, config.ConnectTimeout ?? via.ConnectTimeout);
+        UpstreamDial? dial = new UpstreamDial(connection, route, config.ConnectTimeout ?? via.ConnectTimeout);
         // Indexed: a foreach over the interface would allocate an enumerator per connection.
         for (var i = 0; i < stages.Count; i++)
         {
@@ -44,7 +44,21 @@ internal sealed class TcpUpstream(UpstreamConfig config, IReadOnlyList<IUpstream
 
         if (connection.ClientEngine is { } clientEngine && connection.UpstreamEngine is { } upstreamEngine)
         {
-            return await RelayOnEngineAsync(connection, clientEngine, upstreamEngine, dial);
+            // The engine's relay, awaited in this frame (no frame of its own, nothing kept that the relay does not
+            // need): an idle connection's whole state is this frame, the handler's, and the relay object.
+            using var engineStats = StartStats(via, connection, dial.AuthorityDisplay);
+            dial = null;
+            var initial = connection.TakeInitialBytes(out var length);
+            var relayed = await EpollRelay.RunAsync(
+                clientEngine,
+                upstreamEngine,
+                connection.Counters,
+                connection.Server.Config.WriteTimeout,
+                static c => ((ClientConnection)c).Abort(ConnectionOutcome.WriteTimeout),
+                connection,
+                initial,
+                length);
+            return connection.IsAborted ? ConnectionOutcome.Aborted : Outcome(relayed);
         }
 
         var client = connection.ClientLeg;
@@ -70,9 +84,7 @@ internal sealed class TcpUpstream(UpstreamConfig config, IReadOnlyList<IUpstream
             connection.ReleaseInitialBytes();
         }
 
-        using var stats = via.StatsInterval is { } interval
-            ? new Timer(static s => ((StatsTicker)s!).Tick(), new StatsTicker(logger, connection, dial.AuthorityDisplay), interval, interval)
-            : null;
+        using var stats = StartStats(via, connection, dial.AuthorityDisplay);
 
         using var stall = connection.Server.Config.WriteTimeout is { } writeTimeout
             ? new SendStallWatch(writeTimeout, static c => ((ClientConnection)c).Abort(ConnectionOutcome.WriteTimeout), connection)
@@ -93,19 +105,11 @@ internal sealed class TcpUpstream(UpstreamConfig config, IReadOnlyList<IUpstream
         return Outcome(result);
     }
 
-    /// <summary>The relay of a plain upstream on the Linux engine: the bytes already read go first, inside the relay.</summary>
-    private async ValueTask<ConnectionOutcome> RelayOnEngineAsync(ClientConnection connection, EngineSocket client, EngineSocket upstream, UpstreamDial dial)
-    {
-        using var stats = dial.Route.Via.StatsInterval is { } interval
-            ? new Timer(static s => ((StatsTicker)s!).Tick(), new StatsTicker(logger, connection, dial.AuthorityDisplay), interval, interval)
+    /// <summary>The in-flight byte counts of <c>stats_interval</c>; null when the via has none.</summary>
+    private Timer? StartStats(ViaConfig via, ClientConnection connection, string? target) =>
+        via.StatsInterval is { } interval
+            ? new Timer(static s => ((StatsTicker)s!).Tick(), new StatsTicker(logger, connection, target), interval, interval)
             : null;
-        using var stall = connection.Server.Config.WriteTimeout is { } writeTimeout
-            ? new SendStallWatch(writeTimeout, static c => ((ClientConnection)c).Abort(ConnectionOutcome.WriteTimeout), connection)
-            : null;
-        var initial = connection.TakeInitialBytes(out var length);
-        var result = await EpollRelay.RunAsync(client, upstream, connection.Counters, stall, initial, length);
-        return connection.IsAborted ? ConnectionOutcome.Aborted : Outcome(result);
-    }
 
     private static ConnectionOutcome Outcome(RelayResult result) => result switch
     {

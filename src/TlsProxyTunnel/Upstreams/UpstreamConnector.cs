@@ -19,6 +19,8 @@ internal readonly record struct ConnectAttempt(Socket? Socket, IPEndPoint? EndPo
 internal sealed class UpstreamConnector(IHostResolver resolver, AddressRotation rotation)
 {
     /// <param name="loop">Connect on the Linux engine, with the socket registered on this loop; null for System.Net.Sockets.</param>
+    // Pooled: one per connection, and a burst of clients would otherwise leave one box each as garbage.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<ConnectAttempt> ConnectAsync(UpstreamConfig upstream, TimeSpan timeout, EpollLoop? loop = null)
     {
         var started = Stopwatch.GetTimestamp();

@@ -10,6 +10,8 @@ internal sealed class ReadHelloStage(bool read) : IClientStage
 
     public bool RunsOnEngine => true;
 
+    // Pooled: one per connection, and a burst of clients would otherwise leave one box each as garbage.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<ConnectionOutcome?> RunAsync(ClientConnection connection)
     {
         var server = connection.Server;

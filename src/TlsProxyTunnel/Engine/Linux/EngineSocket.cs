@@ -358,6 +358,9 @@ internal sealed class EngineSocket : IValueTaskSource
         {
             _cancel.Dispose();
             _cancel = default;
+
+            // Drops the awaiting state machine, which would otherwise stay reachable from an idle socket.
+            _wait.Reset();
         }
     }
 

@@ -17,18 +17,23 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
     private readonly EngineSocket _client;
     private readonly EngineSocket _upstream;
     private readonly RelayCounters _counters;
-    private readonly SendStallWatch? _stall;
+    private readonly TimeSpan? _writeTimeout;
+    private readonly Action<object>? _onStalled;
+    private readonly object? _stalledState;
+    private SendStallWatch? _stall;
     private Direction _up;
     private Direction _down;
     private ManualResetValueTaskSourceCore<RelayResult> _done;
     private bool _finished;
 
-    private EpollRelay(EngineSocket client, EngineSocket upstream, RelayCounters counters, SendStallWatch? stall)
+    private EpollRelay(EngineSocket client, EngineSocket upstream, RelayCounters counters, TimeSpan? writeTimeout, Action<object>? onStalled, object? stalledState)
     {
         _client = client;
         _upstream = upstream;
         _counters = counters;
-        _stall = stall;
+        _writeTimeout = writeTimeout;
+        _onStalled = onStalled;
+        _stalledState = stalledState;
         _up.Slot = 0;
         _down.Slot = 1;
     }
@@ -37,9 +42,12 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
     /// Relays until both directions have ended. <paramref name="initial"/> (a pooled buffer, owned by the relay from
     /// here on) holds <paramref name="initialLength"/> bytes the client sent before, sent to the upstream first.
     /// </summary>
-    public static ValueTask<RelayResult> RunAsync(EngineSocket client, EngineSocket upstream, RelayCounters counters, SendStallWatch? stall, byte[]? initial = null, int initialLength = 0)
+    /// <param name="writeTimeout">write_timeout: a send that makes no progress for this long calls
+    /// <paramref name="onStalled"/> with <paramref name="stalledState"/> (which should abort the connection); the
+    /// watch is made only when a send first has to wait, so a connection whose sends complete pays nothing.</param>
+    public static ValueTask<RelayResult> RunAsync(EngineSocket client, EngineSocket upstream, RelayCounters counters, TimeSpan? writeTimeout = null, Action<object>? onStalled = null, object? stalledState = null, byte[]? initial = null, int initialLength = 0)
     {
-        var relay = new EpollRelay(client, upstream, counters, stall);
+        var relay = new EpollRelay(client, upstream, counters, writeTimeout, onStalled, stalledState);
         if (initial is not null && initialLength > 0)
         {
             relay._up.Buffer = initial;
@@ -141,10 +149,11 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
                 if (errno == LibC.EAGAIN)
                 {
                     d.CanWrite = false;
-                    if (_stall is not null && !d.Stalled)
+                    if (_writeTimeout is { } timeout && !d.Stalled)
                     {
                         // The receiver's window is full: only now is the send worth watching.
                         d.Stalled = true;
+                        _stall ??= new SendStallWatch(timeout, _onStalled!, _stalledState!);
                         _stall.SendPending(d.Slot, to.Socket);
                     }
 
@@ -225,6 +234,7 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
 
         _client.SetHandler(null);
         _upstream.SetHandler(null);
+        _stall?.Dispose();
         ReturnBuffer(ref _up);
         ReturnBuffer(ref _down);
         _done.SetResult(Blame(_up.Result ?? PumpResult.Aborted, _down.Result ?? PumpResult.Aborted));
