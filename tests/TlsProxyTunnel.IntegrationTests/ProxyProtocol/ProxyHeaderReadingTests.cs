@@ -157,18 +157,23 @@ public sealed class ProxyHeaderReadingTests
                 listen: ["127.0.0.1:0"]
                 tls: true
                 proxy_protocol: require
-                client_hello_timeout: 3s
+                client_hello_timeout: 4s
                 default: ban
             """);
         await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 1);
         var started = Stopwatch.StartNew();
         using var client = await RawClient.ConnectAsync(tpt.EndPoint("pp"));
 
-        // A header late in the budget, then no hello: what is left of the 3 s, not another 3 s, decides.
-        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        // A header halfway through the budget, then no hello: what is left of the 4 s, not another 4 s, decides.
+        // The header only has to arrive before the budget ends (2 s to spare for a late Task.Delay on a loaded
+        // machine), and the close is timed from the header's send: a fresh budget would close no earlier than 4 s
+        // after it, exactly, however slow the machine.
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var sinceHeader = Stopwatch.StartNew();
         await client.SendAsync("PROXY TCP4 192.0.2.10 198.51.100.7 51000 443\r\n"u8.ToArray());
         await client.ReadToEndAsync(Bound);
-        Assert.InRange(started.Elapsed, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(5));
+        Assert.True(sinceHeader.Elapsed < TimeSpan.FromSeconds(4), $"closed {sinceHeader.Elapsed} after the header: the hello got a budget of its own");
+        Assert.True(started.Elapsed >= TimeSpan.FromSeconds(3.5), $"closed {started.Elapsed} after connecting, before client_hello_timeout");
         var line = await tpt.WaitForLineAsync(l => l.Contains("client=192.0.2.10:51000 ", StringComparison.Ordinal));
         Assert.Contains("hello=silent route=default upstream=ban", line, StringComparison.Ordinal);
     }
