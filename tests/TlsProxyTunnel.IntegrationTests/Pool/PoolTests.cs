@@ -124,8 +124,8 @@ public sealed class PoolTests : IDisposable
     [Fact]
     public async Task A_client_gets_no_connection_after_wait_timeout_and_is_closed_with_its_own_outcome()
     {
-        var nothing = FreePort.Tcp();
-        using var config = new TempConfig(Config(nothing, "size: 2\n      backoff: 100ms\n      wait_timeout: 1s"));
+        using var nothing = new RefusingPort();
+        using var config = new TempConfig(Config(nothing.Port, "size: 2\n      backoff: 100ms\n      wait_timeout: 1s"));
         await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 2);
 
         using var client = await RawClient.ConnectAsync(tpt.EndPoint("s"));

@@ -24,6 +24,9 @@ public sealed class StatusPageFixture : IAsyncLifetime
     private TempConfig? _config;
     private RawClient? _held;
 
+    // The "down" upstream's port, refusing for the fixture's whole life (the status page is read again and again).
+    private readonly RefusingPort _closedPort = new();
+
     public TestBackend App { get; } = new("APP");
 
     public TptProcess Tpt { get; private set; } = null!;
@@ -34,7 +37,7 @@ public sealed class StatusPageFixture : IAsyncLifetime
     {
         _dns = await DnsmasqFixture.StartAsync(["127.0.0.1 app.status.test"], ttl: 300).WaitAsync(Bound);
         _proxy = FakeProxy.Answering("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"u8.ToArray());
-        var closedPort = FreePort.Tcp();
+        var closedPort = _closedPort.Port;
         _config = new TempConfig($"""
             version: 2
             log: info
@@ -117,6 +120,7 @@ public sealed class StatusPageFixture : IAsyncLifetime
         }
 
         _config?.Dispose();
+        _closedPort.Dispose();
     }
 
     /// <summary>Sends a ClientHello, half-closes, and reads until tpt closes: the whole connection, start to end.</summary>
