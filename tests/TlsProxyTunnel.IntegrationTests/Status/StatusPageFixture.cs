@@ -78,12 +78,12 @@ public sealed class StatusPageFixture : IAsyncLifetime
         _held = await RawClient.ConnectAsync(Tpt.EndPoint("limited"));
         await _held.SendAsync(appHello);
         Assert.Equal("APP", await _held.ReadBannerAsync());
-        await ExchangeAsync(Tpt.EndPoint("limited"), appHello);
+        await ExchangeAsync(Tpt.EndPoint("limited"), appHello, admitted: false);
     }
 
     /// <summary>
     /// <see cref="AppConnections"/> connections to the backend, one to the refusing upstream, one through the
-    /// 407 proxy and one to the default (ban). Each ends when tpt closes it, so its outcome is counted by then.
+    /// 407 proxy and one to the default (ban). Each is over, counted and logged, before the next starts.
     /// </summary>
     public async Task SendExampleTrafficAsync()
     {
@@ -123,10 +123,15 @@ public sealed class StatusPageFixture : IAsyncLifetime
         _closedPort.Dispose();
     }
 
-    /// <summary>Sends a ClientHello, half-closes, and reads until tpt closes: the whole connection, start to end.</summary>
-    private static async Task<string> ExchangeAsync(System.Net.IPEndPoint endPoint, byte[] hello)
+    /// <summary>
+    /// Sends a ClientHello, half-closes, and reads until tpt closes: the whole connection, start to end. tpt closes
+    /// the client before it counts the connection's outcome and leaves the server's active gauge, so an admitted
+    /// connection is over only at its access line, written after both.
+    /// </summary>
+    private async Task<string> ExchangeAsync(System.Net.IPEndPoint endPoint, byte[] hello, bool admitted = true)
     {
         using var client = await RawClient.ConnectAsync(endPoint);
+        var local = client.Socket.LocalEndPoint!.ToString();
         try
         {
             await client.SendAsync(hello);
@@ -138,6 +143,11 @@ public sealed class StatusPageFixture : IAsyncLifetime
         }
 
         var (data, _) = await client.ReadToEndAsync();
+        if (admitted)
+        {
+            await Tpt.WaitForLineAsync(l => l.Contains($"client={local} ", StringComparison.Ordinal) && l.Contains(" outcome=", StringComparison.Ordinal), Bound);
+        }
+
         return Encoding.ASCII.GetString(data);
     }
 }
