@@ -120,7 +120,10 @@ public sealed class UotpConformanceTests : IDisposable
     {
         using var server = new TcpListener(IPAddress.Loopback, 0);
         server.Start();
-        await using var tpt = await StartClientAsync(((IPEndPoint)server.LocalEndpoint).Port, connections: 2, idle: "2s", backoff: "500ms");
+        // idle_timeout runs from the first datagram and must outlast the cut below, the 500 ms backoff and the
+        // reconnect, or the session ends before the connection comes back (2 s left little of that on a loaded
+        // machine, with the uotp path not yet compiled); nothing here times the idle_timeout itself.
+        await using var tpt = await StartClientAsync(((IPEndPoint)server.LocalEndpoint).Port, connections: 2, idle: "4s", backoff: "500ms");
         using var peer = new UdpPeer(tpt.EndPoint("uotp_in").Port);
 
         peer.Send("first"u8);
