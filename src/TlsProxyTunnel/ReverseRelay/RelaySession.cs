@@ -129,11 +129,11 @@ internal sealed class RelaySession(RelaySettings settings, RelayServerMetrics me
             }
 
             // Left in the queue: its new_connection was sent, so a reverse connection will still come for it.
+            // Counted before the close: whoever sees the client closed then finds the timeout counted.
+            metrics.OnPendingTimeout();
             _open.Remove(pending.Socket);
             pending.Expire();
         }
-
-        metrics.OnPendingTimeout();
     }
 }
 

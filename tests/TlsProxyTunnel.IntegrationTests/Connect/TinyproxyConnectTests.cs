@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.IntegrationTests.Fixtures;
+using TlsProxyTunnel.IntegrationTests.Infrastructure;
 using TlsProxyTunnel.Upstreams.HttpConnect;
 
 namespace TlsProxyTunnel.IntegrationTests.Connect;
@@ -82,10 +83,10 @@ public sealed class TinyproxyConnectTests
     public async Task A_refusing_target_is_reported_as_proxy_refusal()
     {
         await using var proxy = await TinyproxyFixture.StartAsync().WaitAsync(TestTimeout);
-        var closedPort = TinyproxyFixture.FreeTcpPort();
+        using var closedPort = new RefusingPort();
         using var socket = await ConnectAsync(proxy.EndPoint);
 
-        var result = await ConnectTunnel.EstablishAsync(socket, $"127.0.0.1:{closedPort}", [], Handshake, default).AsTask().WaitAsync(TestTimeout);
+        var result = await ConnectTunnel.EstablishAsync(socket, $"127.0.0.1:{closedPort.Port}", [], Handshake, default).AsTask().WaitAsync(TestTimeout);
 
         Assert.Equal(ConnectTunnelStatus.ProxyRefused, result.Status);
         Assert.InRange(result.StatusCode, 400, 599);

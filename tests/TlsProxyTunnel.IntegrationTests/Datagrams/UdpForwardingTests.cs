@@ -89,8 +89,8 @@ public sealed class UdpForwardingTests : IDisposable
     public async Task A_sender_beyond_max_sessions_is_dropped_and_counted_and_idle_sessions_end_with_an_access_line()
     {
         using var echo = new UdpEcho();
-        // idle_timeout long enough that the two sessions are still there when the status page is read on a loaded
-        // machine (1 s was not, in CI), short enough to wait for their end below.
+        // idle_timeout long enough that the two sessions are still there when the status page is read and the third
+        // sender is turned away on a loaded machine (1 s was not, in CI), short enough to wait for their end below.
         await using var tpt = await StartAsync(echo.Port, maxSessions: 2, idle: "4s");
         var port = tpt.EndPoint("udp_in").Port;
 
@@ -99,11 +99,9 @@ public sealed class UdpForwardingTests : IDisposable
         using var c = new UdpPeer(port);
         Assert.Single(await a.EchoNumberedAsync(1, "a", Bound));
         Assert.Single(await b.EchoNumberedAsync(1, "b", Bound));
-        Assert.Empty(await c.EchoNumberedAsync(1, "c", TimeSpan.FromSeconds(1)));
-        await tpt.WaitForLineAsync(l => l.Contains("max_sessions (2) reached on server udp_in", StringComparison.Ordinal), Bound);
-        Assert.Contains("tpt_udp_dropped_total{name=\"udp_in\",reason=\"max_sessions\"} 1", await MetricsAsync(tpt), StringComparison.Ordinal);
 
-        // The status page counts sessions against max_sessions.
+        // The status page counts sessions against max_sessions. Read first, right after the two sessions started:
+        // after the third sender's second of silence and a curl run it was 4 s of wall clock from their start.
         using (var http = new HttpClient { Timeout = Bound })
         using (var status = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://{tpt.EndPoint("metrics")}/status?format=json")))
         {
@@ -111,6 +109,10 @@ public sealed class UdpForwardingTests : IDisposable
             Assert.Equal(("udp", 2, 2), (row.GetProperty("mode").GetString(), row.GetProperty("active").GetInt32(), row.GetProperty("max").GetInt32()));
             Assert.Single(row.GetProperty("listen").EnumerateArray());
         }
+
+        Assert.Empty(await c.EchoNumberedAsync(1, "c", TimeSpan.FromSeconds(1)));
+        await tpt.WaitForLineAsync(l => l.Contains("max_sessions (2) reached on server udp_in", StringComparison.Ordinal), Bound);
+        Assert.Contains("tpt_udp_dropped_total{name=\"udp_in\",reason=\"max_sessions\"} 1", await MetricsAsync(tpt), StringComparison.Ordinal);
 
         // Once the two are idle for idle_timeout, their sessions end and the third gets through.
         var line = await tpt.WaitForLineAsync(l => l.Contains("outcome=idle_timeout", StringComparison.Ordinal), Bound);

@@ -38,7 +38,14 @@ public sealed class UotpConformanceTests : IDisposable
         Assert.All(first, c => Assert.Equal(id, c.Id));
         Assert.Equal(0x40, id[6] & 0xf0);
         Assert.Equal(0x80, id[8] & 0xc0);
-        var frames = await Task.WhenAll(first.Select(c => ReadSomeAsync(c.Socket, TimeSpan.FromSeconds(2))));
+
+        // The frame goes out on one of the three whenever tpt gets to it: waited for as long as anything here,
+        // then the other two get 2 s to show they stay silent.
+        using var silence = new CancellationTokenSource(Bound);
+        var reads = first.Select(c => ReadSomeAsync(c.Socket, silence.Token)).ToArray();
+        await Task.WhenAny(reads).WaitAsync(Bound);
+        silence.CancelAfter(TimeSpan.FromSeconds(2));
+        var frames = await Task.WhenAll(reads);
         Assert.Single(frames, f => f.SequenceEqual(new byte[] { 0x00, 0x02, 0x41, 0x31 }));
         Assert.Equal(2, frames.Count(f => f.Length == 0));
 
@@ -113,7 +120,10 @@ public sealed class UotpConformanceTests : IDisposable
     {
         using var server = new TcpListener(IPAddress.Loopback, 0);
         server.Start();
-        await using var tpt = await StartClientAsync(((IPEndPoint)server.LocalEndpoint).Port, connections: 2, idle: "2s", backoff: "500ms");
+        // idle_timeout runs from the first datagram and must outlast the cut below, the 500 ms backoff and the
+        // reconnect, or the session ends before the connection comes back (2 s left little of that on a loaded
+        // machine, with the uotp path not yet compiled); nothing here times the idle_timeout itself.
+        await using var tpt = await StartClientAsync(((IPEndPoint)server.LocalEndpoint).Port, connections: 2, idle: "4s", backoff: "500ms");
         using var peer = new UdpPeer(tpt.EndPoint("uotp_in").Port);
 
         peer.Send("first"u8);
@@ -285,11 +295,16 @@ public sealed class UotpConformanceTests : IDisposable
     /// <summary>Whatever arrives within <paramref name="wait"/> (empty at EOF or when nothing came).</summary>
     private static async Task<byte[]> ReadSomeAsync(Socket socket, TimeSpan wait)
     {
-        var buffer = new byte[70000];
         using var deadline = new CancellationTokenSource(wait);
+        return await ReadSomeAsync(socket, deadline.Token);
+    }
+
+    private static async Task<byte[]> ReadSomeAsync(Socket socket, CancellationToken stop)
+    {
+        var buffer = new byte[70000];
         try
         {
-            var n = await socket.ReceiveAsync(buffer, SocketFlags.None, deadline.Token);
+            var n = await socket.ReceiveAsync(buffer, SocketFlags.None, stop);
             return buffer[..n];
         }
         catch (OperationCanceledException)

@@ -32,6 +32,8 @@ public sealed class RawClient : IDisposable
     /// One send per chunk (with TCP_NODELAY each leaves as its own segment), the next only once the peer has read
     /// the previous (nothing left in its receive queue), so each reaches it in a read of its own. Returns how many
     /// chunks, of all but the last, the peer took alone; a peer that stops reading (it has decided) makes it less.
+    /// The wait for each read is the full <see cref="Timeout"/>: callers assert the count, so a read that a loaded
+    /// machine delays must not pass for one that never came.
     /// </summary>
     public async Task<int> SendChunkedAsync(ReadOnlyMemory<byte> data, int chunkSize)
     {
@@ -40,7 +42,7 @@ public sealed class RawClient : IDisposable
         {
             var length = Math.Min(chunkSize, data.Length - offset);
             await SendAsync(data.Slice(offset, length));
-            if (offset + length < data.Length && await PeerReceiveQueue.WaitUntilReadAsync(Socket, TimeSpan.FromSeconds(2)))
+            if (offset + length < data.Length && await PeerReceiveQueue.WaitUntilReadAsync(Socket, Timeout))
             {
                 alone++;
             }

@@ -96,26 +96,69 @@ public sealed partial class TptProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// Starts tpt with logging left to the configuration (which may silence it), and waits until
-    /// <paramref name="probe"/> accepts connections instead of for a log line.
+    /// Starts tpt with logging left to the configuration (which may silence it), and waits until it listens on
+    /// <paramref name="listeners"/> TCP sockets, seen in /proc instead of in a log line; <see cref="ListeningEndPoints"/>
+    /// then says where. The configuration can listen on port 0: a port found free beforehand and released may be
+    /// handed to any other listener on port 0 before tpt binds it, and then the probe reaches that one.
     /// </summary>
-    public static async Task<TptProcess> StartQuietAsync(string configPath, IPEndPoint probe, IDictionary<string, string?>? environment = null)
+    public static async Task<TptProcess> StartQuietAsync(string configPath, int listeners, IDictionary<string, string?>? environment = null)
     {
         var tpt = Launch(configPath, environment ?? new Dictionary<string, string?>());
         var deadline = Stopwatch.StartNew();
-        while (true)
+        while (tpt.ListeningEndPoints().Count < listeners)
         {
-            try
+            if (tpt.HasExited || deadline.Elapsed > DefaultTimeout)
             {
-                using var socket = new System.Net.Sockets.Socket(probe.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-                await socket.ConnectAsync(probe).WaitAsync(DefaultTimeout);
-                return tpt;
+                throw new TimeoutException($"tpt did not listen on {listeners} socket(s) (exited: {tpt.HasExited}). Output so far:\n{tpt.AllOutput}");
             }
-            catch (System.Net.Sockets.SocketException) when (deadline.Elapsed < DefaultTimeout && !tpt.HasExited)
+
+            // Start-up takes a few hundred milliseconds and may log nothing we could wait on.
+            await Task.Delay(50);
+        }
+
+        return tpt;
+    }
+
+    /// <summary>The IPv4 TCP sockets tpt listens on, in the order of its descriptors, from /proc/PID/fd and /proc/PID/net/tcp.</summary>
+    public IReadOnlyList<IPEndPoint> ListeningEndPoints()
+    {
+        try
+        {
+            var sockets = new List<string>();
+            foreach (var fd in Directory.EnumerateFileSystemEntries($"/proc/{_process.Id}/fd").OrderBy(f => int.Parse(Path.GetFileName(f), System.Globalization.CultureInfo.InvariantCulture)))
             {
-                // Not listening yet: start-up takes a few hundred milliseconds and logs nothing we could wait on.
-                await Task.Delay(50);
+                try
+                {
+                    if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith("socket:[", StringComparison.Ordinal))
+                    {
+                        sockets.Add(target["socket:[".Length..^1]);
+                    }
+                }
+                catch (IOException)
+                {
+                    // The descriptor closed while we looked.
+                }
             }
+
+            // Columns: sl, local address, remote address, state (0A: LISTEN), queues, timers, retransmits, uid, timeout, inode.
+            var listening = new Dictionary<string, IPEndPoint>(StringComparer.Ordinal);
+            foreach (var line in File.ReadLines($"/proc/{_process.Id}/net/tcp").Skip(1))
+            {
+                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length > 9 && fields[3] == "0A")
+                {
+                    var local = fields[1].Split(':');
+                    var address = new IPAddress(long.Parse(local[0], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture));
+                    listening[fields[9]] = new IPEndPoint(address, int.Parse(local[1], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture));
+                }
+            }
+
+            return [.. sockets.Where(listening.ContainsKey).Select(s => listening[s])];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Not started yet, or gone.
+            return [];
         }
     }
 

@@ -145,7 +145,9 @@ public sealed class InspectionTests : IDisposable
     [Fact]
     public async Task Prox5_a_refused_upstream_ends_one_client_and_the_next_is_served_once_it_is_back()
     {
-        var port = FreePort.Tcp();
+        // Refusing until the backend takes the port over: released early, it may go to any listener on port 0.
+        using var refusing = new RefusingPort();
+        var port = refusing.Port;
         using var config = new TempConfig($$"""
             version: 2
             servers:
@@ -168,6 +170,7 @@ public sealed class InspectionTests : IDisposable
         await tpt.WaitForLineAsync(l => l.Contains("outcome=upstream_unreachable", StringComparison.Ordinal)).WaitAsync(Bound);
         Assert.False(tpt.HasExited);
 
+        refusing.Dispose();
         await using var backend = new TestBackend("back", echo: true, banner: false, port: port);
         var (_, received) = await RoundTripAsync(tpt.EndPoint("cap"), "again"u8.ToArray());
         Assert.Equal("again"u8.ToArray(), received);

@@ -19,10 +19,9 @@ public sealed partial class LoggingTests
     /// <summary>Runs an echo server quietly (logging may be off), echoes once, stops it and returns every stderr line.</summary>
     private static async Task<IReadOnlyList<string>> RunEchoOnceAsync(string logSettings, Dictionary<string, string?> environment, bool expectAccessLine)
     {
-        var port = FreePort.Tcp();
-        using var config = new TempConfig(EchoConfig(logSettings, port));
-        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
-        await using var tpt = await TptProcess.StartQuietAsync(config.Path, endPoint, environment);
+        using var config = new TempConfig(EchoConfig(logSettings));
+        await using var tpt = await TptProcess.StartQuietAsync(config.Path, 1, environment);
+        var endPoint = Assert.Single(tpt.ListeningEndPoints());
         await EchoOnceAsync(endPoint);
         if (expectAccessLine)
         {
@@ -43,20 +42,20 @@ public sealed partial class LoggingTests
     /// </summary>
     private static async Task<IReadOnlyList<string>> RunEchoAndAWarningAsync(string logSettings, Dictionary<string, string?> environment)
     {
-        var port = FreePort.Tcp();
-        var deadPort = FreePort.Tcp();
-        using var config = new TempConfig(EchoConfig(logSettings, port) + $$"""
+        // The dead server on 127.0.0.2, so the two listeners found in /proc tell themselves apart.
+        using var config = new TempConfig(EchoConfig(logSettings) + """
 
               dead:
-                listen: ["127.0.0.1:{{deadPort}}"]
+                listen: ["127.0.0.2:0"]
                 default: nowhere
             upstream:
               nowhere: "tcp://127.0.0.1:1"
             """);
-        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
-        await using var tpt = await TptProcess.StartQuietAsync(config.Path, endPoint, environment);
+        await using var tpt = await TptProcess.StartQuietAsync(config.Path, 2, environment);
+        var endPoint = Assert.Single(tpt.ListeningEndPoints(), e => e.Address.Equals(IPAddress.Loopback));
+        var deadEndPoint = Assert.Single(tpt.ListeningEndPoints(), e => !e.Address.Equals(IPAddress.Loopback));
         await EchoOnceAsync(endPoint);
-        using (var client = await RawClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, deadPort)))
+        using (var client = await RawClient.ConnectAsync(deadEndPoint))
         {
             Assert.Empty((await client.ReadToEndAsync()).Data);
         }
@@ -67,12 +66,12 @@ public sealed partial class LoggingTests
         return tpt.Lines;
     }
 
-    private static string EchoConfig(string logSettings, int port = 0) => $"""
+    private static string EchoConfig(string logSettings) => $"""
         version: 2
         {logSettings}
         servers:
           echo:
-            listen: ["127.0.0.1:{port}"]
+            listen: ["127.0.0.1:0"]
             default: echo
         """;
 
@@ -216,10 +215,9 @@ public sealed partial class LoggingTests
     [InlineData("log: disable")]
     public async Task Off_and_disable_write_nothing_at_all(string logSetting)
     {
-        var port = FreePort.Tcp();
-        using var config = new TempConfig(EchoConfig(logSetting, port));
-        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
-        await using var tpt = await TptProcess.StartQuietAsync(config.Path, endPoint);
+        using var config = new TempConfig(EchoConfig(logSetting));
+        await using var tpt = await TptProcess.StartQuietAsync(config.Path, 1);
+        var endPoint = Assert.Single(tpt.ListeningEndPoints());
         await EchoOnceAsync(endPoint);
         tpt.Signal(TptProcess.SIGTERM);
         Assert.Equal(0, await tpt.WaitForExitAsync());
@@ -229,10 +227,9 @@ public sealed partial class LoggingTests
     [Fact]
     public async Task Tpt_log_overrides_the_configured_level()
     {
-        var port = FreePort.Tcp();
-        using var config = new TempConfig(EchoConfig("log: off", port));
-        var endPoint = new IPEndPoint(IPAddress.Loopback, port);
-        await using var tpt = await TptProcess.StartQuietAsync(config.Path, endPoint, new Dictionary<string, string?> { ["TPT_LOG"] = "debug" });
+        using var config = new TempConfig(EchoConfig("log: off"));
+        await using var tpt = await TptProcess.StartQuietAsync(config.Path, 1, new Dictionary<string, string?> { ["TPT_LOG"] = "debug" });
+        var endPoint = Assert.Single(tpt.ListeningEndPoints());
         await EchoOnceAsync(endPoint);
         await tpt.WaitForLineAsync(l => l.Contains("outcome=completed", StringComparison.Ordinal));
     }

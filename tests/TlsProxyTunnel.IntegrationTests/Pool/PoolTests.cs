@@ -55,6 +55,13 @@ public sealed class PoolTests : IDisposable
         await haproxy.KillAsync();
         var clients = Enumerable.Range(0, 3).Select(_ => HttpProbe.GetAsync(tpt.EndPoint("s"), "/")).ToArray();
         await tpt.WaitForLineAsync(l => l.Contains("Pool of upstream hub: a connection attempt failed", StringComparison.Ordinal), Bound);
+
+        // The pool sees its idle connections close and redials on its own: that failed line says nothing of the
+        // clients. Three curl processes started are not yet three clients waiting; one that reaches tpt only after
+        // the server is back and the pool refilled is a hit, not a wait.
+        Assert.True(
+            await Eventually.HoldsAsync(async () => (await MetricsAsync(tpt)).Contains("tpt_pool_waiters{upstream=\"hub\"} 3\n", StringComparison.Ordinal), Bound, TimeSpan.FromMilliseconds(50)),
+            await MetricsAsync(tpt));
         await haproxy.StartAsync();
 
         foreach (var client in clients)
@@ -124,8 +131,8 @@ public sealed class PoolTests : IDisposable
     [Fact]
     public async Task A_client_gets_no_connection_after_wait_timeout_and_is_closed_with_its_own_outcome()
     {
-        var nothing = FreePort.Tcp();
-        using var config = new TempConfig(Config(nothing, "size: 2\n      backoff: 100ms\n      wait_timeout: 1s"));
+        using var nothing = new RefusingPort();
+        using var config = new TempConfig(Config(nothing.Port, "size: 2\n      backoff: 100ms\n      wait_timeout: 1s"));
         await using var tpt = await TptProcess.StartAsync(config.Path, expectedListeners: 2);
 
         using var client = await RawClient.ConnectAsync(tpt.EndPoint("s"));
@@ -205,6 +212,8 @@ public sealed class PoolTests : IDisposable
             pool:
               {pool}
         """;
+
+    private static async Task<string> MetricsAsync(TptProcess tpt) => (await HttpProbe.GetAsync(tpt.EndPoint("probes"), "/metrics")).Body;
 
     private static Task<string> ReadyAsync(TptProcess tpt, int size) =>
         tpt.WaitForLineAsync(l => l.Contains($"Pool of upstream hub: {size} of {size} connections ready", StringComparison.Ordinal), Bound);

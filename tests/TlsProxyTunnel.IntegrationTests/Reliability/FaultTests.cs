@@ -17,8 +17,8 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public async Task Backend_refuses_the_client_is_closed_and_others_are_served()
     {
-        var deadPort = UnusedPort();
-        await using var router = await Router.StartAsync($"dead: \"tcp://127.0.0.1:{deadPort}\"", "dead.test: dead");
+        using var deadPort = new RefusingPort();
+        await using var router = await Router.StartAsync($"dead: \"tcp://127.0.0.1:{deadPort.Port}\"", "dead.test: dead");
         using (var client = await RawClient.ConnectAsync(router.EndPoint))
         {
             await client.SendAsync(CraftedHello.WithSni("dead.test"));
@@ -267,13 +267,6 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         }
 
         await router.AssertReleasedAsync();
-    }
-
-    private static int UnusedPort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
     /// <summary>tpt with a TLS server "r" whose default is a healthy backend, plus the faulty routes under test.</summary>

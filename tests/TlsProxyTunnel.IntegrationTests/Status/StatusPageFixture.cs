@@ -24,6 +24,9 @@ public sealed class StatusPageFixture : IAsyncLifetime
     private TempConfig? _config;
     private RawClient? _held;
 
+    // The "down" upstream's port, refusing for the fixture's whole life (the status page is read again and again).
+    private readonly RefusingPort _closedPort = new();
+
     public TestBackend App { get; } = new("APP");
 
     public TptProcess Tpt { get; private set; } = null!;
@@ -34,7 +37,7 @@ public sealed class StatusPageFixture : IAsyncLifetime
     {
         _dns = await DnsmasqFixture.StartAsync(["127.0.0.1 app.status.test"], ttl: 300).WaitAsync(Bound);
         _proxy = FakeProxy.Answering("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"u8.ToArray());
-        var closedPort = FreePort.Tcp();
+        var closedPort = _closedPort.Port;
         _config = new TempConfig($"""
             version: 2
             log: info
@@ -75,12 +78,12 @@ public sealed class StatusPageFixture : IAsyncLifetime
         _held = await RawClient.ConnectAsync(Tpt.EndPoint("limited"));
         await _held.SendAsync(appHello);
         Assert.Equal("APP", await _held.ReadBannerAsync());
-        await ExchangeAsync(Tpt.EndPoint("limited"), appHello);
+        await ExchangeAsync(Tpt.EndPoint("limited"), appHello, admitted: false);
     }
 
     /// <summary>
     /// <see cref="AppConnections"/> connections to the backend, one to the refusing upstream, one through the
-    /// 407 proxy and one to the default (ban). Each ends when tpt closes it, so its outcome is counted by then.
+    /// 407 proxy and one to the default (ban). Each is over, counted and logged, before the next starts.
     /// </summary>
     public async Task SendExampleTrafficAsync()
     {
@@ -117,12 +120,18 @@ public sealed class StatusPageFixture : IAsyncLifetime
         }
 
         _config?.Dispose();
+        _closedPort.Dispose();
     }
 
-    /// <summary>Sends a ClientHello, half-closes, and reads until tpt closes: the whole connection, start to end.</summary>
-    private static async Task<string> ExchangeAsync(System.Net.IPEndPoint endPoint, byte[] hello)
+    /// <summary>
+    /// Sends a ClientHello, half-closes, and reads until tpt closes: the whole connection, start to end. tpt closes
+    /// the client before it counts the connection's outcome and leaves the server's active gauge, so an admitted
+    /// connection is over only at its access line, written after both.
+    /// </summary>
+    private async Task<string> ExchangeAsync(System.Net.IPEndPoint endPoint, byte[] hello, bool admitted = true)
     {
         using var client = await RawClient.ConnectAsync(endPoint);
+        var local = client.Socket.LocalEndPoint!.ToString();
         try
         {
             await client.SendAsync(hello);
@@ -134,6 +143,11 @@ public sealed class StatusPageFixture : IAsyncLifetime
         }
 
         var (data, _) = await client.ReadToEndAsync();
+        if (admitted)
+        {
+            await Tpt.WaitForLineAsync(l => l.Contains($"client={local} ", StringComparison.Ordinal) && l.Contains(" outcome=", StringComparison.Ordinal), Bound);
+        }
+
         return Encoding.ASCII.GetString(data);
     }
 }
