@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where the memory of idle routed connections goes: opens N idle routed connections (the shared harness's
 # loadgen and backend) through a tpt binary and reads, while they are held, RSS and the managed heap
-# (/metrics: tpt_managed_heap_bytes, tpt_managed_committed_bytes) before and after.
+# (/metrics: dotnet_gc_heap_size_bytes, dotnet_gc_committed_bytes) before and after.
 #   BENCH=/tmp/bw TPT=/tmp/bw/tpt/tpt TPT_ENGINE=linux bench/idle-probe.sh [N]
 # BENCH is a built copy of ../shared/bench (bench/compare.sh leaves one in BENCH_WORKDIR).
 set -euo pipefail
@@ -34,7 +34,7 @@ pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$pm/health" >/dev/null 2>&1 && break; sleep 0.05; done
 sample() {
   local m; m=$(curl -fs "http://127.0.0.1:$pm/metrics")
-  echo "$(awk '/VmRSS/ {print $2}' /proc/$pid/status) $(echo "$m" | awk '/^tpt_managed_heap_bytes/ {print $2}') $(echo "$m" | awk '/^tpt_managed_committed_bytes/ {print $2}') $(echo "$m" | awk '/^tpt_managed_allocated_bytes_total/ {print $2}')"
+  echo "$(awk '/VmRSS/ {print $2}' /proc/$pid/status) $(echo "$m" | awk '/^dotnet_gc_heap_size_bytes/ {print $2}') $(echo "$m" | awk '/^dotnet_gc_committed_bytes/ {print $2}') $(echo "$m" | awk '/^dotnet_gc_allocated_bytes_total/ {print $2}')"
 }
 read -r rss0 heap0 comm0 alloc0 < <(sample)
 "$bench/bin/loadgen" --mode idle --port "$pl" -c "$n" --settle 1 --hold 8 --ramp 256 --expect A >"$dir/lg.out" 2>&1 &

@@ -62,6 +62,9 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
 
     private IConnectionLeg? _clientLeg;
 
+    /// <summary>The client leg if one was made (for the access log, which must not make one).</summary>
+    public IConnectionLeg? ExistingClientLeg => _clientLeg;
+
     /// <summary>The upstream leg once the upstream pipeline has built it (socket, then perhaps TLS over it); null before.</summary>
     public IConnectionLeg? UpstreamLeg => _upstreamLeg ??= _upstream is { } upstream ? new SocketLeg(upstream) : null;
 

@@ -98,9 +98,6 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
                 outcome = connection.AbortReason;
             }
 
-            // Gives the server's place back too: the connection owns it from admission on.
-            connection.Close();
-
             // Hello bytes that were read but never passed on (failed hello, unreachable upstream, ban) were still
             // received: rx counts what the client sent, not only what reached an upstream.
             if (!connection.InitialBytes.IsEmpty)
@@ -108,8 +105,8 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
                 connection.Counters.AddFromClient(connection.InitialBytes.Length);
             }
 
-            connection.ReleaseInitialBytes();
-
+            // Counted and logged before the sockets close: a peer that has seen its connection end then finds it in
+            // the metrics and the access log, never the other way round.
             listenerMetrics.Leave();
             var duration = Stopwatch.GetElapsedTime(connection.StartTimestamp);
             server.Metrics.OnClosed(outcome, connection.Counters.FromClient, connection.Counters.ToClient, duration);
@@ -118,6 +115,9 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
                 LogAccess(connection, outcome, duration);
             }
 
+            // Gives the server's place back too: the connection owns it from admission on.
+            connection.Close();
+            connection.ReleaseInitialBytes();
             tracker.Remove(connection);
         }
     }
@@ -125,7 +125,7 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
     private void LogAccess(ClientConnection connection, ConnectionOutcome outcome, TimeSpan duration)
     {
         var route = connection.Route;
-        var extra = connection.ClientLeg is Inspection.InspectedLeg { Filters: true } inspected
+        var extra = connection.ExistingClientLeg is Inspection.InspectedLeg { Filters: true } inspected
             ? FilteredFields(connection.PoolUse, inspected.Counts)
             : connection.PoolUse is { } pool ? " pool=" + pool : "";
         if (extra.Length == 0 && connection.ClientTls is null && connection.UpstreamTlsVersion is null)
