@@ -30,9 +30,12 @@ internal sealed class EngineSocket : IValueTaskSource
     private int _readEpoch;
     private int _writeEpoch;
     private int _notReadyAt;
+    private int _drainedAt;
     private IEngineHandler? _handler;
     private int _released;
     private volatile bool _aborted;
+    private volatile bool _peerClosed;
+    private volatile bool _errorSeen;
 
     // One wait at a time (a read or a connect), completed by the loop or cancelled by its token.
     private ManualResetValueTaskSourceCore<bool> _wait;
@@ -62,6 +65,18 @@ internal sealed class EngineSocket : IValueTaskSource
     public bool IsAborted => _aborted;
 
     /// <summary>
+    /// The peer has ended its direction or the connection failed (EPOLLRDHUP, EPOLLHUP or EPOLLERR seen): a read
+    /// that returned less than asked for must go on to the EOF or error, because no further event will say so.
+    /// </summary>
+    public bool PeerClosed => _peerClosed;
+
+    /// <summary>
+    /// Bytes may be waiting: a read event came after the last read that emptied the socket (one that returned
+    /// less than asked for), or the peer has closed. False for a socket that has seen no read event at all.
+    /// </summary>
+    public bool MayHaveData => Volatile.Read(ref _readEpoch) != _drainedAt || _peerClosed;
+
+    /// <summary>
     /// Makes <paramref name="socket"/> non-blocking and registers it with <paramref name="loop"/>; null (and the
     /// socket as it was) when the kernel refuses, so the caller stays on System.Net.Sockets.
     /// </summary>
@@ -83,6 +98,12 @@ internal sealed class EngineSocket : IValueTaskSource
     /// <summary>Called by the loop for each event on this socket.</summary>
     public void OnEvents(uint events)
     {
+        if ((events & (LibC.EPOLLRDHUP | LibC.EPOLLHUP | LibC.EPOLLERR)) != 0)
+        {
+            _peerClosed = true;
+            _errorSeen |= (events & (LibC.EPOLLHUP | LibC.EPOLLERR)) != 0;
+        }
+
         if ((events & (LibC.EPOLLIN | LibC.EPOLLRDHUP | LibC.EPOLLHUP | LibC.EPOLLERR)) != 0)
         {
             Interlocked.Increment(ref _readEpoch);
@@ -132,6 +153,11 @@ internal sealed class EngineSocket : IValueTaskSource
             var n = TryReceive(buffer.Span, out var errno);
             if (n >= 0)
             {
+                if (n < buffer.Length)
+                {
+                    _drainedAt = epoch;
+                }
+
                 return n;
             }
 
@@ -202,7 +228,9 @@ internal sealed class EngineSocket : IValueTaskSource
             if (errno == LibC.EINPROGRESS)
             {
                 await engine.WaitAsync(write: true, 0, ct);
-                errno = engine.PendingError();
+
+                // Writable without an error or hang-up is connected; only a failure needs SO_ERROR to say which.
+                errno = engine._errorSeen ? engine.PendingError() : 0;
             }
         }
         catch (OperationCanceledException)

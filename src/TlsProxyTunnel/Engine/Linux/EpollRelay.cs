@@ -25,6 +25,7 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
     private Direction _down;
     private ManualResetValueTaskSourceCore<RelayResult> _done;
     private bool _finished;
+    private bool _started;
 
     private EpollRelay(EngineSocket client, EngineSocket upstream, RelayCounters counters, TimeSpan? writeTimeout, Action<object>? onStalled, object? stalledState)
     {
@@ -58,8 +59,9 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
             ArrayPool<byte>.Shared.Return(initial);
         }
 
-        // Readiness seen before the relay took over is not replayed: each side is tried once, and waits from there.
-        relay._up.CanRead = relay._up.CanWrite = relay._down.CanRead = relay._down.CanWrite = true;
+        // Sockets take new connections' sends at once; whether there is anything to read is decided on the loop's
+        // thread (Run), where no event can slip between the check and the handler taking over.
+        relay._up.CanWrite = relay._down.CanWrite = true;
         client.SetHandler(relay);
         upstream.SetHandler(relay);
         if (client.Loop.IsOnLoop)
@@ -101,8 +103,17 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
             return;
         }
 
-        Pump(ref _up, _client, _upstream);
-        Pump(ref _down, _upstream, _client);
+        if (!_started)
+        {
+            // Read only what may be there: the hello read left the client drained unless an event came since, and a
+            // fresh upstream has sent something only if an event said so. Saves a recv that would say EAGAIN.
+            _started = true;
+            _up.CanRead |= _client.MayHaveData;
+            _down.CanRead |= _upstream.MayHaveData;
+        }
+
+        Pump(ref _up, _client, _upstream, _down.Result == PumpResult.Eof);
+        Pump(ref _down, _upstream, _client, _up.Result == PumpResult.Eof);
         var failed = _up.Result is not (null or PumpResult.Eof) || _down.Result is not (null or PumpResult.Eof);
         if (failed || (_up.Result is not null && _down.Result is not null))
         {
@@ -110,7 +121,8 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
         }
     }
 
-    private void Pump(ref Direction d, EngineSocket from, EngineSocket to)
+    /// <param name="otherDone">The other direction has ended cleanly: this one's FIN is then the close that follows.</param>
+    private void Pump(ref Direction d, EngineSocket from, EngineSocket to, bool otherDone)
     {
         while (d.Result is null)
         {
@@ -170,13 +182,19 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
 
             if (d.ReadEof)
             {
-                to.ShutdownSend();
+                if (!otherDone)
+                {
+                    to.ShutdownSend();
+                }
+
                 d.Result = PumpResult.Eof;
                 return;
             }
 
             if (!d.CanRead)
             {
+                // Nothing more for now: an idle direction holds no buffer.
+                ReturnBuffer(ref d);
                 return;
             }
 
@@ -185,6 +203,15 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
             if (read > 0)
             {
                 d.Count = read;
+
+                // Less than asked for: the socket is drained (edge-triggered: data arriving from now on brings a new
+                // event), so the recv that would only say EAGAIN is saved, unless the peer has closed, which no
+                // further event would announce.
+                if (read < d.Buffer.Length && !from.PeerClosed)
+                {
+                    d.CanRead = false;
+                }
+
                 continue;
             }
 
@@ -197,10 +224,8 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
 
             if (readErrno == LibC.EAGAIN)
             {
-                // Nothing more for now: an idle direction holds no buffer.
                 d.CanRead = false;
-                ReturnBuffer(ref d);
-                return;
+                continue;
             }
 
             if (readErrno != LibC.EINTR)
