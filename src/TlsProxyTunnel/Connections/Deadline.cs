@@ -2,7 +2,7 @@ namespace TlsProxyTunnel.Connections;
 
 /// <summary>
 /// A timeout for one socket operation on the data path (client_hello_timeout, connect_timeout and its shares, a
-/// via's handshake_timeout), on a <see cref="CancellationTokenSource"/> taken from a small per-thread pool instead of a
+/// via's handshake_timeout), on a <see cref="CancellationTokenSource"/> taken from a pool shared by all threads instead of a
 /// new one with its own timer per use: a connection used three or four of them. The timeout fires exactly as a
 /// <c>new CancellationTokenSource(timeout)</c> would (same timer queue, same precision).
 /// </summary>
@@ -19,15 +19,15 @@ internal readonly struct Deadline
     // deadline than this may have its callback on the way, and is not reused.
     private const long ReuseMarginMs = 50;
 
-    // Per thread, no lock: a deadline often ends on another thread than it started on, so each thread keeps a few
-    // and makes new ones when it has none; past that a source is disposed, as every one was before.
-    private const int PerThread = 8;
+    // One pool for the process, under a lock held for a few instructions: a deadline usually ends on another
+    // thread than it started on (it starts where the connection was accepted and ends on the thread that completed
+    // the operation, an engine loop's), so per-thread pools drained on one side and overflowed on the other, and
+    // every connection made a new source, timer and registration (about 0.5 KB of garbage, measured).
+    private const int Capacity = 1024;
 
-    [ThreadStatic]
-    private static CancellationTokenSource?[]? t_pool;
-
-    [ThreadStatic]
-    private static int t_pooled;
+    private static readonly Lock PoolLock = new();
+    private static readonly CancellationTokenSource?[] Pool = new CancellationTokenSource?[Capacity];
+    private static int _pooled;
 
     private readonly CancellationTokenSource _source;
     private readonly long _dueMs;
@@ -46,10 +46,13 @@ internal readonly struct Deadline
     public static Deadline Start(TimeSpan timeout)
     {
         CancellationTokenSource? source = null;
-        if (t_pooled > 0)
+        lock (PoolLock)
         {
-            source = t_pool![--t_pooled];
-            t_pool[t_pooled] = null;
+            if (_pooled > 0)
+            {
+                source = Pool[--_pooled];
+                Pool[_pooled] = null;
+            }
         }
 
         source ??= new CancellationTokenSource();
@@ -61,10 +64,16 @@ internal readonly struct Deadline
     /// <summary>The operation is over: stop the timer and pool the source, or dispose it (see remarks).</summary>
     public void End()
     {
-        if (_dueMs - Environment.TickCount64 > ReuseMarginMs && t_pooled < PerThread && _source.TryReset())
+        if (_dueMs - Environment.TickCount64 > ReuseMarginMs && Volatile.Read(ref _pooled) < Capacity && _source.TryReset())
         {
-            (t_pool ??= new CancellationTokenSource?[PerThread])[t_pooled++] = _source;
-            return;
+            lock (PoolLock)
+            {
+                if (_pooled < Capacity)
+                {
+                    Pool[_pooled++] = _source;
+                    return;
+                }
+            }
         }
 
         _source.Dispose();

@@ -58,6 +58,8 @@ internal sealed class IdleSweeper : IDisposable
 
     public void Dispose() => _timer.Dispose();
 
+    private const long CoarseClockTickMs = 10;
+
     private void Sweep()
     {
         if (Volatile.Read(ref _watched) == 0)
@@ -69,8 +71,10 @@ internal sealed class IdleSweeper : IDisposable
         var now = Environment.TickCount64;
         foreach (var connection in _tracker.Live)
         {
+            // TickCount64 is the kernel's coarse clock (a tick of 1 to 10 ms): two readings 3 000 apart may be a
+            // few ms less apart in time, and a connection must never be cut before its idle_timeout.
             var limit = connection.IdleLimitMs;
-            if (limit > 0 && now - connection.Counters.LastActivityTicks >= limit && !connection.IsAborted)
+            if (limit > 0 && now - connection.Counters.LastActivityTicks >= limit + CoarseClockTickMs && !connection.IsAborted)
             {
                 connection.Abort(ConnectionOutcome.IdleTimeout);
             }

@@ -70,10 +70,27 @@ internal sealed class UpstreamConnector(IHostResolver resolver, AddressRotation 
             {
                 if (loop is not null)
                 {
-                    var (engine, error) = await EngineSocket.ConnectAsync(socket, endPoint, loop, attempt.Token);
+                    // Awaited here, on the socket's own wait: no state machine of the engine's per connect.
+                    var engine = EngineSocket.StartConnect(socket, endPoint, loop, out var error);
                     if (engine is not null)
                     {
-                        return new ConnectAttempt(socket, endPoint, null, engine);
+                        try
+                        {
+                            await engine.WaitConnectedAsync(attempt.Token);
+                        }
+                        catch (OperationCanceledException)
+                        {
+                            engine.Release();
+                            throw;
+                        }
+
+                        error = engine.ConnectResult();
+                        if (error == SocketError.Success)
+                        {
+                            return new ConnectAttempt(socket, endPoint, null, engine);
+                        }
+
+                        engine.Release();
                     }
 
                     lastError = $"connecting to {endPoint} failed: {error}";

@@ -36,6 +36,7 @@ internal sealed class EngineSocket : IValueTaskSource
     private volatile bool _aborted;
     private volatile bool _peerClosed;
     private volatile bool _errorSeen;
+    private bool _connecting;
 
     // One wait at a time (a read or a connect), completed by the loop or cancelled by its token.
     private ManualResetValueTaskSourceCore<bool> _wait;
@@ -206,32 +207,14 @@ internal sealed class EngineSocket : IValueTaskSource
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public static async ValueTask<(EngineSocket? Socket, SocketError Error)> ConnectAsync(Socket socket, IPEndPoint endPoint, EpollLoop loop, CancellationToken ct)
     {
-        var added = false;
-        socket.SafeHandle.DangerousAddRef(ref added);
-        var fd = (int)socket.SafeHandle.DangerousGetHandle();
-        var errno = StartConnect(fd, endPoint);
-        if (errno != 0 && errno != LibC.EINPROGRESS)
+        if (StartConnect(socket, endPoint, loop, out var error) is not { } engine)
         {
-            socket.SafeHandle.DangerousRelease();
-            return (null, LibC.ToSocketError(errno));
-        }
-
-        var engine = new EngineSocket(socket, loop);
-        if (loop.Register(engine) != 0)
-        {
-            socket.SafeHandle.DangerousRelease();
-            return (null, SocketError.SocketError);
+            return (null, error);
         }
 
         try
         {
-            if (errno == LibC.EINPROGRESS)
-            {
-                await engine.WaitAsync(write: true, 0, ct);
-
-                // Writable without an error or hang-up is connected; only a failure needs SO_ERROR to say which.
-                errno = engine._errorSeen ? engine.PendingError() : 0;
-            }
+            await engine.WaitConnectedAsync(ct);
         }
         catch (OperationCanceledException)
         {
@@ -239,13 +222,59 @@ internal sealed class EngineSocket : IValueTaskSource
             throw;
         }
 
-        if (errno != 0)
+        if (engine.ConnectResult() is not SocketError.Success and var failed)
         {
             engine.Release();
-            return (null, LibC.ToSocketError(errno));
+            return (null, failed);
         }
 
         return (engine, SocketError.Success);
+    }
+
+    /// <summary>
+    /// The first half of <see cref="ConnectAsync"/>, for a caller that awaits the rest in its own frame (no state
+    /// machine of this method's per connection): starts the connect and registers the socket.
+    /// </summary>
+    /// <returns>The registered socket, connected or connecting (<see cref="WaitConnectedAsync"/>), or null with
+    /// <paramref name="error"/> (the socket is left for the caller to dispose).</returns>
+    public static EngineSocket? StartConnect(Socket socket, IPEndPoint endPoint, EpollLoop loop, out SocketError error)
+    {
+        var added = false;
+        socket.SafeHandle.DangerousAddRef(ref added);
+        var errno = StartConnect((int)socket.SafeHandle.DangerousGetHandle(), endPoint);
+        if (errno != 0 && errno != LibC.EINPROGRESS)
+        {
+            socket.SafeHandle.DangerousRelease();
+            error = LibC.ToSocketError(errno);
+            return null;
+        }
+
+        var engine = new EngineSocket(socket, loop) { _connecting = errno == LibC.EINPROGRESS };
+        if (loop.Register(engine) != 0)
+        {
+            socket.SafeHandle.DangerousRelease();
+            error = SocketError.SocketError;
+            return null;
+        }
+
+        error = SocketError.Success;
+        return engine;
+    }
+
+    /// <summary>Waits (on this socket's own wait: nothing allocated) until a connect begun by <see cref="StartConnect"/> has an answer.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="ct"/> fired first; the caller releases the socket.</exception>
+    public ValueTask WaitConnectedAsync(CancellationToken ct) => _connecting ? WaitAsync(write: true, 0, ct) : ValueTask.CompletedTask;
+
+    /// <summary>How the connect ended, once <see cref="WaitConnectedAsync"/> has completed.</summary>
+    public SocketError ConnectResult()
+    {
+        // Writable without an error or hang-up is connected; only a failure needs SO_ERROR to say which.
+        if (!_connecting || !_errorSeen)
+        {
+            return SocketError.Success;
+        }
+
+        return PendingError() is var errno and not 0 ? LibC.ToSocketError(errno) : SocketError.Success;
     }
 
     /// <summary>
