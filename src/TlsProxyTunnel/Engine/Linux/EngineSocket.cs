@@ -30,6 +30,7 @@ internal sealed class EngineSocket : IValueTaskSource
     private int _readEpoch;
     private int _writeEpoch;
     private int _notReadyAt;
+    private bool _tookSinceNotReady;
     private IEngineHandler? _handler;
     private int _released;
     private volatile bool _aborted;
@@ -118,6 +119,12 @@ internal sealed class EngineSocket : IValueTaskSource
         if (buffer.IsEmpty)
         {
             var seen = _notReadyAt;
+            if (Volatile.Read(ref _readEpoch) != seen && _tookSinceNotReady && PeekNotReady(out var epoch))
+            {
+                // Readiness came since the last EAGAIN, but a read has taken bytes since, perhaps all of them.
+                seen = epoch;
+            }
+
             if (Volatile.Read(ref _readEpoch) == seen)
             {
                 await WaitAsync(write: false, seen, ct);
@@ -132,12 +139,14 @@ internal sealed class EngineSocket : IValueTaskSource
             var n = TryReceive(buffer.Span, out var errno);
             if (n >= 0)
             {
+                _tookSinceNotReady = n > 0;
                 return n;
             }
 
             if (errno == LibC.EAGAIN)
             {
                 _notReadyAt = epoch;
+                _tookSinceNotReady = false;
                 await WaitAsync(write: false, epoch, ct);
             }
             else if (errno != LibC.EINTR)
@@ -145,6 +154,24 @@ internal sealed class EngineSocket : IValueTaskSource
                 throw new SocketException((int)LibC.ToSocketError(errno));
             }
         }
+    }
+
+    /// <summary>
+    /// True (and the read epoch before the call) when a peek finds nothing to read: only after a read took bytes,
+    /// so that a zero-byte receive neither returns at once on an emptied socket nor costs a call on a fresh one.
+    /// </summary>
+    private unsafe bool PeekNotReady(out int epoch)
+    {
+        epoch = Volatile.Read(ref _readEpoch);
+        byte one;
+        if (LibC.Recv(Fd, &one, 1, LibC.MSG_PEEK) < 0 && Marshal.GetLastPInvokeError() == LibC.EAGAIN)
+        {
+            _notReadyAt = epoch;
+            _tookSinceNotReady = false;
+            return true;
+        }
+
+        return false;
     }
 
     /// <summary>One recv: bytes read, 0 at EOF, or -1 with <paramref name="errno"/>.</summary>
