@@ -140,6 +140,50 @@ public sealed class EngineSocketTests
     }
 
     [Fact]
+    public async Task Abort_after_the_socket_was_released_and_closed_touches_no_other_socket()
+    {
+        // What the drain deadline (ConnectionTracker.AbortAll) or a late idle sweep does to a connection that has
+        // just closed but is not yet out of the tracker.
+        using var listener = Listen();
+        var (peer, local) = await PairAsync();
+        using var _ = peer;
+        var stale = Attach(local, TheEngine.NextLoop());
+        Close(stale);
+
+        // A new socket takes the lowest free descriptor: the one just closed once the lower free ones are taken.
+        var spares = new List<Socket>();
+        Socket victim;
+        while (true)
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            if ((int)socket.SafeHandle.DangerousGetHandle() == stale.Fd)
+            {
+                victim = socket;
+                break;
+            }
+
+            spares.Add(socket);
+            Assert.True(spares.Count < 256, "the closed descriptor was not handed out again");
+        }
+
+        using var __ = victim;
+        spares.ForEach(s => s.Dispose());
+        var accept = listener.AcceptAsync();
+        await victim.ConnectAsync(listener.LocalEndPoint!).WaitAsync(Patience);
+        using var other = await accept.WaitAsync(Patience);
+
+        stale.Abort();
+
+        // The victim's connection is untouched: it still waits for data, and gets it.
+        var buffer = new byte[8];
+        var read = victim.ReceiveAsync(buffer, SocketFlags.None);
+        await Task.Delay(Quiet);
+        Assert.False(read.IsCompleted, "the stale abort shut the receive side of another socket");
+        await other.SendAsync("alive"u8.ToArray(), SocketFlags.None);
+        Assert.Equal(5, await read.WaitAsync(Patience));
+    }
+
+    [Fact]
     public async Task Connect_to_a_listener_gives_a_registered_socket_that_reads_and_writes()
     {
         using var listener = Listen();
@@ -176,12 +220,17 @@ public sealed class EngineSocketTests
         var before = Registered();
         var descriptors = OpenDescriptors();
 
-        using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
         {
             var (engine, error) = await EngineSocket.ConnectAsync(socket, (IPEndPoint)reserved.LocalEndPoint!, TheEngine.NextLoop(), CancellationToken.None).AsTask().WaitAsync(Patience);
             Assert.Null(engine);
             Assert.Equal(SocketError.ConnectionRefused, error);
             Assert.Equal(before, Registered());
+        }
+        finally
+        {
+            Dispose(socket);
         }
 
         Assert.Equal(descriptors, OpenDescriptors());
@@ -194,13 +243,18 @@ public sealed class EngineSocketTests
         var before = Registered();
         var descriptors = OpenDescriptors();
 
-        using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
             var started = DateTime.UtcNow;
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => EngineSocket.ConnectAsync(socket, blackHole.EndPoint, TheEngine.NextLoop(), cts.Token).AsTask().WaitAsync(Patience));
             Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(3), "the cancelled connect went on (a SYN retry or more)");
             Assert.Equal(before, Registered());
+        }
+        finally
+        {
+            Dispose(socket);
         }
 
         Assert.Equal(descriptors, OpenDescriptors());
@@ -218,10 +272,15 @@ public sealed class EngineSocketTests
         {
             var buffer = new byte[8];
             var read = neighbour.ReceiveAsync(buffer, CancellationToken.None).AsTask();
-            using (var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
             {
                 using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
                 await Assert.ThrowsAnyAsync<OperationCanceledException>(() => EngineSocket.ConnectAsync(socket, blackHole.EndPoint, loop, cts.Token).AsTask().WaitAsync(Patience));
+            }
+            finally
+            {
+                Dispose(socket);
             }
 
             Assert.False(read.IsCompleted);
@@ -240,6 +299,7 @@ public sealed class EngineSocketTests
         const int Count = 2000;
         var before = Registered();
         var descriptors = OpenDescriptors();
+        var targets = DescriptorTargets();
 
         // Half accepted ends put on the engine, half connected by it; each waits for a byte, answers it, and ends
         // in one of the ways a connection ends (a FIN, a reset from the peer, an abort from tpt's side).
@@ -247,7 +307,7 @@ public sealed class EngineSocketTests
         await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(120));
 
         Assert.True(await EventuallyAsync(() => Registered() == before, TimeSpan.FromSeconds(10)), $"{Registered() - before} registrations left behind");
-        Assert.True(await EventuallyAsync(() => OpenDescriptors() <= descriptors, TimeSpan.FromSeconds(10)), $"{OpenDescriptors() - descriptors} descriptors left open");
+        Assert.True(await EventuallyAsync(() => OpenDescriptors() <= descriptors, TimeSpan.FromSeconds(10)), $"{OpenDescriptors() - descriptors} descriptors left open: {string.Join(", ", DescriptorTargets().Where(t => !targets.TryGetValue(t.Key, out var was) || was != t.Value).Select(t => $"{t.Key}->{t.Value}"))}");
 
         async Task OneAsync(int i)
         {

@@ -36,6 +36,25 @@ internal static class EngineTestKit
 
     public static int OpenDescriptors() => Directory.EnumerateFileSystemEntries("/proc/self/fd").Count();
 
+    /// <summary>What each open descriptor is (for a failure message).</summary>
+    public static Dictionary<string, string> DescriptorTargets()
+    {
+        var targets = new Dictionary<string, string>();
+        foreach (var fd in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            try
+            {
+                targets[Path.GetFileName(fd)] = new FileInfo(fd).LinkTarget ?? "?";
+            }
+            catch (IOException)
+            {
+                // Closed while we looked.
+            }
+        }
+
+        return targets;
+    }
+
     /// <summary>A connected pair: <c>Peer</c> stays on System.Net.Sockets, <c>Local</c> (the end accept returned) goes on the engine.</summary>
     public static async Task<(Socket Peer, Socket Local)> PairAsync(Socket? listener = null)
     {
@@ -64,7 +83,19 @@ internal static class EngineTestKit
     public static void Close(EngineSocket socket)
     {
         socket.Release();
-        socket.Socket.Dispose();
+        Dispose(socket.Socket);
+    }
+
+    /// <summary>
+    /// Closes a socket the engine has had, bounded: Socket.Dispose spins until every reference to its handle is
+    /// released, so one the engine still holds would hang the test instead of failing it.
+    /// </summary>
+    public static void Dispose(Socket socket)
+    {
+        if (!Task.Run(socket.Dispose).Wait(TimeSpan.FromSeconds(10)))
+        {
+            throw new TimeoutException("closing the socket spins: the engine still holds its handle");
+        }
     }
 
     /// <summary>Sends <paramref name="data"/> then half-closes.</summary>

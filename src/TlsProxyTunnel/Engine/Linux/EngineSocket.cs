@@ -254,9 +254,30 @@ internal sealed class EngineSocket : IValueTaskSource
     public unsafe void Abort()
     {
         _aborted = true;
-        var linger = stackalloc int[2] { 1, 0 };
-        LibC.SetSockOpt(Fd, LibC.SOL_SOCKET, LibC.SO_LINGER, (byte*)linger, sizeof(int) * 2);
-        LibC.Shutdown(Fd, 0);
+
+        // Fd is only this socket's while its handle is open: an abort that comes after the owner closed it (the
+        // drain's AbortAll, an idle sweep or a stalled-send check racing the connection's end) would otherwise cut
+        // whichever socket has since been given the same number.
+        var added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+
+        try
+        {
+            var linger = stackalloc int[2] { 1, 0 };
+            LibC.SetSockOpt(Fd, LibC.SOL_SOCKET, LibC.SO_LINGER, (byte*)linger, sizeof(int) * 2);
+            LibC.Shutdown(Fd, 0);
+        }
+        finally
+        {
+            _handle.DangerousRelease();
+        }
     }
 
     /// <summary>Makes the eventual close send a reset rather than a FIN (one side of the relay failed).</summary>
