@@ -94,7 +94,12 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
         }
 
         Pump(ref _up, _client, _upstream);
-        Pump(ref _down, _upstream, _client);
+        if (_up.Result is null or PumpResult.Eof)
+        {
+            // Not after a failure: the send that failed took the socket's error, so a read there now returns 0,
+            // and the FIN that would pass on would tell the client its stream ended cleanly before the reset.
+            Pump(ref _down, _upstream, _client);
+        }
         var failed = _up.Result is not (null or PumpResult.Eof) || _down.Result is not (null or PumpResult.Eof);
         if (failed || (_up.Result is not null && _down.Result is not null))
         {
