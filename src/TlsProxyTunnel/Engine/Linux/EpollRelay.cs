@@ -100,6 +100,7 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
             // and the FIN that would pass on would tell the client its stream ended cleanly before the reset.
             Pump(ref _down, _upstream, _client);
         }
+
         var failed = _up.Result is not (null or PumpResult.Eof) || _down.Result is not (null or PumpResult.Eof);
         if (failed || (_up.Result is not null && _down.Result is not null))
         {
