@@ -31,6 +31,7 @@ internal sealed class EngineSocket : IValueTaskSource
     private int _writeEpoch;
     private int _notReadyAt;
     private int _drainedAt;
+    private bool _tookSinceNotReady;
     private IEngineHandler? _handler;
     private int _released;
     private volatile bool _aborted;
@@ -140,6 +141,12 @@ internal sealed class EngineSocket : IValueTaskSource
         if (buffer.IsEmpty)
         {
             var seen = _notReadyAt;
+            if (Volatile.Read(ref _readEpoch) != seen && _tookSinceNotReady && PeekNotReady(out var epoch))
+            {
+                // Readiness came since the last EAGAIN, but a read has taken bytes since, perhaps all of them.
+                seen = epoch;
+            }
+
             if (Volatile.Read(ref _readEpoch) == seen)
             {
                 await WaitAsync(write: false, seen, ct);
@@ -154,6 +161,7 @@ internal sealed class EngineSocket : IValueTaskSource
             var n = TryReceive(buffer.Span, out var errno);
             if (n >= 0)
             {
+                _tookSinceNotReady = n > 0;
                 if (n < buffer.Length)
                 {
                     _drainedAt = epoch;
@@ -165,6 +173,7 @@ internal sealed class EngineSocket : IValueTaskSource
             if (errno == LibC.EAGAIN)
             {
                 _notReadyAt = epoch;
+                _tookSinceNotReady = false;
                 await WaitAsync(write: false, epoch, ct);
             }
             else if (errno != LibC.EINTR)
@@ -172,6 +181,24 @@ internal sealed class EngineSocket : IValueTaskSource
                 throw new SocketException((int)LibC.ToSocketError(errno));
             }
         }
+    }
+
+    /// <summary>
+    /// True (and the read epoch before the call) when a peek finds nothing to read: only after a read took bytes,
+    /// so that a zero-byte receive neither returns at once on an emptied socket nor costs a call on a fresh one.
+    /// </summary>
+    private unsafe bool PeekNotReady(out int epoch)
+    {
+        epoch = Volatile.Read(ref _readEpoch);
+        byte one;
+        if (LibC.Recv(Fd, &one, 1, LibC.MSG_PEEK) < 0 && Marshal.GetLastPInvokeError() == LibC.EAGAIN)
+        {
+            _notReadyAt = epoch;
+            _tookSinceNotReady = false;
+            return true;
+        }
+
+        return false;
     }
 
     /// <summary>One recv: bytes read, 0 at EOF, or -1 with <paramref name="errno"/>.</summary>
@@ -284,9 +311,30 @@ internal sealed class EngineSocket : IValueTaskSource
     public unsafe void Abort()
     {
         _aborted = true;
-        var linger = stackalloc int[2] { 1, 0 };
-        LibC.SetSockOpt(Fd, LibC.SOL_SOCKET, LibC.SO_LINGER, (byte*)linger, sizeof(int) * 2);
-        LibC.Shutdown(Fd, 0);
+
+        // Fd is only this socket's while its handle is open: an abort that comes after the owner closed it (the
+        // drain's AbortAll, an idle sweep or a stalled-send check racing the connection's end) would otherwise cut
+        // whichever socket has since been given the same number.
+        var added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+
+        try
+        {
+            var linger = stackalloc int[2] { 1, 0 };
+            LibC.SetSockOpt(Fd, LibC.SOL_SOCKET, LibC.SO_LINGER, (byte*)linger, sizeof(int) * 2);
+            LibC.Shutdown(Fd, 0);
+        }
+        finally
+        {
+            _handle.DangerousRelease();
+        }
     }
 
     /// <summary>Makes the eventual close send a reset rather than a FIN (one side of the relay failed).</summary>

@@ -112,8 +112,14 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
             _down.CanRead |= _upstream.MayHaveData;
         }
 
-        Pump(ref _up, _client, _upstream, _down.Result == PumpResult.Eof);
-        Pump(ref _down, _upstream, _client, _up.Result == PumpResult.Eof);
+        Pump(ref _up, _client, _upstream);
+        if (_up.Result is null or PumpResult.Eof)
+        {
+            // Not after a failure: the send that failed took the socket's error, so a read there now returns 0,
+            // and the FIN that would pass on would tell the client its stream ended cleanly before the reset.
+            Pump(ref _down, _upstream, _client);
+        }
+
         var failed = _up.Result is not (null or PumpResult.Eof) || _down.Result is not (null or PumpResult.Eof);
         if (failed || (_up.Result is not null && _down.Result is not null))
         {
@@ -121,8 +127,7 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
         }
     }
 
-    /// <param name="otherDone">The other direction has ended cleanly: this one's FIN is then the close that follows.</param>
-    private void Pump(ref Direction d, EngineSocket from, EngineSocket to, bool otherDone)
+    private void Pump(ref Direction d, EngineSocket from, EngineSocket to)
     {
         while (d.Result is null)
         {
@@ -182,10 +187,9 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
 
             if (d.ReadEof)
             {
-                if (!otherDone)
-                {
-                    to.ShutdownSend();
-                }
+                // Passed on even when the other direction has ended too: the relay does not count on its caller
+                // closing the sockets at once to deliver the last FIN.
+                to.ShutdownSend();
 
                 d.Result = PumpResult.Eof;
                 return;
