@@ -35,14 +35,16 @@ using var tpt = Process.Start(info)!;
 var listening = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
 var trimmed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 long routerErrors = 0;
+var engine = "?";
 var errorSamples = new List<string>();
 var stderr = Task.Run(async () =>
 {
     while (await tpt.StandardError.ReadLineAsync() is { } line)
     {
-        var match = Regex.Match(line, @"Listening: server r on (\S+) \(");
+        var match = Regex.Match(line, @"Listening: server r on (\S+) \(.*engine=(\w+)");
         if (match.Success)
         {
+            engine = match.Groups[2].Value;
             listening.TrySetResult(IPEndPoint.Parse(match.Groups[1].Value));
         }
 
@@ -108,7 +110,7 @@ await stderr;
 directory.Delete(recursive: true);
 
 Console.WriteLine(result.ToString());
-Console.WriteLine($"router_errors={routerErrors} sockets_baseline={socketsBaseline} sockets_end={socketsEnd} fds_baseline={fdsBaseline} fds_peak={peakFds} fds_end={fdsEnd} rss_baseline_kib={rssBaseline} rss_peak_kib={peakRss} rss_end_kib={rssEnd} memory_trimmed={trimSeen} tpt_alive={alive}");
+Console.WriteLine($"engine={engine} router_errors={routerErrors} sockets_baseline={socketsBaseline} sockets_end={socketsEnd} fds_baseline={fdsBaseline} fds_peak={peakFds} fds_end={fdsEnd} rss_baseline_kib={rssBaseline} rss_peak_kib={peakRss} rss_end_kib={rssEnd} memory_trimmed={trimSeen} tpt_alive={alive}");
 foreach (var sample in result.ErrorSamples.Concat(errorSamples))
 {
     Console.WriteLine("  " + sample);
