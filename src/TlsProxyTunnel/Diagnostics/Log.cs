@@ -150,4 +150,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 170, Level = LogLevel.Warning, Message = "The Linux engine could not start ({Reason}); servers set to it run on System.Net.Sockets")]
     public static partial void EngineUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 171, Level = LogLevel.Error, Message = "A Linux engine loop caught an unexpected error; the connection concerned was cut, the loop goes on")]
+    public static partial void EngineHandlerFailed(ILogger logger, Exception error);
 }

@@ -229,6 +229,7 @@ internal sealed class ListenerService : IHostedService, IDisposable
             return;
         }
 
+        EpollLoop.OnHandlerError ??= e => Log.EngineHandlerFailed(_logger, e);
         if (LinuxEngine.Shared is null)
         {
             _engineWarned = true;

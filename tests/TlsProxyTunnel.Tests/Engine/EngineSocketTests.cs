@@ -261,6 +261,46 @@ public sealed class EngineSocketTests
     }
 
     [Fact]
+    public async Task A_handler_that_throws_on_the_loop_costs_its_own_connection_only_and_the_loop_goes_on()
+    {
+        var loop = TheEngine.NextLoop();
+        var reported = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var previous = EpollLoop.OnHandlerError;
+        EpollLoop.OnHandlerError = e => reported.TrySetResult(e);
+        var (peer1, local1) = await PairAsync();
+        var (peer2, local2) = await PairAsync();
+        using var _1 = peer1;
+        using var _2 = peer2;
+        var failing = Attach(local1, loop);
+        var neighbour = Attach(local2, loop);
+        try
+        {
+            failing.SetHandler(new ThrowingHandler());
+            var read = neighbour.ReceiveAsync(new byte[8], CancellationToken.None).AsTask();
+
+            await peer1.SendAsync("x"u8.ToArray(), SocketFlags.None);
+            Assert.IsType<InvalidOperationException>(await reported.Task.WaitAsync(Patience));
+            Assert.True(failing.IsAborted);
+
+            // The same loop still serves its other sockets.
+            await peer2.SendAsync("y"u8.ToArray(), SocketFlags.None);
+            Assert.Equal(1, await read.WaitAsync(Patience));
+        }
+        finally
+        {
+            EpollLoop.OnHandlerError = previous;
+            failing.SetHandler(null);
+            Close(failing);
+            Close(neighbour);
+        }
+    }
+
+    private sealed class ThrowingHandler : IEngineHandler
+    {
+        public void OnReady(EngineSocket socket, uint events) => throw new InvalidOperationException("handler bug");
+    }
+
+    [Fact]
     public async Task A_connect_cancelled_while_other_sockets_on_its_loop_run_disturbs_none_of_them()
     {
         using var blackHole = new BlackHole();

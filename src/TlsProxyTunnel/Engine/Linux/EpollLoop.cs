@@ -203,7 +203,7 @@ internal sealed unsafe class EpollLoop : IDisposable
 
                     if (slots[slot] is { } socket && socket.Token == token)
                     {
-                        socket.OnEvents(*(uint*)e);
+                        Dispatch(socket, *(uint*)e);
                     }
                 }
             }
@@ -216,6 +216,26 @@ internal sealed unsafe class EpollLoop : IDisposable
         }
     }
 
+    /// <summary>
+    /// Called with any exception an event's handling let escape (a bug: the engine's own code returns outcomes),
+    /// after the socket concerned was aborted. The loop goes on: one connection's failure must not stop the
+    /// others this thread serves.
+    /// </summary>
+    public static Action<Exception>? OnHandlerError { get; set; }
+
+    private static void Dispatch(EngineSocket socket, uint events)
+    {
+        try
+        {
+            socket.OnEvents(events);
+        }
+        catch (Exception e)
+        {
+            socket.Abort();
+            OnHandlerError?.Invoke(e);
+        }
+    }
+
     private void RunPosted()
     {
         ulong value;
@@ -223,7 +243,14 @@ internal sealed unsafe class EpollLoop : IDisposable
         Volatile.Write(ref _wakePending, 0);
         while (_posted.TryDequeue(out var work))
         {
-            work.RunOnLoop();
+            try
+            {
+                work.RunOnLoop();
+            }
+            catch (Exception e)
+            {
+                OnHandlerError?.Invoke(e);
+            }
         }
     }
 }
