@@ -29,7 +29,7 @@ PY
 for _ in $(seq 100); do [ -s "$dir/backend.port" ] && break; sleep 0.05; done
 cat > "$dir/tpt.yaml" <<YAML
 version: 2
-log: warn
+log: info
 servers:
   fuzz:
     listen: ["127.0.0.1:0"]
