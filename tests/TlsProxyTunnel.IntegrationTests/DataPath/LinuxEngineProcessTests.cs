@@ -177,7 +177,7 @@ public sealed class LinuxEngineProcessTests(Xunit.Abstractions.ITestOutputHelper
         {
             using var client = await RawClient.ConnectAsync(tpt.EndPoint("r"));
             await client.SendAsync(CraftedHello.WithSni("sink.test"));
-            await SendUntilBlockedAsync(client.Socket);
+            await Backpressure.SendUntilBlockedAsync(client.Socket, Bound);
 
             // The client stays connected and idle: only the stalled send towards the upstream can end this.
             var line = await AccessLineAsync(tpt, "sink.test");
@@ -325,27 +325,6 @@ public sealed class LinuxEngineProcessTests(Xunit.Abstractions.ITestOutputHelper
         var (data, clean) = await client.ReadToEndAsync(Bound);
         Assert.True(clean);
         Assert.Equal([.. hello, .. "ping"u8.ToArray()], data);
-    }
-
-    /// <summary>Fills the path towards a peer that does not read, until a send stays pending.</summary>
-    private static async Task SendUntilBlockedAsync(Socket socket)
-    {
-        var chunk = new byte[64 * 1024];
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < Bound)
-        {
-            using var stall = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
-            try
-            {
-                await socket.SendAsync(chunk, SocketFlags.None, stall.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-
-        throw new TimeoutException("the peer never pushed back");
     }
 
     private static async Task<List<string>> WaitForLinesAsync(TptRun tpt, Func<string, bool> predicate, int count)

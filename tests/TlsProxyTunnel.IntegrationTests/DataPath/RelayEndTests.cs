@@ -140,7 +140,7 @@ public sealed partial class RelayEndTests(Xunit.Abstractions.ITestOutputHelper o
             {
                 using var client = await RawClient.ConnectAsync(tpt.EndPoint("r"));
                 await client.SendAsync(CraftedHello.WithSni($"sink{i}.test"));
-                await SendUntilBlockedAsync(client.Socket);
+                await Backpressure.SendUntilBlockedAsync(client.Socket, Bound);
                 client.ShutdownSend();
             }
 
@@ -176,7 +176,7 @@ public sealed partial class RelayEndTests(Xunit.Abstractions.ITestOutputHelper o
         var baseline = tpt.Process.OpenSocketCount();
         using var client = await RawClient.ConnectAsync(tpt.EndPoint("e"));
         client.Socket.ReceiveBufferSize = 4096;
-        await SendUntilBlockedAsync(client.Socket);
+        await Backpressure.SendUntilBlockedAsync(client.Socket, Bound);
 
         // The client is still there, only not reading: the echo's send to it makes no progress.
         var line = await tpt.Process.WaitForLineAsync(l => l.Contains("server=e ", StringComparison.Ordinal) && l.Contains(" outcome=", StringComparison.Ordinal), Bound);
@@ -263,27 +263,6 @@ public sealed partial class RelayEndTests(Xunit.Abstractions.ITestOutputHelper o
         var line = await tpt.Process.WaitForLineAsync(l => l.Contains("hello=client_closed", StringComparison.Ordinal), Bound);
         Assert.Equal("40", Field(line, "rx"));
         Assert.Equal("hello_failed", Field(line, "outcome"));
-    }
-
-    /// <summary>Fills the path towards a backend that does not read, until a send stays pending.</summary>
-    private static async Task SendUntilBlockedAsync(Socket socket)
-    {
-        var chunk = new byte[64 * 1024];
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < Bound)
-        {
-            using var stall = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
-            try
-            {
-                await socket.SendAsync(chunk, SocketFlags.None, stall.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-
-        throw new TimeoutException("the backend never pushed back");
     }
 
     private static async Task<string> AccessLineAsync(TptRun tpt, string sni) =>
