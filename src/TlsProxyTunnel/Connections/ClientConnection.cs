@@ -290,6 +290,12 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
             _upstream?.Dispose();
         }
 
+        ReleaseSlot();
+    }
+
+    /// <summary>Gives the server's place back (once; <see cref="Close"/> does too).</summary>
+    public void ReleaseSlot()
+    {
         if (Interlocked.Exchange(ref _slotReleased, 1) == 0)
         {
             _slot.Release();

@@ -105,8 +105,10 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
                 connection.Counters.AddFromClient(connection.InitialBytes.Length);
             }
 
-            // Counted and logged before the sockets close: a peer that has seen its connection end then finds it in
-            // the metrics and the access log, never the other way round.
+            // The place under maxclients is free before the access line says the connection ended (the line is the
+            // signal that another may come in), and the line and metrics are written before the sockets close (a
+            // peer that has seen its connection end finds it there).
+            connection.ReleaseSlot();
             listenerMetrics.Leave();
             var duration = Stopwatch.GetElapsedTime(connection.StartTimestamp);
             server.Metrics.OnClosed(outcome, connection.Counters.FromClient, connection.Counters.ToClient, duration);
@@ -115,7 +117,6 @@ internal sealed class ConnectionHandler(ConnectionTracker tracker, ILogger logge
                 LogAccess(connection, outcome, duration);
             }
 
-            // Gives the server's place back too: the connection owns it from admission on.
             connection.Close();
             connection.ReleaseInitialBytes();
             tracker.Remove(connection);
