@@ -111,6 +111,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
     public ValueTask<PoolTake> TakeAsync()
     {
         TaskCompletionSource<PooledConnection?> waiter;
+        var skippedUnread = false;
         lock (_lock)
         {
             if (_closed)
@@ -122,8 +123,14 @@ internal sealed class ConnectionPool : IAsyncDisposable
             {
                 var connection = node.Value;
                 // A watch that has fired, or bytes (data, a ticket, a FIN) not yet read: its watch decides, not us.
-                if (connection.PendingRead is { IsCompleted: true } || HasUnread(connection.Socket))
+                if (connection.PendingRead is { IsCompleted: true })
                 {
+                    continue;
+                }
+
+                if (HasUnread(connection.Socket))
+                {
+                    skippedUnread = true;
                     continue;
                 }
 
@@ -146,7 +153,57 @@ internal sealed class ConnectionPool : IAsyncDisposable
             _metrics.OnWait();
         }
 
+        if (skippedUnread)
+        {
+            _ = ServeWaitersFromIdleAsync();
+        }
+
         return WaitAsync(waiter);
+    }
+
+    /// <summary>
+    /// A connection was passed over because bytes were waiting on it. If they are data or a FIN its watch fires and
+    /// decides; but a TLS 1.3 session ticket is consumed by the watch's read without completing it, and nothing
+    /// else would then hand the connection to the waiter (seen: a client waited out wait_timeout beside a ready
+    /// connection). So the idle list is looked at again, every 10 ms, while anyone waits.
+    /// </summary>
+    private async Task ServeWaitersFromIdleAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(10), _time, _stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            lock (_lock)
+            {
+                if (_closed || _waiters.First is not { } first)
+                {
+                    return;
+                }
+
+                for (var node = _idle.First; node is not null; node = node.Next)
+                {
+                    var connection = node.Value;
+                    if (connection.PendingRead is { IsCompleted: true } || HasUnread(connection.Socket))
+                    {
+                        continue;
+                    }
+
+                    RemoveWaiter(first.Value);
+                    Unpark(connection);
+                    HandOut(connection);
+                    connection.End!.TrySetResult(ParkEnd.Taken);
+                    first.Value.TrySetResult(connection);
+                    break;
+                }
+            }
+        }
     }
 
     /// <summary>Waiters currently queued.</summary>
