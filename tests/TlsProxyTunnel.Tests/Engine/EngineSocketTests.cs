@@ -21,7 +21,7 @@ public sealed class EngineSocketTests
         try
         {
             var wait = socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).AsTask();
-            await Task.Delay(Quiet);
+            await LoopDrainedAsync(socket.Loop);
             Assert.False(wait.IsCompleted, "a zero-byte receive returned with no data there");
 
             await peer.SendAsync("abc"u8.ToArray(), SocketFlags.None);
@@ -54,7 +54,7 @@ public sealed class EngineSocketTests
 
             // Nothing left: as Socket.ReceiveAsync, the zero-byte receive must wait for the next bytes.
             var wait = socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).AsTask();
-            await Task.Delay(Quiet);
+            await LoopDrainedAsync(socket.Loop);
             Assert.False(wait.IsCompleted, "a zero-byte receive returned with no data there (the last read had emptied the socket)");
             await peer.SendAsync("d"u8.ToArray(), SocketFlags.None);
             Assert.Equal(0, await wait.WaitAsync(Patience));
@@ -76,7 +76,7 @@ public sealed class EngineSocketTests
         {
             var buffer = new byte[16];
             var read = socket.ReceiveAsync(buffer, CancellationToken.None).AsTask();
-            await Task.Delay(Quiet);
+            await LoopDrainedAsync(socket.Loop);
             Assert.False(read.IsCompleted);
             await peer.SendAsync("xy"u8.ToArray(), SocketFlags.None);
             Assert.Equal(2, await read.WaitAsync(Patience));
@@ -123,7 +123,7 @@ public sealed class EngineSocketTests
         var socket = Attach(local, TheEngine.NextLoop());
         var buffer = new byte[16];
         var read = socket.ReceiveAsync(buffer, CancellationToken.None).AsTask();
-        await Task.Delay(Quiet);
+        await LoopDrainedAsync(socket.Loop);
         Assert.False(read.IsCompleted);
 
         socket.Abort();

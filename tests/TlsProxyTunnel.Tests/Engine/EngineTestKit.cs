@@ -34,6 +34,28 @@ internal static class EngineTestKit
     /// <summary>Sockets registered on all loops now.</summary>
     public static int Registered() => Loops().Sum(l => l.Registered);
 
+    /// <summary>
+    /// Waits until <paramref name="loop"/> has run a posted no-op twice: every event that was ready before the call has
+    /// then been handled (a batch in progress ends before posted work runs; the second round covers one that began
+    /// just before). The signal that a relay has done all it will do with what it was given.
+    /// </summary>
+    public static async Task LoopDrainedAsync(EpollLoop loop)
+    {
+        for (var round = 0; round < 2; round++)
+        {
+            var ran = new Signal();
+            loop.Post(ran);
+            await ran.Ran.Task.WaitAsync(Patience);
+        }
+    }
+
+    private sealed class Signal : ILoopWork
+    {
+        public TaskCompletionSource Ran { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void RunOnLoop() => Ran.TrySetResult();
+    }
+
     /// <summary>Open socket descriptors of this process (the runtime maps assemblies lazily: files come and go).</summary>
     public static int OpenDescriptors() => DescriptorTargets().Values.Count(t => t.StartsWith("socket:", StringComparison.Ordinal));
 

@@ -154,7 +154,7 @@ public sealed class EpollRelayTests : IAsyncLifetime
         // Blocked: what the relay passed on stays put, the rest waits in the kernel (the relay keeps one buffer of
         // in-flight bytes, no more).
         var passed = _counters.FromClient;
-        await Task.Delay(300);
+        await LoopDrainedAsync(_client.Loop);
         Assert.Equal(passed, _counters.FromClient);
         Assert.InRange(sent - passed, 1, long.MaxValue);
         Assert.Equal(1, watch.Held);
@@ -180,7 +180,7 @@ public sealed class EpollRelayTests : IAsyncLifetime
         Assert.Equal("ping"u8.ToArray(), await ReadExactlyAsync(_upstreamPeer, 4));
 
         // Let the events of that exchange (the ACK's EPOLLOUT) pass, so that only the abort itself can wake the relay.
-        await Task.Delay(300);
+        await LoopDrainedAsync(_upstream.Loop);
         _upstream.Abort();
         Assert.Equal(RelayResult.Aborted, await relay.WaitAsync(TimeSpan.FromSeconds(5)));
     }
