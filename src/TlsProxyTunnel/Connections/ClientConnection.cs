@@ -21,6 +21,7 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     private Socket? _upstream;
     private IConnectionLeg? _upstreamLeg;
     private int _aborted;
+    private EndPoint? _localEndPoint;
 
     public long Id { get; } = id;
 
@@ -41,6 +42,25 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     {
         ClientEngine = EngineSocket.TryAttach(Client, loop);
         return ClientEngine is not null;
+    }
+
+    /// <summary>
+    /// Takes a client socket the engine connected (a publisher's reverse dial) in: System.Net.Sockets never saw that
+    /// connect, so the endpoints come from here. It stays on the engine, or goes back to System.Net.Sockets when the
+    /// server's stages need that.
+    /// </summary>
+    public void AdoptConnected(EngineSocket engine, EndPoint peer, bool stayOnEngine)
+    {
+        RemoteEndPoint = PeerEndPoint = peer;
+        _localEndPoint = LibC.LocalEndPoint(engine.Fd);
+        if (stayOnEngine)
+        {
+            ClientEngine = engine;
+        }
+        else
+        {
+            engine.Detach();
+        }
     }
 
     /// <summary>
@@ -90,13 +110,15 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     public EndPoint? RemoteEndPoint { get; private set; } = client.RemoteEndPoint;
 
     /// <summary>The socket's own peer (the proxy in front when a PROXY header named someone else).</summary>
-    public EndPoint? PeerEndPoint { get; } = client.RemoteEndPoint;
+    public EndPoint? PeerEndPoint { get; private set; } = client.RemoteEndPoint;
+
+    /// <summary>The address this connection reached tpt on (for a connection tpt dialled, its own end).</summary>
+    public EndPoint? LocalEndPoint => _localEndPoint ?? Client.LocalEndPoint;
 
     /// <summary>
     /// The address the client originally connected to, when something says so: the destination of a received PROXY
     /// header, or (transparent mode) netfilter's original destination; what <c>address: original_dst</c> connects
-    /// to. Null when unknown; the address this connection reached tpt on is then <see cref="Socket.LocalEndPoint"/>
-    /// of <see cref="Client"/>.
+    /// to. Null when unknown; the address this connection reached tpt on is then <see cref="LocalEndPoint"/>.
     /// </summary>
     public IPEndPoint? OriginalDestination { get; set; }
 

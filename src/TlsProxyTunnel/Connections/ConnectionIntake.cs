@@ -1,6 +1,8 @@
+using System.Net;
 using System.Net.Sockets;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.Engine.Linux;
 using TlsProxyTunnel.Runtime;
 
 namespace TlsProxyTunnel.Connections;
@@ -16,20 +18,31 @@ internal sealed class ConnectionIntake(ConnectionTracker tracker, ConnectionHand
     /// <summary>Takes <paramref name="socket"/> over: runs it as a connection of <paramref name="serverName"/>, or closes it.</summary>
     /// <param name="source">Where it came from, as the access log's <c>listen</c> and the listener metrics show it.</param>
     /// <returns>False when it was closed instead: the server is gone from the configuration, or at <c>maxclients</c>.</returns>
-    public bool TryAdmit(string serverName, Socket socket, ListenAddress source)
+    /// <param name="engine">The socket as the Linux engine drives it, when the engine connected it; it stays there
+    /// if the server admits to the engine, else it goes back to System.Net.Sockets.</param>
+    /// <param name="peer">With <paramref name="engine"/>: the address it connected to.</param>
+    public bool TryAdmit(string serverName, Socket socket, ListenAddress source, EngineSocket? engine = null, EndPoint? peer = null)
     {
         if (!listeners.Current.Servers.TryGetValue(serverName, out var server))
         {
+            engine?.Release();
             socket.Dispose();
             return false;
         }
 
         if (!listeners.Admission.TryAdmit(server, socket, out var slot))
         {
+            // Closed by the refusal; the engine's hold kept the descriptor open until now.
+            engine?.Release();
             return false;
         }
 
         var connection = new ClientConnection(socket, server, source, tracker.NextId(), slot);
+        if (engine is not null)
+        {
+            connection.AdoptConnected(engine, peer!, server.AdmitsToEngine);
+        }
+
         _ = handler.RunAsync(connection, metrics.Listener(server.Name, source.Text, server.ConnectionLimit));
         return true;
     }

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Connections;
+using TlsProxyTunnel.Engine.Linux;
 using TlsProxyTunnel.Diagnostics;
 using TlsProxyTunnel.Dns;
 using TlsProxyTunnel.Relay;
@@ -204,7 +205,10 @@ internal sealed class PublisherService(RuntimeSnapshot initial, Func<RuntimeSnap
 
     private async Task DialAsync(string server, PublisherSettings settings, UpstreamConfig reverse, PublisherMetrics counters)
     {
-        var attempt = await _connector.ConnectAsync(reverse, settings.ConnectTimeout);
+        // Dialled on the Linux engine when the server's connections run there, so the pipeline takes it as it would
+        // an accepted client (a reload may still change that before admission; the intake checks again).
+        var loop = current().Servers.TryGetValue(server, out var runtime) && runtime.AdmitsToEngine ? LinuxEngine.Shared?.NextLoop() : null;
+        var attempt = await _connector.ConnectAsync(reverse, settings.ConnectTimeout, loop);
         if (attempt.Socket is not { } socket)
         {
             counters.OnDial(ok: false);
@@ -223,7 +227,7 @@ internal sealed class PublisherService(RuntimeSnapshot initial, Func<RuntimeSnap
         }
 
         // Listed under the relay it came through: one series per publisher, whichever reverse port the pair has.
-        intake.TryAdmit(server, socket, new ListenAddress(attempt.EndPoint!, $"relay {settings.Display}"));
+        intake.TryAdmit(server, socket, new ListenAddress(attempt.EndPoint!, $"relay {settings.Display}"), attempt.Engine, attempt.EndPoint);
     }
 
     /// <summary>The reverse address as an upstream to dial: split at the last colon (as the reference client), brackets allowed.</summary>

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Diagnostics;
+using TlsProxyTunnel.Engine.Linux;
 using TlsProxyTunnel.Listeners;
 using TlsProxyTunnel.Relay;
 
@@ -24,17 +25,21 @@ internal sealed class RelayHub : IDisposable
     private readonly RelaySettings _settings;
     private readonly RelayServerMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly LinuxEngine? _engine;
     private readonly Queue<RelayPair> _free = new();
     private readonly Lock _gate = new();
     private RelayPair[] _pairs = [];
     private volatile bool _stopped;
 
-    public RelayHub(string server, RelaySettings settings, RelayServerMetrics metrics, ILogger logger)
+    /// <param name="engine">The Linux engine, which then relays the pairs (each public client goes on a loop at
+    /// accept, its reverse connection joins it there); null for System.Net.Sockets.</param>
+    public RelayHub(string server, RelaySettings settings, RelayServerMetrics metrics, ILogger logger, LinuxEngine? engine = null)
     {
         _server = server;
         _settings = settings;
         _metrics = metrics;
         _logger = logger;
+        _engine = engine;
     }
 
     public string Server => _server;
@@ -251,7 +256,14 @@ internal sealed class RelayHub : IDisposable
             return;
         }
 
-        switch (session.Enqueue(client))
+        var engine = _engine is null ? null : EngineSocket.TryAttach(client, _engine.NextLoop());
+        var result = session.Enqueue(client, engine);
+        if (result != EnqueueResult.Queued && engine is not null)
+        {
+            engine.Detach();
+        }
+
+        switch (result)
         {
             case EnqueueResult.Queued:
                 break;
@@ -268,7 +280,7 @@ internal sealed class RelayHub : IDisposable
 
     private void OnReverse(RelayPair pair, Socket reverse)
     {
-        if (pair.Session is not { } session || !session.TryDequeue(reverse, out var pending))
+        if (pair.Session is not { } session || !session.TryDequeue(reverse, out var pending, out var reverseEngine))
         {
             var ended = pair.Session is null || pair.Session.IsEnded;
             _metrics.OnReverse(ended ? ReverseResult.NoController : ReverseResult.NoPending);
@@ -285,12 +297,40 @@ internal sealed class RelayHub : IDisposable
             return;
         }
 
-        _ = SpliceAsync(session, pending!, reverse);
+        _ = SpliceAsync(session, pending!, reverse, reverseEngine);
     }
 
-    private async Task SpliceAsync(RelaySession session, PendingClient pending, Socket reverse)
+    private async Task SpliceAsync(RelaySession session, PendingClient pending, Socket reverse, EngineSocket? reverseEngine)
     {
         var buffered = await pending.StopReadingAsync();
+        if (pending.IsLive && pending.Engine is { } clientEngine && reverseEngine is not null)
+        {
+            await SpliceOnEngineAsync(session, pending, clientEngine, reverseEngine);
+            return;
+        }
+
+        // Otherwise the pair is relayed by System.Net.Sockets.
+        if (reverseEngine is not null)
+        {
+            reverseEngine.Detach();
+            session.LeftEngine(reverse);
+        }
+
+        if (pending.Engine is { } lone)
+        {
+            if (pending.IsLive)
+            {
+                lone.Detach();
+                session.LeftEngine(pending.Socket);
+            }
+            else
+            {
+                // It left before pairing: nothing more is read or sent, and it leaves the loop now (a pending
+                // timeout's close may be doing the same meanwhile: both steps happen once).
+                lone.Release();
+            }
+        }
+
         try
         {
             if (!buffered.IsEmpty)
@@ -329,6 +369,31 @@ internal sealed class RelayHub : IDisposable
             session.Forget(reverse);
             pending.Socket.Dispose();
             reverse.Dispose();
+        }
+    }
+
+    /// <summary>Both sides on one loop: the engine's relay, with what the client sent before pairing sent first.</summary>
+    private async Task SpliceOnEngineAsync(RelaySession session, PendingClient pending, EngineSocket client, EngineSocket reverse)
+    {
+        _metrics.OnReverse(ReverseResult.Paired);
+        var counters = new RelayCounters();
+        try
+        {
+            var initial = pending.TakeBuffer(out var length);
+            await EpollRelay.RunAsync(client, reverse, counters, initial: initial, initialLength: length);
+        }
+        finally
+        {
+            _metrics.OnBytes(counters.FromClient, counters.ToClient);
+            pending.Dispose();
+            session.Forget(pending.Socket);
+            session.Forget(reverse.Socket);
+
+            // Out of the loop first: it must be done with a descriptor before the descriptor is closed.
+            client.Release();
+            reverse.Release();
+            pending.Socket.Dispose();
+            reverse.Socket.Dispose();
         }
     }
 

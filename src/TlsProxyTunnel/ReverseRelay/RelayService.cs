@@ -31,7 +31,9 @@ internal sealed class RelayService(RuntimeSnapshot initial, RelayHubs hubs, Rela
                 continue;
             }
 
-            var hub = new RelayHub(server.Name, settings, metrics.Relay(server.Name, settings.PairCount), _logger);
+            // The data ports follow the server's engine (decided once, at start, as the ports are).
+            var engine = initial.Servers[server.Name].Engine == Engine.EngineKind.Linux ? Engine.Linux.LinuxEngine.Shared : null;
+            var hub = new RelayHub(server.Name, settings, metrics.Relay(server.Name, settings.PairCount), _logger, engine);
             if (hub.Bind() is { } error)
             {
                 foreach (var bound in _hubs)

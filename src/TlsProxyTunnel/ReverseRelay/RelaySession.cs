@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using TlsProxyTunnel.Engine.Linux;
 using TlsProxyTunnel.Configuration;
 using TlsProxyTunnel.Diagnostics;
 
@@ -11,7 +12,9 @@ namespace TlsProxyTunnel.ReverseRelay;
 internal sealed class RelaySession(RelaySettings settings, RelayServerMetrics metrics, Action notify)
 {
     private readonly Queue<PendingClient> _pending = new();
-    private readonly HashSet<Socket> _open = [];
+
+    // Every open data connection, with the engine's hold on it where the Linux engine drives it.
+    private readonly Dictionary<Socket, EngineSocket?> _open = [];
     private readonly Lock _gate = new();
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -31,7 +34,8 @@ internal sealed class RelaySession(RelaySettings settings, RelayServerMetrics me
         }
     }
 
-    public EnqueueResult Enqueue(Socket client)
+    /// <param name="engine">The client as the Linux engine drives it; null on System.Net.Sockets.</param>
+    public EnqueueResult Enqueue(Socket client, EngineSocket? engine)
     {
         PendingClient pending;
         lock (_gate)
@@ -46,9 +50,9 @@ internal sealed class RelaySession(RelaySettings settings, RelayServerMetrics me
                 return EnqueueResult.Full;
             }
 
-            pending = new PendingClient(client, settings.MaxPendingBytes);
+            pending = new PendingClient(client, engine, settings.MaxPendingBytes);
             _pending.Enqueue(pending);
-            _open.Add(client);
+            _open.Add(client, engine);
             metrics.OnPublicQueued();
         }
 
@@ -63,8 +67,14 @@ internal sealed class RelaySession(RelaySettings settings, RelayServerMetrics me
         return EnqueueResult.Queued;
     }
 
-    public bool TryDequeue(Socket reverse, out PendingClient? pending)
+    /// <summary>
+    /// The oldest pending client for <paramref name="reverse"/>. When the client is on the Linux engine, the reverse
+    /// connection joins it on the same loop (<paramref name="reverseEngine"/>; null if the kernel refused), so that
+    /// one loop relays the pair; attached under the session's lock, so the session's end always finds it.
+    /// </summary>
+    public bool TryDequeue(Socket reverse, out PendingClient? pending, out EngineSocket? reverseEngine)
     {
+        reverseEngine = null;
         lock (_gate)
         {
             if (_ended.Task.IsCompleted || !_pending.TryDequeue(out pending))
@@ -74,7 +84,12 @@ internal sealed class RelaySession(RelaySettings settings, RelayServerMetrics me
             }
 
             pending.Paired = true;
-            _open.Add(reverse);
+            if (pending.Engine is { } clientEngine)
+            {
+                reverseEngine = EngineSocket.TryAttach(reverse, clientEngine.Loop);
+            }
+
+            _open.Add(reverse, reverseEngine);
             metrics.OnDequeued();
             return true;
         }
@@ -88,10 +103,22 @@ internal sealed class RelaySession(RelaySettings settings, RelayServerMetrics me
         }
     }
 
+    /// <summary>The socket is back on System.Net.Sockets: the session's end closes it as such.</summary>
+    public void LeftEngine(Socket socket)
+    {
+        lock (_gate)
+        {
+            if (_open.ContainsKey(socket))
+            {
+                _open[socket] = null;
+            }
+        }
+    }
+
     /// <summary>Closes every public and reverse connection of the pair; pending entries go with them.</summary>
     public void End()
     {
-        Socket[] open;
+        KeyValuePair<Socket, EngineSocket?>[] open;
         PendingClient[] pending;
         lock (_gate)
         {
@@ -112,10 +139,18 @@ internal sealed class RelaySession(RelaySettings settings, RelayServerMetrics me
             entry.Abandon();
         }
 
-        foreach (var socket in open)
+        foreach (var (socket, engine) in open)
         {
-            // A plain close: what was already written is still flushed, then FIN.
-            socket.Dispose();
+            // A plain close: what was already written is still flushed, then FIN. On the engine the descriptor is
+            // shut instead, which ends its relay; whoever runs that relay closes the descriptor after it.
+            if (engine is not null)
+            {
+                engine.Shutdown();
+            }
+            else
+            {
+                socket.Dispose();
+            }
         }
     }
 

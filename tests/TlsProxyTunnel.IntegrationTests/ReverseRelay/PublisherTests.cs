@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -57,6 +58,9 @@ public sealed partial class PublisherTests : IDisposable
         var access = await publisher.WaitForLineAsync(l => l.Contains(" server=app ", StringComparison.Ordinal) && l.Contains("outcome=", StringComparison.Ordinal));
         Assert.Contains($"listen=relay {relay.EndPoint("relay")} sni=exact.test hello=sni route=exact.test upstream=app", access, StringComparison.Ordinal);
         Assert.Contains("outcome=completed", access, StringComparison.Ordinal);
+
+        // Its client is the relay's reverse port it dialled, whichever engine dialled it.
+        Assert.True(Regex.IsMatch(access, @"client=127\.0\.0\.1:\d+ server=app "), access);
     }
 
     [Fact]
@@ -153,6 +157,44 @@ public sealed partial class PublisherTests : IDisposable
     }
 
     [Fact]
+    public async Task A_PROXY_header_sent_on_names_the_relays_reverse_port_as_source_and_the_publishers_own_end_as_destination()
+    {
+        using var backend = new TcpListener(IPAddress.Loopback, 0);
+        backend.Start();
+        await using var relay = await StartRelayAsync("127.0.0.1:0");
+        await using var publisher = await StartPublisherAsync(
+            relay.EndPoint("relay"),
+            ["default: app"],
+            $"app: {{address: \"tcp://127.0.0.1:{((IPEndPoint)backend.LocalEndpoint).Port}\", proxy_protocol: v1}}");
+        var publicAddress = await PublishedAsync(publisher);
+
+        using var client = await DataPort.ConnectAsync(publicAddress.Port);
+        await DataPort.SendAsync(client, "after the header");
+        using var upstream = await backend.AcceptSocketAsync().WaitAsync(Bound);
+        var received = "";
+        var buffer = new byte[256];
+        while (!received.EndsWith("after the header", StringComparison.Ordinal))
+        {
+            var read = await upstream.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).AsTask().WaitAsync(Bound);
+            Assert.NotEqual(0, read);
+            received += Encoding.ASCII.GetString(buffer, 0, read);
+        }
+
+        var header = HeaderLine().Match(received);
+        Assert.True(header.Success, received);
+        var ports = new[] { int.Parse(header.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(header.Groups[2].Value, CultureInfo.InvariantCulture) };
+
+        // A reverse connection goes from the publisher to one of the relay's reverse ports (control port + 1, + 2).
+        var control = relay.EndPoint("relay").Port;
+        Assert.InRange(ports[0], control + 1, control + 2);
+        Assert.NotEqual(0, ports[1]);
+        client.Shutdown(SocketShutdown.Both);
+        upstream.Shutdown(SocketShutdown.Both);
+        var access = await publisher.WaitForLineAsync(l => l.Contains(" server=app ", StringComparison.Ordinal) && l.Contains("outcome=", StringComparison.Ordinal));
+        Assert.Contains($"client=127.0.0.1:{ports[0]} server=app ", access, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Relay_and_publisher_work_over_ipv6_which_the_original_cannot()
     {
         await using var relay = await StartRelayAsync("[::1]:0", advertise: "\"[::1]\"");
@@ -232,6 +274,9 @@ public sealed partial class PublisherTests : IDisposable
         _configs.Add(config);
         return await TptProcess.StartAsync(config.Path, expectedListeners: 1);
     }
+
+    [GeneratedRegex(@"^PROXY TCP4 127\.0\.0\.1 127\.0\.0\.1 (\d+) (\d+)\r\nafter the header$")]
+    private static partial Regex HeaderLine();
 
     [GeneratedRegex(@"published through relay \S+ at (\S+) ")]
     private static partial Regex PublishedLine();

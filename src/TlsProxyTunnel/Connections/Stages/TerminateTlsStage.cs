@@ -30,7 +30,7 @@ internal sealed class TerminateTlsStage(ServerTlsTerminator terminator, ProxyMet
         SslServerAuthenticationOptions options;
         try
         {
-            options = terminator.CreateOptions(connection.Sni, check, (connection.Client.LocalEndPoint as System.Net.IPEndPoint)?.Address);
+            options = terminator.CreateOptions(connection.Sni, check, (connection.LocalEndPoint as System.Net.IPEndPoint)?.Address);
         }
         catch (CryptographicException e)
         {

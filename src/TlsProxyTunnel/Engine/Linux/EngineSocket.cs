@@ -311,16 +311,7 @@ internal sealed class EngineSocket : IValueTaskSource
     public unsafe void Abort()
     {
         _aborted = true;
-
-        // Fd is only this socket's while its handle is open: an abort that comes after the owner closed it (the
-        // drain's AbortAll, an idle sweep or a stalled-send check racing the connection's end) would otherwise cut
-        // whichever socket has since been given the same number.
-        var added = false;
-        try
-        {
-            _handle.DangerousAddRef(ref added);
-        }
-        catch (ObjectDisposedException)
+        if (!TryHoldHandle())
         {
             return;
         }
@@ -335,6 +326,49 @@ internal sealed class EngineSocket : IValueTaskSource
         {
             _handle.DangerousRelease();
         }
+    }
+
+    /// <summary>
+    /// Closes the connection from outside without a reset: both directions shut (a FIN after whatever was queued),
+    /// which whatever runs on it sees as the peer's end. The descriptor stays open until its owner closes it; safe
+    /// to call after that.
+    /// </summary>
+    public void Shutdown()
+    {
+        if (!TryHoldHandle())
+        {
+            return;
+        }
+
+        try
+        {
+            LibC.Shutdown(Fd, LibC.SHUT_RDWR);
+        }
+        finally
+        {
+            _handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>
+    /// Holds the handle open for a call from outside the owner's flow; false once the owner has closed it. Fd is
+    /// only this socket's while its handle is open: a call that comes after the owner closed it (the drain's
+    /// AbortAll, an idle sweep or a stalled-send check racing the connection's end) would otherwise reach whichever
+    /// socket has since been given the same number.
+    /// </summary>
+    private bool TryHoldHandle()
+    {
+        var added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+
+        return added;
     }
 
     /// <summary>Makes the eventual close send a reset rather than a FIN (one side of the relay failed).</summary>

@@ -14,6 +14,7 @@ internal static unsafe partial class LibC
 
     public const int EAGAIN = 11;
     public const int EINTR = 4;
+    public const int EINVAL = 22;
     public const int EINPROGRESS = 115;
 
     public const int F_SETFL = 4;
@@ -36,6 +37,11 @@ internal static unsafe partial class LibC
     public const int MSG_NOSIGNAL = 0x4000;
     public const int SHUT_WR = 1;
     public const int SHUT_RDWR = 2;
+
+    public const int O_CLOEXEC = 0x80000;
+    public const int F_SETPIPE_SZ = 1031;
+    public const uint SPLICE_F_MOVE = 1;
+    public const uint SPLICE_F_NONBLOCK = 2;
 
     public const int SOL_SOCKET = 1;
     public const int SO_ERROR = 4;
@@ -87,6 +93,35 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Library, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
+
+    [LibraryImport(Library, EntryPoint = "pipe2", SetLastError = true)]
+    public static partial int Pipe2(int* fds, int flags);
+
+    [LibraryImport(Library, EntryPoint = "splice", SetLastError = true)]
+    public static partial nint Splice(int fdIn, long* offIn, int fdOut, long* offOut, nuint length, uint flags);
+
+    [LibraryImport(Library, EntryPoint = "getsockname", SetLastError = true)]
+    public static partial int GetSockName(int fd, byte* address, int* addressLength);
+
+    /// <summary>The socket's own address (getsockname); null when the call fails or the family is not IP.</summary>
+    public static IPEndPoint? LocalEndPoint(int fd)
+    {
+        var buffer = stackalloc byte[28];
+        var length = 28;
+        if (GetSockName(fd, buffer, &length) != 0)
+        {
+            return null;
+        }
+
+        var sockaddr = new ReadOnlySpan<byte>(buffer, length);
+        var port = (sockaddr[2] << 8) | sockaddr[3];
+        return BitConverter.ToUInt16(sockaddr) switch
+        {
+            2 when length >= 16 => new IPEndPoint(new IPAddress(sockaddr.Slice(4, 4)), port),
+            10 when length >= 28 => new IPEndPoint(new IPAddress(sockaddr.Slice(8, 16), BitConverter.ToUInt32(sockaddr.Slice(24, 4))), port),
+            _ => null,
+        };
+    }
 
     /// <summary>Writes the sockaddr for <paramref name="endPoint"/> into <paramref name="buffer"/> (at least 28 bytes); returns its length.</summary>
     public static int WriteSockAddr(IPEndPoint endPoint, Span<byte> buffer)

@@ -21,7 +21,7 @@ internal sealed class SendProxyHeaderStage(ProxyProtocolVersion version, ProxyPr
     public async ValueTask<ConnectionOutcome?> RunAsync(UpstreamDial dial)
     {
         var connection = dial.Connection;
-        var header = ProxyProtocolWriter.Create(version, connection.RemoteEndPoint, connection.OriginalDestination ?? connection.Client.LocalEndPoint);
+        var header = ProxyProtocolWriter.Create(version, connection.RemoteEndPoint, connection.OriginalDestination ?? connection.LocalEndPoint);
         try
         {
             await connection.UpstreamLeg!.WriteAsync(header);
