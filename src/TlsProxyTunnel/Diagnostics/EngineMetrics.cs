@@ -26,5 +26,8 @@ internal sealed class EngineMetrics(Func<RuntimeSnapshot?> current) : IMetricSou
                 sink.Add(1, ("name", server.Name), ("engine", EngineSelection.Name(server.Engine)));
             }
         });
+
+        // How much of the relayed traffic went socket to socket inside the kernel: bulk transfers on the Linux engine.
+        registry.Counter("tpt_engine_spliced_bytes_total", "Bytes the Linux engine's relays passed on through a pipe (splice) rather than copying them through the process", sink => sink.Add(Engine.Linux.SplicePipe.Moved));
     }
 }

@@ -81,8 +81,11 @@ internal sealed class DescriptorGuard : IDescriptorBudget, IDisposable
         return false;
     }
 
-    /// <summary>True when one more connection (client and upstream socket) still leaves the reserve free.</summary>
-    public bool HasRoom(int liveConnections) => _baseline + Reserve + ((liveConnections + 1) * 2L) <= Limit;
+    /// <summary>
+    /// True when one more connection (client and upstream socket) still leaves the reserve free, counting the pipes
+    /// the Linux engine's relays hold (two descriptors each).
+    /// </summary>
+    public bool HasRoom(int liveConnections) => _baseline + Reserve + ((liveConnections + 1) * 2L) + (Engine.Linux.SplicePipe.Open * 2) <= Limit;
 
     private void RefreshLimit()
     {

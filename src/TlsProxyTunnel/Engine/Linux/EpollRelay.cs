@@ -144,10 +144,11 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
                     return;
                 }
 
-                var sent = to.TrySend(d.Buffer.AsSpan(d.Offset, d.Count), out var errno);
+                int errno;
+                var sent = d.Piped ? d.Pipe.DrainTo(to.Fd, d.Count, out errno) : to.TrySend(d.Buffer.AsSpan(d.Offset, d.Count), out errno);
                 if (sent > 0)
                 {
-                    d.Offset += sent;
+                    d.Offset += d.Piped ? 0 : sent;
                     d.Count -= sent;
                     Count(d.Slot, sent);
                     if (d.Count == 0)
@@ -202,21 +203,54 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
                 return;
             }
 
-            d.Buffer ??= ArrayPool<byte>.Shared.Rent(BufferSize);
-            var read = from.TryReceive(d.Buffer, out var readErrno);
-            if (read > 0)
+            if (d.Bulk && !d.Piped)
             {
-                d.Count = read;
+                // The last read filled the whole buffer: a bulk transfer, whose bytes from now on go socket to socket
+                // through a pipe (no copy into the process and out). Small exchanges never get here.
+                ReturnBuffer(ref d);
+                d.Piped = SplicePipe.TryRent(out d.Pipe);
+            }
 
-                // Less than asked for: the socket is drained (edge-triggered: data arriving from now on brings a new
-                // event), so the recv that would only say EAGAIN is saved, unless the peer has closed, which no
-                // further event would announce.
-                if (read < d.Buffer.Length && !from.PeerClosed)
+            int read;
+            int readErrno;
+            if (d.Piped)
+            {
+                // No "drained" guess from a short splice: it also stops early when the pipe's slots are used up by
+                // small segments, so it goes on until EAGAIN.
+                read = d.Pipe.FillFrom(from.Fd, SplicePipe.Capacity, out readErrno);
+                if (read > 0)
                 {
-                    d.CanRead = false;
+                    d.Count = read;
+                    continue;
                 }
 
-                continue;
+                if (read < 0 && readErrno == LibC.EINVAL)
+                {
+                    // A socket the kernel cannot splice from: this direction copies from here on.
+                    ReturnBuffer(ref d);
+                    d.Unspliceable = true;
+                    continue;
+                }
+            }
+            else
+            {
+                d.Buffer ??= ArrayPool<byte>.Shared.Rent(BufferSize);
+                read = from.TryReceive(d.Buffer, out readErrno);
+                if (read > 0)
+                {
+                    d.Count = read;
+                    d.Bulk = read == d.Buffer.Length && SplicePipe.Enabled && !d.Unspliceable;
+
+                    // Less than asked for: the socket is drained (edge-triggered: data arriving from now on brings a
+                    // new event), so the recv that would only say EAGAIN is saved, unless the peer has closed, which
+                    // no further event would announce.
+                    if (read < d.Buffer.Length && !from.PeerClosed)
+                    {
+                        d.CanRead = false;
+                    }
+
+                    continue;
+                }
             }
 
             if (read == 0)
@@ -269,15 +303,25 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
         _done.SetResult(Blame(_up.Result ?? PumpResult.Aborted, _down.Result ?? PumpResult.Aborted));
     }
 
+    /// <summary>Gives back the direction's buffer or pipe (with whatever it still held: only at the end) and leaves bulk mode.</summary>
     private static void ReturnBuffer(ref Direction d)
     {
         if (d.Buffer is { } buffer)
         {
             d.Buffer = null;
-            d.Count = 0;
-            d.Offset = 0;
             ArrayPool<byte>.Shared.Return(buffer);
         }
+
+        if (d.Piped)
+        {
+            d.Piped = false;
+            d.Pipe.Return(empty: d.Count == 0);
+            d.Pipe = default;
+        }
+
+        d.Count = 0;
+        d.Offset = 0;
+        d.Bulk = false;
     }
 
     RelayResult IValueTaskSource<RelayResult>.GetResult(short token) => _done.GetResult(token);
@@ -290,6 +334,16 @@ internal sealed class EpollRelay : IEngineHandler, ILoopWork, IValueTaskSource<R
     private struct Direction
     {
         public byte[]? Buffer;
+        public SplicePipe Pipe;
+
+        /// <summary>Bytes move through <see cref="Pipe"/> (splice), not <see cref="Buffer"/>.</summary>
+        public bool Piped;
+
+        /// <summary>The last read filled the buffer: the next goes through a pipe.</summary>
+        public bool Bulk;
+
+        /// <summary>splice refused this direction's socket (EINVAL): it only copies.</summary>
+        public bool Unspliceable;
         public int Offset;
         public int Count;
         public int Slot;
