@@ -78,6 +78,7 @@ internal sealed class DatagramDialer(UpstreamConfig upstream, IHostResolver reso
                 SocketMark.Apply(socket, mark);
             }
 
+            UdpBuffers.Deepen(socket);
             socket.Connect(endPoint);
             return new(socket, endPoint, null);
         }

@@ -18,10 +18,8 @@ internal sealed record DatagramSessionContext(string Server, string Listen, Sock
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The token source has no timer or wait handle to release, and the session's tasks read its token after Close, which a disposed source would throw on.")]
 internal abstract class DatagramSession
 {
-    /// <summary>As udp-over-tls-pool: at most 128 datagrams wait; beyond that they are dropped and counted (the original crashes the session instead on its server side).</summary>
-    internal const int QueueDepth = 128;
-
-    private readonly Channel<OutboundFrame> _queue = Channel.CreateBounded<OutboundFrame>(new BoundedChannelOptions(QueueDepth) { SingleWriter = true });
+    // Beyond its bounds datagrams are dropped and counted (the original crashes the session instead on its server side).
+    private readonly FrameQueue _queue = new();
     private readonly CancellationTokenSource _closing = new();
     private readonly long _started = Stopwatch.GetTimestamp();
     private long _lastActivity = Environment.TickCount64;
@@ -66,7 +64,7 @@ internal abstract class DatagramSession
 
     protected CancellationToken Closing => _closing.Token;
 
-    protected ChannelReader<OutboundFrame> Queue => _queue.Reader;
+    protected ChannelReader<OutboundFrame> Queue => _queue;
 
     public abstract void Start();
 
@@ -80,7 +78,7 @@ internal abstract class DatagramSession
         }
 
         var frame = OutboundFrame.Create(datagram);
-        if (_queue.Writer.TryWrite(frame))
+        if (_queue.TryEnqueue(frame))
         {
             return true;
         }
@@ -138,10 +136,10 @@ internal abstract class DatagramSession
             return;
         }
 
-        _queue.Writer.TryComplete();
+        _queue.Complete();
         _closing.Cancel();
         OnClosing();
-        while (_queue.Reader.TryRead(out var left))
+        while (_queue.TryRead(out var left))
         {
             left.Return();
             OnDropped(DatagramDrop.SessionClosed);

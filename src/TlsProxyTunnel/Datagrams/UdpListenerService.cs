@@ -188,9 +188,7 @@ internal sealed class UdpListenerService(RuntimeSnapshot initial, ILogger<UdpLis
                 socket.DualMode = false;
             }
 
-            // Bursts arrive faster than one loop hands them on: a deeper receive queue loses fewer.
-            socket.ReceiveBufferSize = 4 * 1024 * 1024;
-            socket.SendBufferSize = 4 * 1024 * 1024;
+            UdpBuffers.Deepen(socket);
             socket.Bind(endPoint);
             return socket;
         }

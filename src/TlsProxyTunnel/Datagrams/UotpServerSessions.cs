@@ -102,11 +102,10 @@ internal sealed class UotpServerSessions(DatagramDialer dialer, ILogger logger)
 /// <summary>One session id's UDP socket to the upstream, shared by all of its connections.</summary>
 internal sealed class UotpServerSession(Guid id, string server, string upstream, DatagramServerMetrics metrics, ILogger logger)
 {
-    /// <summary>As udp-over-tls-pool: a queue of 128 datagrams towards the connections; beyond it they are dropped.</summary>
-    internal const int QueueDepth = 128;
-
     private readonly TaskCompletionSource<bool> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Channel<OutboundFrame> _replies = Channel.CreateBounded<OutboundFrame>(new BoundedChannelOptions(QueueDepth) { SingleWriter = true });
+
+    // Datagrams towards the connections; beyond the queue's bounds they are dropped and counted.
+    private readonly FrameQueue _replies = new();
     private readonly long _started = Stopwatch.GetTimestamp();
     private Socket? _socket;
     private IPEndPoint? _destination;
@@ -128,7 +127,7 @@ internal sealed class UotpServerSession(Guid id, string server, string upstream,
     public IPEndPoint? Destination => _destination;
 
     /// <summary>Datagrams from the upstream, framed, for whichever of the connections is free first.</summary>
-    public ChannelReader<OutboundFrame> Replies => _replies.Reader;
+    public ChannelReader<OutboundFrame> Replies => _replies;
 
     public void Open(Socket socket, IPEndPoint destination)
     {
@@ -191,7 +190,7 @@ internal sealed class UotpServerSession(Guid id, string server, string upstream,
                 }
 
                 var frame = OutboundFrame.Create(buffer.AsSpan(0, received));
-                if (!_replies.Writer.TryWrite(frame))
+                if (!_replies.TryEnqueue(frame))
                 {
                     frame.Return();
                     Interlocked.Increment(ref _dropped);
@@ -206,7 +205,7 @@ internal sealed class UotpServerSession(Guid id, string server, string upstream,
         finally
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-            _replies.Writer.TryComplete();
+            _replies.Complete();
         }
     }
 
@@ -218,8 +217,8 @@ internal sealed class UotpServerSession(Guid id, string server, string upstream,
         }
 
         _socket?.Dispose();
-        _replies.Writer.TryComplete();
-        while (_replies.Reader.TryRead(out var left))
+        _replies.Complete();
+        while (_replies.TryRead(out var left))
         {
             left.Return();
         }
