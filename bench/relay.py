@@ -13,8 +13,14 @@ Paths, each ending at the same sink on loopback:
 Latency: connect, send an 8-byte id at once, until the sink has read it (so the relay path includes the
 new_connection line, the reverse dial and the pairing). Sequential, 1000 connections per round, p50/p99.
 Throughput: 4 connections each sending 512 MiB, until the sink has read all of it.
+
+Reference paths, for what a second TCP hop costs on the same machine whatever forwards it:
+  router2  client -> tpt router -> tpt router -> sink (two plain hops in series, no relay protocol)
+  haproxy, haproxy2  one HAProxy (mode tcp) and two in series, when haproxy is installed
+Every process shares the same cores, so a path with two forwarding hops gets less CPU per byte than a path with
+one; compare relay with router2 (and haproxy2 / haproxy) to see what the relay itself adds.
 """
-import asyncio, os, re, socket, statistics, subprocess, sys, tempfile, threading, time
+import asyncio, os, re, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
 TPT = sys.argv[1]
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -150,21 +156,63 @@ def throughput(port, sink):
     return STREAMS * PER_STREAM * 8 / elapsed / 1e9
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def haproxy(directory, name, target_port):
+    """One HAProxy in mode tcp forwarding to target_port; returns (process, port)."""
+    port = free_port()
+    path = f"{directory}/{name}.cfg"
+    with open(path, "w") as f:
+        f.write(f"""global
+  maxconn 8000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind 127.0.0.1:{port}
+  default_backend be
+backend be
+  server s 127.0.0.1:{target_port}
+""")
+    proc = subprocess.Popen(["haproxy", "-db", "-f", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{name} did not start")
+
+
+def router_config(target_port, name="router"):
+    return f"""version: 2
+log: warn
+servers:
+  {name}:
+    listen: ["127.0.0.1:0"]
+    maxclients: 100000
+    default: next
+upstream:
+  next: "tcp://127.0.0.1:{target_port}"
+"""
+
+
 def main():
     directory = tempfile.mkdtemp(prefix="tpt-relay-bench-")
     pki(directory)
     sink = Sink()
-    router, m = start(f"""version: 2
-log: warn
-servers:
-  router:
-    listen: ["127.0.0.1:0"]
-    maxclients: 100000
-    default: sink
-upstream:
-  sink: "tcp://127.0.0.1:{sink.port}"
-""", directory, "router", r"Listening: server router on 127\.0\.0\.1:(\d+)")
+    router, m = start(router_config(sink.port), directory, "router", r"Listening: server router on 127\.0\.0\.1:(\d+)")
     router_port = int(m.group(1))
+    second, m = start(router_config(sink.port, "second"), directory, "second", r"Listening: server second on 127\.0\.0\.1:(\d+)")
+    first, m = start(router_config(int(m.group(1)), "first"), directory, "first", r"Listening: server first on 127\.0\.0\.1:(\d+)")
+    router2_port = int(m.group(1))
     relay, m = start(f"""version: 2
 servers:
   relay:
@@ -188,8 +236,16 @@ upstream:
   sink: "tcp://127.0.0.1:{sink.port}"
 """, directory, "publisher", r"published through relay \S+ at 127\.0\.0\.1:(\d+)")
     public = int(m.group(1))
-    paths = {"direct": sink.port, "router": router_port, "relay": public}
-    watched = {"direct": [], "router": [("router", router)], "relay": [("relay", relay), ("publisher", publisher)]}
+    paths = {"direct": sink.port, "router": router_port, "router2": router2_port, "relay": public}
+    watched = {"direct": [], "router": [("router", router)], "router2": [("first", first), ("second", second)], "relay": [("relay", relay), ("publisher", publisher)]}
+    others = [router, first, second, relay, publisher]
+    if shutil.which("haproxy"):
+        h1, h1_port = haproxy(directory, "haproxy", sink.port)
+        h2b, h2b_port = haproxy(directory, "haproxy2b", sink.port)
+        h2a, h2a_port = haproxy(directory, "haproxy2a", h2b_port)
+        paths.update({"haproxy": h1_port, "haproxy2": h2a_port})
+        watched.update({"haproxy": [("haproxy", h1)], "haproxy2": [("first", h2a), ("second", h2b)]})
+        others += [h1, h2a, h2b]
     results = {name: {"p50": [], "p99": [], "gbps": [], "cpu": []} for name in paths}
     try:
         for r in range(ROUNDS):
@@ -204,17 +260,20 @@ upstream:
                 results[name]["gbps"].append(gbps)
                 results[name]["cpu"].append(sum(cpu))
                 shown = ", ".join(f"{n} {c:.2f}" for (n, _), c in zip(watched[name], cpu))
-                print(f"round {r + 1} {name:7} p50 {p50:.3f} ms  p99 {p99:.3f} ms  {gbps:.2f} Gbit/s  tpt CPU-s per GB: {shown or '-'}", flush=True)
+                print(f"round {r + 1} {name:8} p50 {p50:.3f} ms  p99 {p99:.3f} ms  {gbps:.2f} Gbit/s  CPU-s per GB: {shown or '-'}", flush=True)
     finally:
-        for proc in (router, relay, publisher):
+        for proc in others:
             proc.terminate()
     print("\nmedians over rounds:")
     med = {n: {k: statistics.median(v) for k, v in d.items()} for n, d in results.items()}
     for name in paths:
-        print(f"{name:7} p50 {med[name]['p50']:.3f} ms  p99 {med[name]['p99']:.3f} ms  {med[name]['gbps']:.2f} Gbit/s  tpt CPU-s per GB {med[name]['cpu']:.2f}")
+        print(f"{name:8} p50 {med[name]['p50']:.3f} ms  p99 {med[name]['p99']:.3f} ms  {med[name]['gbps']:.2f} Gbit/s  CPU-s per GB {med[name]['cpu']:.2f}")
     print(f"pairing adds (relay - router): p50 {med['relay']['p50'] - med['router']['p50']:.3f} ms, "
           f"(relay - direct): p50 {med['relay']['p50'] - med['direct']['p50']:.3f} ms")
-    print(f"throughput relay / router: {med['relay']['gbps'] / med['router']['gbps']:.2f}x, relay / direct: {med['relay']['gbps'] / med['direct']['gbps']:.2f}x")
+    print(f"throughput relay / router: {med['relay']['gbps'] / med['router']['gbps']:.2f}x, relay / direct: {med['relay']['gbps'] / med['direct']['gbps']:.2f}x, "
+          f"relay / router2: {med['relay']['gbps'] / med['router2']['gbps']:.2f}x, router2 / router: {med['router2']['gbps'] / med['router']['gbps']:.2f}x")
+    if "haproxy" in med:
+        print(f"HAProxy, a second hop in series: haproxy2 / haproxy {med['haproxy2']['gbps'] / med['haproxy']['gbps']:.2f}x")
 
 
 main()
