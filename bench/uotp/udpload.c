@@ -3,8 +3,10 @@
  *   udpload load PORT SIZE RATE SECONDS [SRC]  send SIZE-byte datagrams at RATE/s to 127.0.0.1:PORT for SECONDS
  *                                             (from 127.0.0.1:SRC when given: every run one session of the tunnel),
  *                                             read the echoes, print: sent received loss% dgram/s Mbit/s p50_us p99_us
- * Each datagram carries its sequence number and send time; the RTT is taken per echo, loss counts what never came
- * back within 1 s of the end. One socket, a sender thread paced in 1 ms slices, the main thread receiving. */
+ * Each datagram carries its sequence number, send time and the run's id; the RTT is taken per echo. Loss counts what
+ * never came back, and what came back later than 1 s (UDPLOAD_MAX_RTT_MS): a tunnel that queues without bound would
+ * otherwise pass any rate by delivering it late. Echoes of an earlier run (queued somewhere, arriving now) carry
+ * another id and are ignored. One socket, a sender thread paced in 0.2 ms slices, the main thread receiving. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -20,22 +22,37 @@ static int fd, size;
 static double rate, seconds;
 static volatile uint64_t sent;
 static volatile int done;
+static uint64_t run_id;
+#define BATCH 64
 
 static uint64_t now_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec; }
 
 static void *sender(void *arg) {
     (void)arg;
-    char *buf = calloc(1, size < 16 ? 16 : size);
+    char *bufs = calloc(BATCH, size);
+    static struct mmsghdr out[BATCH];
+    static struct iovec iov[BATCH];
+    for (int i = 0; i < BATCH; i++) {
+        iov[i].iov_base = bufs + i * size; iov[i].iov_len = size;
+        out[i].msg_hdr.msg_iov = &iov[i]; out[i].msg_hdr.msg_iovlen = 1;
+    }
     uint64_t start = now_ns(), end = start + (uint64_t)(seconds * 1e9);
     for (;;) {
         uint64_t t = now_ns();
         if (t >= end) break;
         uint64_t due = (uint64_t)((t - start) / 1e9 * rate);
         while (sent < due) {
-            uint64_t seq = sent, ts = now_ns();
-            memcpy(buf, &seq, 8); memcpy(buf + 8, &ts, 8);
-            if (send(fd, buf, size, 0) < 0) { /* ENOBUFS etc.: counts as loss */ }
-            sent++;
+            /* Up to BATCH datagrams per sendmmsg: the generator must not be what limits the rate it measures. */
+            unsigned n = due - sent < BATCH ? (unsigned)(due - sent) : BATCH;
+            uint64_t ts = now_ns();
+            for (unsigned i = 0; i < n; i++) {
+                uint64_t seq = sent + i;
+                memcpy(bufs + i * size, &seq, 8); memcpy(bufs + i * size + 8, &ts, 8); memcpy(bufs + i * size + 16, &run_id, 8);
+            }
+            int done_now = sendmmsg(fd, out, n, 0);
+            /* ENOBUFS etc.: what was not taken counts as loss. */
+            sent += n;
+            (void)done_now;
         }
         struct timespec nap = {0, 200000};
         nanosleep(&nap, NULL);
@@ -53,18 +70,31 @@ int main(int argc, char **argv) {
     int big = 16 << 20;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-    static char buf[65536];
     if (!strcmp(argv[1], "echo")) {
         if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) { perror("bind"); return 1; }
+        /* Echoes up to BATCH datagrams per recvmmsg/sendmmsg pair, each to its own sender. */
+        static char ebuf[BATCH][65536];
+        static struct sockaddr_storage from[BATCH];
+        static struct mmsghdr msgs[BATCH];
+        static struct iovec eiov[BATCH];
         for (;;) {
-            struct sockaddr_storage from; socklen_t len = sizeof from;
-            ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
-            if (n >= 0) sendto(fd, buf, n, 0, (struct sockaddr *)&from, len);
+            for (int i = 0; i < BATCH; i++) {
+                eiov[i].iov_base = ebuf[i]; eiov[i].iov_len = sizeof ebuf[i];
+                msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i], .msg_namelen = sizeof from[i], .msg_iov = &eiov[i], .msg_iovlen = 1};
+            }
+            int n = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL);
+            if (n <= 0) continue;
+            for (int i = 0; i < n; i++) eiov[i].iov_len = msgs[i].msg_len;
+            for (int at = 0; at < n;) { int k = sendmmsg(fd, msgs + at, n - at, 0); if (k <= 0) break; at += k; }
         }
     }
     if (argc < 6) { fprintf(stderr, "usage: udpload load PORT SIZE RATE SECONDS\n"); return 2; }
     size = atoi(argv[3]); rate = atof(argv[4]); seconds = atof(argv[5]);
-    if (size < 16) size = 16;
+    if (size < 24) size = 24;
+    run_id = now_ns() ^ ((uint64_t)getpid() << 40);
+    const char *max_rtt_env = getenv("UDPLOAD_MAX_RTT_MS");
+    uint64_t max_rtt_us = (max_rtt_env ? strtoull(max_rtt_env, NULL, 10) : 1000) * 1000;
+    uint64_t late = 0;
     if (argc > 6) {
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -80,16 +110,31 @@ int main(int argc, char **argv) {
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     pthread_t t; pthread_create(&t, NULL, sender, NULL);
     uint64_t quiet_since = 0;
+    static char rbuf[BATCH][65536];
+    static struct mmsghdr in[BATCH];
+    static struct iovec riov[BATCH];
+    for (int i = 0; i < BATCH; i++) {
+        riov[i].iov_base = rbuf[i]; riov[i].iov_len = sizeof rbuf[i];
+        in[i].msg_hdr.msg_iov = &riov[i]; in[i].msg_hdr.msg_iovlen = 1;
+    }
     for (;;) {
-        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        int got = recvmmsg(fd, in, BATCH, MSG_WAITFORONE, NULL);
         uint64_t t_now = now_ns();
-        if (n >= 16) {
-            uint64_t seq, ts; memcpy(&seq, buf, 8); memcpy(&ts, buf + 8, 8);
-            if (seq < cap && !seen[seq]) { seen[seq] = 1; rtt[received++] = (uint32_t)((t_now - ts) / 1000); }
+        for (int i = 0; i < got; i++) {
+            if (in[i].msg_len < 24) continue;
+            char *b = rbuf[i];
+            uint64_t seq, ts, id; memcpy(&seq, b, 8); memcpy(&ts, b + 8, 8); memcpy(&id, b + 16, 8);
+            if (id == run_id && seq < cap && !seen[seq]) {
+                seen[seq] = 1;
+                uint64_t us = (t_now - ts) / 1000;
+                if (us <= max_rtt_us) rtt[received++] = (uint32_t)us; else late++;
+            }
+        }
+        if (got > 0) {
             quiet_since = 0;
         } else if (done) {
             if (!quiet_since) quiet_since = t_now;
-            if (received >= sent || t_now - quiet_since > 1000000000ull) break;
+            if (received + late >= sent || t_now - quiet_since > 1000000000ull) break;
         }
     }
     pthread_join(t, NULL);
