@@ -11,7 +11,8 @@
 #                tpt_waiter, ptw_waiter
 #   idle       RSS per idle pooled connection: the router with IDLE pooled connections against one (direct to
 #              HAProxy, no relay), /proc/PID/status VmRSS once HAProxy counts them all
-#   throughput Gbit/s of BYTES echoed through router -> TLS -> HAProxy -> the harness's echo backend
+#   throughput Gbit/s of BYTES echoed through router -> TLS -> HAProxy -> the harness's echo backend, with the
+#              router's CPU per GB; tpt runs as `tpt ptw` with ptw's own flags
 # The relay delays data, not TCP's own handshake (a userspace relay cannot), so fresh pays the TLS handshake's
 # round trip over the delay but not TCP's; on a real path the gap is one round trip larger.
 #
@@ -190,6 +191,12 @@ run_ptw() { # port, upstream port, pool size
     "$shared/interop/ptw" -v warn -a 127.0.0.1 -p "$1" -n "$3" -T 300 -B 5 -W 15 -w 4 -C "$work/ca.crt" localhost "$2" >>ptw.log 2>&1 &
   router=$!; pids+=($router); wait_port "$1"
 }
+# tpt's ptw command line with ptw's flags (the throughput scenario measures "tpt ptw" itself).
+run_tpt_ptw() { # port, upstream port, pool size
+  drain
+  "$tpt" ptw -v warn -a 127.0.0.1 -p "$1" -n "$3" -T 300 -B 5 -W 15 -w 4 -C "$work/ca.crt" localhost "$2" >>tpt.log 2>&1 &
+  router=$!; pids+=($router); wait_port "$1"
+}
 stop() { # a router that already exited is reported; ptw's graceful stop waits for sessions that never end: 5 s, then SIGKILL
   if ! kill "$router" 2>/dev/null; then echo "note: router $router had exited: $(tail -3 ptw.log tpt.log 2>/dev/null | tr '\n' ' ')" >&2; fi
   for _ in $(seq 100); do kill -0 "$router" 2>/dev/null || break; sleep 0.05; done
@@ -225,8 +232,11 @@ fi
 done
 
 [[ " $scenarios " == *" throughput "* ]] && for router_kind in tpt ptw; do
-  if [ $router_kind = tpt ]; then run_tpt $tpt_port $tls_echo "$pool"; port=$tpt_port; else run_ptw $ptw_port $tls_echo "$pool"; port=$ptw_port; fi
+  if [ $router_kind = tpt ]; then run_tpt_ptw $tpt_port $tls_echo "$pool"; port=$tpt_port; else run_ptw $ptw_port $tls_echo "$pool"; port=$ptw_port; fi
+  cpu0=$(awk '{print $14 + $15}' "/proc/$router/stat")
   t0=$(date +%s.%N); got=$(python3 echo_client.py "$port" "$bytes"); t1=$(date +%s.%N)
-  echo "scenario=throughput router=$router_kind bytes=$got gbit_s=$(echo "scale=3; $bytes * 8 / 1000000000 / ($t1 - $t0)" | bc)"
+  cpu1=$(awk '{print $14 + $15}' "/proc/$router/stat")
+  # CPU-s of the router per GB echoed (each byte crosses it twice: encrypted on the way out, decrypted back).
+  echo "scenario=throughput router=$router_kind bytes=$got gbit_s=$(echo "scale=3; $bytes * 8 / 1000000000 / ($t1 - $t0)" | bc) router_cpu_s_per_gb=$(echo "scale=3; ($cpu1 - $cpu0) / $(getconf CLK_TCK) / ($bytes / 1000000000)" | bc)"
   stop
 done
