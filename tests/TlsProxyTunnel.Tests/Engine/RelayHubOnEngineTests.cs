@@ -38,11 +38,9 @@ public sealed class RelayHubOnEngineTests : IDisposable
     [Fact]
     public async Task A_pair_runs_on_the_engine_what_the_client_sent_before_pairing_goes_first_and_both_leave_the_loop_at_the_end()
     {
-        using var client = await ConnectAsync(_hub.FirstPublicPort);
-        await client.SendAsync("before pairing|"u8.ToArray(), SocketFlags.None);
-        await _announced.Task.WaitAsync(Patience);
-        using var reverse = await ConnectAsync(_hub.FirstReversePort);
-        Assert.Equal("before pairing|", Encoding.ASCII.GetString(await ReadExactlyAsync(reverse, 15)));
+        var (client, reverse) = await PairAsync("before pairing|");
+        using var clientOwned = client;
+        using var reverseOwned = reverse;
 
         // Both data connections are the engine's now, not System.Net.Sockets'.
         Assert.Equal(_before + 2, Registered());
@@ -62,11 +60,9 @@ public sealed class RelayHubOnEngineTests : IDisposable
     [Fact]
     public async Task Ending_the_session_closes_a_pair_the_engine_relays_with_a_fin_not_a_reset()
     {
-        using var client = await ConnectAsync(_hub.FirstPublicPort);
-        await client.SendAsync("x"u8.ToArray(), SocketFlags.None);
-        await _announced.Task.WaitAsync(Patience);
-        using var reverse = await ConnectAsync(_hub.FirstReversePort);
-        Assert.Equal("x", Encoding.ASCII.GetString(await ReadExactlyAsync(reverse, 1)));
+        var (client, reverse) = await PairAsync("x");
+        using var clientOwned = client;
+        using var reverseOwned = reverse;
         await reverse.SendAsync("y"u8.ToArray(), SocketFlags.None);
         Assert.Equal("y", Encoding.ASCII.GetString(await ReadExactlyAsync(client, 1)));
 
@@ -92,6 +88,17 @@ public sealed class RelayHubOnEngineTests : IDisposable
         Assert.Equal("gone|", Encoding.ASCII.GetString(await ReadToEndAsync(reverse).WaitAsync(Patience)));
         await AllLoopsDrainedAsync();
         Assert.Equal(_before, Registered());
+    }
+
+    /// <summary>A public client that sends <paramref name="first"/> before pairing, and the reverse connection that receives it.</summary>
+    private async Task<(Socket Client, Socket Reverse)> PairAsync(string first)
+    {
+        var client = await ConnectAsync(_hub.FirstPublicPort);
+        await client.SendAsync(Encoding.ASCII.GetBytes(first), SocketFlags.None);
+        await _announced.Task.WaitAsync(Patience);
+        var reverse = await ConnectAsync(_hub.FirstReversePort);
+        Assert.Equal(first, Encoding.ASCII.GetString(await ReadExactlyAsync(reverse, first.Length)));
+        return (client, reverse);
     }
 
     private static async Task<Socket> ConnectAsync(int port)
