@@ -45,22 +45,14 @@ internal sealed class ClientConnection(Socket client, RuntimeServer server, List
     }
 
     /// <summary>
-    /// Takes a client socket the engine connected (a publisher's reverse dial) in: System.Net.Sockets never saw that
-    /// connect, so the endpoints come from here. It stays on the engine, or goes back to System.Net.Sockets when the
-    /// server's stages need that.
+    /// Takes a client socket the engine connected (a publisher's reverse dial) in, on the engine: System.Net.Sockets
+    /// never saw that connect, so the endpoints come from here.
     /// </summary>
-    public void AdoptConnected(EngineSocket engine, EndPoint peer, bool stayOnEngine)
+    public void AdoptConnected(EngineSocket engine, EndPoint peer)
     {
         RemoteEndPoint = PeerEndPoint = peer;
         _localEndPoint = LibC.LocalEndPoint(engine.Fd);
-        if (stayOnEngine)
-        {
-            ClientEngine = engine;
-        }
-        else
-        {
-            engine.Detach();
-        }
+        ClientEngine = engine;
     }
 
     /// <summary>

@@ -19,7 +19,7 @@ internal sealed class ConnectionIntake(ConnectionTracker tracker, ConnectionHand
     /// <param name="source">Where it came from, as the access log's <c>listen</c> and the listener metrics show it.</param>
     /// <returns>False when it was closed instead: the server is gone from the configuration, or at <c>maxclients</c>.</returns>
     /// <param name="engine">The socket as the Linux engine drives it, when the engine connected it; it stays there
-    /// if the server admits to the engine, else it goes back to System.Net.Sockets.</param>
+    /// (a server that no longer admits to the engine closes it).</param>
     /// <param name="peer">With <paramref name="engine"/>: the address it connected to.</param>
     public bool TryAdmit(string serverName, Socket socket, ListenAddress source, EngineSocket? engine = null, EndPoint? peer = null)
     {
@@ -30,17 +30,28 @@ internal sealed class ConnectionIntake(ConnectionTracker tracker, ConnectionHand
             return false;
         }
 
-        if (!listeners.Admission.TryAdmit(server, socket, out var slot))
+        if (engine is not null && !server.AdmitsToEngine)
         {
-            // Closed by the refusal; the engine's hold kept the descriptor open until now.
+            // A reload between the dial and now moved the server off the engine. System.Net.Sockets never saw this
+            // socket's connect and would take it for unconnected (a TLS stage over it fails): closed, and the relay's
+            // public client with it, as for any reverse connection that cannot be served.
+            engine.Release();
+            socket.Dispose();
+            return false;
+        }
+
+        if (!listeners.Admission.TryAdmit(server, socket, out var slot, closeRefused: engine is null))
+        {
+            // The engine's hold must end before the close, which would otherwise wait for it on this thread.
             engine?.Release();
+            socket.Dispose();
             return false;
         }
 
         var connection = new ClientConnection(socket, server, source, tracker.NextId(), slot);
         if (engine is not null)
         {
-            connection.AdoptConnected(engine, peer!, server.AdmitsToEngine);
+            connection.AdoptConnected(engine, peer!);
         }
 
         _ = handler.RunAsync(connection, metrics.Listener(server.Name, source.Text, server.ConnectionLimit));

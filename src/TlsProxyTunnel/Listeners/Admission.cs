@@ -15,7 +15,9 @@ internal sealed class Admission(ConnectionTracker tracker, IDescriptorBudget des
 {
     private readonly RateLimitedLog _rejectLog = new(TimeSpan.FromSeconds(1));
 
-    public bool TryAdmit(RuntimeServer server, Socket accepted, out ConnectionSlot slot)
+    /// <param name="closeRefused">False leaves a refused socket to the caller to close (one the Linux engine still
+    /// holds must leave it first: closing a held socket waits for the hold to end).</param>
+    public bool TryAdmit(RuntimeServer server, Socket accepted, out ConnectionSlot slot, bool closeRefused = true)
     {
         if (!ConnectionSlot.TryTake(server.Limiter, server.ConnectionLimit, out slot))
         {
@@ -25,7 +27,11 @@ internal sealed class Admission(ConnectionTracker tracker, IDescriptorBudget des
                 Log.Rejected(logger, server.Name, server.ConnectionLimit, accepted.RemoteEndPoint?.ToString() ?? "-", suppressed);
             }
 
-            accepted.Dispose();
+            if (closeRefused)
+            {
+                accepted.Dispose();
+            }
+
             return false;
         }
 
@@ -39,7 +45,11 @@ internal sealed class Admission(ConnectionTracker tracker, IDescriptorBudget des
                 Log.RejectedForDescriptors(logger, server.Name, descriptors.Limit, accepted.RemoteEndPoint?.ToString() ?? "-", DescriptorGuard.Reserve, suppressed);
             }
 
-            accepted.Dispose();
+            if (closeRefused)
+            {
+                accepted.Dispose();
+            }
+
             return false;
         }
 

@@ -31,6 +31,7 @@ internal sealed class DescriptorGuard : IDescriptorBudget, IDisposable
         _limitChanged = limitChanged;
         _baseline = CountOpen() ?? 64;
         _limit = SoftLimit() ?? long.MaxValue; // no /proc: no guard
+        LimitPipes(_limit);
         TryTakeSpares();
         _refresh = new Timer(static s => ((DescriptorGuard)s!).RefreshLimit(), this, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
@@ -98,9 +99,13 @@ internal sealed class DescriptorGuard : IDescriptorBudget, IDisposable
         var before = Interlocked.Exchange(ref _limit, now);
         if (before != now)
         {
+            LimitPipes(now);
             _limitChanged(before, now);
         }
     }
+
+    /// <summary>The Linux engine's splice pipes (two descriptors each) may take a quarter of the limit at most.</summary>
+    private static void LimitPipes(long limit) => Engine.Linux.SplicePipe.MaxOpen = limit == long.MaxValue ? 1024 : limit / 8;
 
     /// <summary>Descriptors the process has open now, or null where /proc cannot tell.</summary>
     internal static int? CountOpen()

@@ -54,9 +54,13 @@ internal sealed class RelaySession(RelaySettings settings, RelayServerMetrics me
             _pending.Enqueue(pending);
             _open.Add(client, engine);
             metrics.OnPublicQueued();
+
+            // Under the lock: the session's end and a reverse connection both find the read started, so neither can
+            // close or take the client between its queueing and its first read (its first step only waits or reads
+            // what is there).
+            pending.StartReading();
         }
 
-        pending.StartReading();
         if (settings.PendingTimeout is { } timeout)
         {
             pending.ExpireAfter(timeout, () => Expire(pending));

@@ -128,6 +128,18 @@ public sealed partial class PublisherTests : IDisposable
         // The first is still served.
         await DataPort.SendAsync(first, "again");
         Assert.Equal("again", await DataPort.ReadAsync(first, 5));
+
+        // The refusal left nothing stuck (a refused socket the engine still held once froze the thread that closed
+        // it, and with it every connection on that thread's loop): one after another, new clients are all served.
+        // Each waits for the one before to be logged, which gives its place back (maxclients is 1).
+        first.Dispose();
+        static bool Completed(string l) => l.Contains(" server=app ", StringComparison.Ordinal) && l.Contains("outcome=completed", StringComparison.Ordinal);
+        await publisher.WaitForLineAsync(Completed);
+        for (var i = 0; i < 6; i++)
+        {
+            await EchoAsync(publicAddress, $"later {i}");
+            await publisher.WaitForLineAsync(Completed, skipSeen: i + 1);
+        }
     }
 
     [Fact]

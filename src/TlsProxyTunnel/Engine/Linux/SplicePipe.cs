@@ -10,8 +10,8 @@ namespace TlsProxyTunnel.Engine.Linux;
 /// </summary>
 internal readonly record struct SplicePipe(int Read, int Write)
 {
-    /// <summary>Idle pipes kept per loop; more are closed (two descriptors each).</summary>
-    private const int KeptPerLoop = 64;
+    /// <summary>Idle pipes kept per loop; more are closed (two descriptors and, for an unprivileged user, a share of the per-user pipe quota each).</summary>
+    private const int KeptPerLoop = 16;
 
     /// <summary>What one splice moves at most (the pipe's capacity, asked for at creation).</summary>
     public const int Capacity = 1024 * 1024;
@@ -29,6 +29,12 @@ internal readonly record struct SplicePipe(int Read, int Write)
     /// <summary>Pipes open now, in use or idle (two descriptors each: admission counts them).</summary>
     public static long Open => Interlocked.Read(ref _open);
 
+    /// <summary>
+    /// At most this many pipes open at once (a direction beyond it copies): set from the descriptor limit, so that
+    /// pipes never take more than a quarter of it, whatever admission has let in.
+    /// </summary>
+    public static long MaxOpen { get; set; } = 1024;
+
     /// <summary>Bytes relays have passed on through pipes since start (<c>tpt_engine_spliced_bytes_total</c>).</summary>
     public static long Moved => Interlocked.Read(ref _moved);
 
@@ -36,6 +42,8 @@ internal readonly record struct SplicePipe(int Read, int Write)
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("TPT_SPLICE") != "0";
 
     /// <summary>An empty pipe; false when none can be made (descriptors exhausted), and the direction copies instead.</summary>
+    /// <remarks>A failure is retried at the next bulk read, so a direction that could not have one keeps copying
+    /// and tries again later, when pipes may have been freed.</remarks>
     public static unsafe bool TryRent(out SplicePipe pipe)
     {
         if (t_idle is { Count: > 0 } idle)
@@ -45,16 +53,29 @@ internal readonly record struct SplicePipe(int Read, int Write)
             return true;
         }
 
+        pipe = default;
+        if (Open >= MaxOpen)
+        {
+            return false;
+        }
+
         var fds = stackalloc int[2];
         if (LibC.Pipe2(fds, LibC.O_NONBLOCK | LibC.O_CLOEXEC) != 0)
         {
-            pipe = default;
             return false;
         }
 
         // Larger than the default 64 KiB, so one splice pair moves more per call; a pipe pins pages only while
-        // bytes are in it. Refused above the system's pipe-max-size for an unprivileged user: the default stays.
-        LibC.Fcntl(fds[1], LibC.F_SETPIPE_SZ, Capacity);
+        // bytes are in it. Refused above pipe-max-size, or once an unprivileged user's pipes pass
+        // fs.pipe-user-pages-soft, when the kernel also shrinks new pipes to two pages: splicing through those would
+        // cost more than copying, so the direction copies.
+        if (LibC.Fcntl(fds[1], LibC.F_SETPIPE_SZ, Capacity) < Capacity)
+        {
+            LibC.Close(fds[0]);
+            LibC.Close(fds[1]);
+            return false;
+        }
+
         Interlocked.Increment(ref _open);
         Interlocked.Increment(ref _inUse);
         pipe = new SplicePipe(fds[0], fds[1]);
