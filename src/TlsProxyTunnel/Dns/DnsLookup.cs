@@ -119,7 +119,9 @@ internal sealed class DnsLookup
                 if (address is not null && !addresses.Contains(address))
                 {
                     addresses.Add(address);
-                    ttl = Min(ttl, TimeSpan.FromSeconds(Math.Max(0, record.TimeToLive)));
+                    // The TTL as the server sent it: DnsClient's TimeToLive counts down from the moment the record
+                    // was parsed, so a lookup whose continuation ran a second late cached 299 s for a 300 s record.
+                    ttl = Min(ttl, TimeSpan.FromSeconds(Math.Max(0, record.InitialTimeToLive)));
                 }
             }
 
