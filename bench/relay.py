@@ -20,7 +20,7 @@ Reference paths, for what a second TCP hop costs on the same machine whatever fo
 Every process shares the same cores, so a path with two forwarding hops gets less CPU per byte than a path with
 one; compare relay with router2 (and haproxy2 / haproxy) to see what the relay itself adds.
 """
-import asyncio, os, re, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
+import asyncio, atexit, os, re, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
 TPT = sys.argv[1]
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -46,6 +46,8 @@ def start(config_text, directory, name, wait_for):
         f.write(config_text)
     env = dict(os.environ, TPT_LOG="warn,TlsProxyTunnel.Relay=info,TlsProxyTunnel.Publisher=info,TlsProxyTunnel.Listeners=info")
     proc = subprocess.Popen([TPT, "-c", path], stderr=subprocess.PIPE, text=True, env=env)
+    # Stopped however the script ends (a later process that fails to start exits it early).
+    atexit.register(proc.terminate)
     lines = []
     deadline = time.time() + 20
     while time.time() < deadline:
@@ -181,6 +183,7 @@ backend be
   server s 127.0.0.1:{target_port}
 """)
     proc = subprocess.Popen(["haproxy", "-db", "-f", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    atexit.register(proc.terminate)
     deadline = time.time() + 10
     while time.time() < deadline:
         try:
