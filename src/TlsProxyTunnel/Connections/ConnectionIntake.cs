@@ -23,28 +23,19 @@ internal sealed class ConnectionIntake(ConnectionTracker tracker, ConnectionHand
     /// <param name="peer">With <paramref name="engine"/>: the address it connected to.</param>
     public bool TryAdmit(string serverName, Socket socket, ListenAddress source, EngineSocket? engine = null, EndPoint? peer = null)
     {
-        if (!listeners.Current.Servers.TryGetValue(serverName, out var server))
+        // A reload between the dial and now may have moved the server off the engine. System.Net.Sockets never saw
+        // an engine-dialled socket's connect and would take it for unconnected (a TLS stage over it fails): closed,
+        // and the relay's public client with it, as for any reverse connection that cannot be served.
+        if (!listeners.Current.Servers.TryGetValue(serverName, out var server) || (engine is not null && !server.AdmitsToEngine))
         {
-            engine?.Release();
-            socket.Dispose();
+            Close(socket, engine);
             return false;
         }
 
-        if (engine is not null && !server.AdmitsToEngine)
-        {
-            // A reload between the dial and now moved the server off the engine. System.Net.Sockets never saw this
-            // socket's connect and would take it for unconnected (a TLS stage over it fails): closed, and the relay's
-            // public client with it, as for any reverse connection that cannot be served.
-            engine.Release();
-            socket.Dispose();
-            return false;
-        }
-
+        // A refused socket the engine holds is left to us: the hold must end before the close.
         if (!listeners.Admission.TryAdmit(server, socket, out var slot, closeRefused: engine is null))
         {
-            // The engine's hold must end before the close, which would otherwise wait for it on this thread.
-            engine?.Release();
-            socket.Dispose();
+            engine?.Close();
             return false;
         }
 
@@ -56,5 +47,17 @@ internal sealed class ConnectionIntake(ConnectionTracker tracker, ConnectionHand
 
         _ = handler.RunAsync(connection, metrics.Listener(server.Name, source.Text, server.ConnectionLimit));
         return true;
+    }
+
+    private static void Close(Socket socket, EngineSocket? engine)
+    {
+        if (engine is not null)
+        {
+            engine.Close();
+        }
+        else
+        {
+            socket.Dispose();
+        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using TlsProxyTunnel.Connections;
 using TlsProxyTunnel.Engine.Linux;
 
 namespace TlsProxyTunnel.ReverseRelay;
@@ -29,52 +30,25 @@ internal sealed class PendingClient(Socket socket, EngineSocket? engine, int cap
     /// <summary>The client is still there (no EOF, error or pending timeout before pairing).</summary>
     public bool IsLive => !_ended;
 
-    public void StartReading() => _reading = Engine is null ? ReadAsync() : ReadOnEngineAsync(Engine);
+    public void StartReading() => _reading = Engine is null ? ReadAsync(new SocketReceiver(Socket)) : ReadAsync(new EngineReceiver(Engine));
 
     public void ExpireAfter(TimeSpan timeout, Action expire) =>
         _timer = new Timer(static s => ((Action)s!)(), expire, timeout, Timeout.InfiniteTimeSpan);
 
-    private async Task ReadAsync()
+    private async Task ReadAsync<TReceiver>(TReceiver receiver)
+        where TReceiver : struct, IReceiver
     {
         try
         {
             while (_length < cap)
             {
                 // Wait holding no buffer: a flood of idle clients costs sockets, not memory.
-                await Socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, _stop.Token);
+                await receiver.ReceiveAsync(Memory<byte>.Empty, _stop.Token);
                 _buffer ??= ArrayPool<byte>.Shared.Rent(cap);
 
-                // Only this synchronous read consumes bytes, so stopping at the await above never loses any.
-                var read = Socket.Receive(_buffer, _length, cap - _length, SocketFlags.None, out var error);
-                if (read == 0 || error != SocketError.Success)
-                {
-                    _ended = true;
-                    return;
-                }
-
-                _length += read;
-            }
-        }
-        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-        {
-            if (e is not OperationCanceledException)
-            {
-                _ended = true;
-            }
-        }
-    }
-
-    private async Task ReadOnEngineAsync(EngineSocket engine)
-    {
-        try
-        {
-            while (_length < cap)
-            {
-                await engine.ReceiveAsync(Memory<byte>.Empty, _stop.Token);
-                _buffer ??= ArrayPool<byte>.Shared.Rent(cap);
-
-                // The engine's receive takes bytes only in the step that returns them; a cancelled wait took none.
-                var read = await engine.ReceiveAsync(_buffer.AsMemory(_length, cap - _length), _stop.Token);
+                // A receive takes bytes only in the step that returns them (a cancelled wait took none), so stopping
+                // at either await never loses any.
+                var read = await receiver.ReceiveAsync(_buffer.AsMemory(_length, cap - _length), _stop.Token);
                 if (read == 0)
                 {
                     _ended = true;
@@ -84,7 +58,7 @@ internal sealed class PendingClient(Socket socket, EngineSocket? engine, int cap
                 _length += read;
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or SocketException)
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
         {
             if (e is not OperationCanceledException)
             {
@@ -139,18 +113,12 @@ internal sealed class PendingClient(Socket socket, EngineSocket? engine, int cap
         }
         else if (_reading.IsCompleted)
         {
-            ReleaseAndClose();
+            Engine.Close();
         }
         else
         {
-            _ = _reading.ContinueWith(static (_, s) => ((PendingClient)s!).ReleaseAndClose(), this, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            _ = _reading.ContinueWith(static (_, s) => ((EngineSocket)s!).Close(), Engine, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         }
-    }
-
-    private void ReleaseAndClose()
-    {
-        Engine?.Release();
-        Socket.Dispose();
     }
 
     public void ReturnBuffer()

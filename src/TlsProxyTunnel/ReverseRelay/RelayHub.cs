@@ -389,11 +389,8 @@ internal sealed class RelayHub : IDisposable
             session.Forget(pending.Socket);
             session.Forget(reverse.Socket);
 
-            // Out of the loop first: it must be done with a descriptor before the descriptor is closed.
-            client.Release();
-            reverse.Release();
-            pending.Socket.Dispose();
-            reverse.Socket.Dispose();
+            client.Close();
+            reverse.Close();
         }
     }
 

@@ -394,6 +394,16 @@ internal sealed class EngineSocket : IValueTaskSource
     }
 
     /// <summary>
+    /// Leaves the loop, then closes the socket: the only safe order, since closing a socket whose handle the engine
+    /// still holds waits (spinning) until the hold ends. Nothing may be running on it.
+    /// </summary>
+    public void Close()
+    {
+        Release();
+        Socket.Dispose();
+    }
+
+    /// <summary>
     /// Hands the socket back to System.Net.Sockets: out of the epoll set (it lives on) and blocking again, as the
     /// runtime believes it is.
     /// </summary>

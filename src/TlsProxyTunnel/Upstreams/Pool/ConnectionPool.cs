@@ -53,6 +53,9 @@ internal sealed class ConnectionPool : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task[] _slots;
     private bool _closed;
+
+    // A ServeWaitersFromIdleAsync loop is running (guarded by _lock).
+    private bool _servingFromIdle;
     private bool _warm;
     private int _failing;
 
@@ -119,24 +122,8 @@ internal sealed class ConnectionPool : IAsyncDisposable
                 return ValueTask.FromResult(new PoolTake(PoolTakeStatus.Closed, null));
             }
 
-            for (var node = _idle.First; node is not null; node = node.Next)
+            if (TakeIdle(ref skippedUnread) is { } connection)
             {
-                var connection = node.Value;
-                // A watch that has fired, or bytes (data, a ticket, a FIN) not yet read: its watch decides, not us.
-                if (connection.PendingRead is { IsCompleted: true })
-                {
-                    continue;
-                }
-
-                if (HasUnread(connection.Socket))
-                {
-                    skippedUnread = true;
-                    continue;
-                }
-
-                Unpark(connection);
-                HandOut(connection);
-                connection.End!.TrySetResult(ParkEnd.Taken);
                 _metrics.OnHit();
                 return ValueTask.FromResult(new PoolTake(PoolTakeStatus.Hit, connection));
             }
@@ -155,10 +142,55 @@ internal sealed class ConnectionPool : IAsyncDisposable
 
         if (skippedUnread)
         {
-            _ = ServeWaitersFromIdleAsync();
+            StartServingWaitersFromIdle();
         }
 
         return WaitAsync(waiter);
+    }
+
+    /// <summary>
+    /// Under <see cref="_lock"/>: takes the first idle connection fit to hand out off the idle list (its watch ended
+    /// as taken), or null. One whose watch has fired, or with bytes (data, a ticket, a FIN) not yet read, is passed
+    /// over: its watch decides, not us; <paramref name="skippedUnread"/> says whether the latter happened.
+    /// </summary>
+    private PooledConnection? TakeIdle(ref bool skippedUnread)
+    {
+        for (var node = _idle.First; node is not null; node = node.Next)
+        {
+            var connection = node.Value;
+            if (connection.PendingRead is { IsCompleted: true })
+            {
+                continue;
+            }
+
+            if (HasUnread(connection.Socket))
+            {
+                skippedUnread = true;
+                continue;
+            }
+
+            Unpark(connection);
+            HandOut(connection);
+            connection.End!.TrySetResult(ParkEnd.Taken);
+            return connection;
+        }
+
+        return null;
+    }
+
+    private void StartServingWaitersFromIdle()
+    {
+        lock (_lock)
+        {
+            if (_servingFromIdle)
+            {
+                return;
+            }
+
+            _servingFromIdle = true;
+        }
+
+        _ = ServeWaitersFromIdleAsync();
     }
 
     /// <summary>
@@ -167,6 +199,7 @@ internal sealed class ConnectionPool : IAsyncDisposable
     /// else would then hand the connection to the waiter (seen: a client waited out wait_timeout beside a ready
     /// connection). So the idle list is looked at again, every 10 ms, while anyone waits.
     /// </summary>
+    /// <remarks>One at a time (<see cref="_servingFromIdle"/>), however many takes passed a connection over.</remarks>
     private async Task ServeWaitersFromIdleAsync()
     {
         while (true)
@@ -177,30 +210,27 @@ internal sealed class ConnectionPool : IAsyncDisposable
             }
             catch (OperationCanceledException)
             {
+                lock (_lock)
+                {
+                    _servingFromIdle = false;
+                }
+
                 return;
             }
 
             lock (_lock)
             {
-                if (_closed || _waiters.First is not { } first)
+                var skipped = false;
+                while (!_closed && _waiters.First is { } first && TakeIdle(ref skipped) is { } connection)
                 {
-                    return;
+                    RemoveWaiter(first.Value);
+                    first.Value.TrySetResult(connection);
                 }
 
-                for (var node = _idle.First; node is not null; node = node.Next)
+                if (_closed || _waiters.Count == 0)
                 {
-                    var connection = node.Value;
-                    if (connection.PendingRead is { IsCompleted: true } || HasUnread(connection.Socket))
-                    {
-                        continue;
-                    }
-
-                    RemoveWaiter(first.Value);
-                    Unpark(connection);
-                    HandOut(connection);
-                    connection.End!.TrySetResult(ParkEnd.Taken);
-                    first.Value.TrySetResult(connection);
-                    break;
+                    _servingFromIdle = false;
+                    return;
                 }
             }
         }
